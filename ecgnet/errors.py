@@ -1,0 +1,21 @@
+"""The project's own error types: each names the file and what is wrong with it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class RecordError(ValueError):
+    """A record (header and/or signal file) cannot be read or is not usable.
+
+    ``path`` is the offending file and ``reason`` a short human sentence; ``str()``
+    gives ``"PATH: reason"`` so one log line says everything a user needs.
+    """
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class ModelDirError(RuntimeError):
+    """A model directory is missing, incomplete, tampered with or from another version."""

@@ -1,0 +1,178 @@
+"""Parsing WFDB-style challenge headers (``NAME.hea``) into plain values.
+
+Only text is handled here; reading and scaling the signal is ``records.py``'s job.
+Every variant seen in the 2020 and 2021 releases is accepted: ``NAME.mat`` on the
+record line, ``16x1+24`` formats, ``1000.0(0)/mV`` and ``/mv`` gains, ``# Age:``
+with a space, ``NaN``/``Unknown`` values, blank or ragged ``#Dx`` lists and CRLF.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import RecordError
+
+DEFAULT_GAIN = 200.0  # WFDB's default when a header gives none (or 0 = uncalibrated)
+
+_GAIN_RE = re.compile(r"^(?P<gain>[-+]?[0-9.eE+-]+)?(?:\((?P<baseline>[-+]?\d+)\))?(?:/(?P<units>\S+))?$")
+_FS_RE = re.compile(r"^(?P<fs>[0-9.eE+-]+)(?:/[0-9.eE+-]+)?(?:\([-+0-9.eE]+\))?$")
+
+
+@dataclass(frozen=True)
+class SignalSpec:
+    """One signal line of a header."""
+
+    file_name: str
+    fmt: str
+    gain: float
+    baseline: int
+    units: str
+    adc_zero: int
+    init_value: int | None
+    checksum: int | None
+    lead: str
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a challenge header says about its record."""
+
+    name: str
+    num_leads: int
+    fs: float
+    num_samples: int
+    signals: tuple[SignalSpec, ...]
+    age: float | None
+    sex: str | None  # "Female", "Male" or None when unknown
+    dx: tuple[str, ...]  # SNOMED CT codes, order kept, duplicates and empty items removed
+    comments: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def leads(self) -> tuple[str, ...]:
+        return tuple(s.lead for s in self.signals)
+
+
+def _int_or_none(token: str | None) -> int | None:
+    if token is None:
+        return None
+    try:
+        return int(token)
+    except ValueError:
+        return None
+
+
+def _parse_signal_line(line: str, where: str) -> SignalSpec:
+    tokens = line.split()
+    if len(tokens) < 2:
+        raise RecordError(where, f"signal line has too few fields: {line!r}")
+    file_name, fmt = tokens[0], tokens[1]
+    gain, baseline, units = DEFAULT_GAIN, None, "mV"
+    if len(tokens) > 2:
+        match = _GAIN_RE.match(tokens[2])
+        if not match:
+            raise RecordError(where, f"unreadable gain field {tokens[2]!r}")
+        if match["gain"]:
+            try:
+                gain = float(match["gain"])
+            except ValueError:
+                raise RecordError(where, f"unreadable gain field {tokens[2]!r}") from None
+        if match["baseline"] is not None:
+            baseline = int(match["baseline"])
+        if match["units"]:
+            units = match["units"]
+    if not math.isfinite(gain):
+        raise RecordError(where, f"gain is not a finite number: {tokens[2]!r}")
+    if gain == 0:
+        gain = DEFAULT_GAIN
+    adc_zero = _int_or_none(tokens[4]) if len(tokens) > 4 else 0
+    adc_zero = 0 if adc_zero is None else adc_zero
+    if baseline is None:
+        baseline = adc_zero  # WFDB: the baseline defaults to the ADC zero
+    init_value = _int_or_none(tokens[5]) if len(tokens) > 5 else None
+    checksum = _int_or_none(tokens[6]) if len(tokens) > 6 else None
+    lead = " ".join(tokens[8:]) if len(tokens) > 8 else ""
+    return SignalSpec(file_name, fmt, gain, baseline, units, adc_zero, init_value, checksum, lead)
+
+
+def _parse_age(value: str) -> float | None:
+    try:
+        age = float(value)
+    except ValueError:
+        return None
+    if not math.isfinite(age) or age < 0 or age > 130:
+        return None
+    return age
+
+
+_SEX = {"female": "Female", "f": "Female", "male": "Male", "m": "Male"}
+
+
+def _parse_dx(value: str) -> tuple[str, ...]:
+    codes: list[str] = []
+    for item in value.split(","):
+        item = item.strip()
+        if item and item not in codes:
+            codes.append(item)
+    return tuple(codes)
+
+
+def parse_header(text: str, where: str | Path = "<header>") -> Header:
+    """Parse header text; ``where`` (usually the file path) names the file in errors."""
+    where = str(where)
+    lines = [ln.strip() for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    content = [ln for ln in lines if ln and not ln.startswith("#")]
+    comment_lines = [ln for ln in lines if ln.startswith("#")]
+    if not content:
+        raise RecordError(where, "header has no record line")
+    record = content[0].split()
+    if len(record) < 2:
+        raise RecordError(where, f"record line needs at least a name and a lead count: {content[0]!r}")
+    name = record[0]
+    if name.lower().endswith(".mat"):
+        name = name[:-4]
+    num_leads = _int_or_none(record[1])
+    if num_leads is None or num_leads < 1:
+        raise RecordError(where, f"bad lead count {record[1]!r} on the record line")
+    fs = 250.0  # WFDB default
+    if len(record) > 2:
+        match = _FS_RE.match(record[2])
+        if not match:
+            raise RecordError(where, f"bad sampling frequency {record[2]!r}")
+        try:
+            fs = float(match["fs"])
+        except ValueError:
+            raise RecordError(where, f"bad sampling frequency {record[2]!r}") from None
+    if not math.isfinite(fs) or fs <= 0:
+        raise RecordError(where, f"sampling frequency must be positive, got {record[2]!r}")
+    num_samples = _int_or_none(record[3]) if len(record) > 3 else None
+    if num_samples is None or num_samples < 0:
+        raise RecordError(where, "record line gives no valid number of samples")
+    signal_lines = content[1:]
+    if len(signal_lines) < num_leads:
+        raise RecordError(where, f"header claims {num_leads} leads but has {len(signal_lines)} signal lines")
+    signals = tuple(_parse_signal_line(ln, where) for ln in signal_lines[:num_leads])
+
+    comments: dict[str, str] = {}
+    for line in comment_lines:
+        body = line.lstrip("#").strip()
+        if ":" in body:
+            key, value = body.split(":", 1)
+            comments.setdefault(key.strip().lower(), value.strip())
+    age = _parse_age(comments.get("age", ""))
+    sex = _SEX.get(comments.get("sex", "").strip().lower())
+    dx = _parse_dx(comments.get("dx", ""))
+    return Header(name, num_leads, fs, num_samples, signals, age, sex, dx, comments)
+
+
+def read_header(path: str | Path) -> Header:
+    """Read and parse a ``.hea`` file; undecodable bytes are replaced, not fatal."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RecordError(path, f"cannot read header ({exc.strerror or exc})") from None
+    if b"\x00" in raw:
+        raise RecordError(path, "header contains NUL bytes: not a text header")
+    return parse_header(raw.decode("utf-8", errors="replace"), path)
