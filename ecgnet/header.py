@@ -176,3 +176,19 @@ def read_header(path: str | Path) -> Header:
     if b"\x00" in raw:
         raise RecordError(path, "header contains NUL bytes: not a text header")
     return parse_header(raw.decode("utf-8", errors="replace"), path)
+
+
+def read_dx_codes(path: str | Path) -> tuple[str, ...]:
+    """Only the ``#Dx`` codes of a header: what a scorer needs, whatever the signal lines say."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise RecordError(path, f"cannot read header ({exc.strerror or exc})") from None
+    for line in text.replace("\r", "\n").split("\n"):
+        body = line.strip()
+        if body.startswith("#"):
+            key, _, value = body.lstrip("#").partition(":")
+            if key.strip().lower() == "dx":
+                return _parse_dx(value)
+    return ()
