@@ -1,0 +1,112 @@
+"""The files of a cross-validation results directory, read and written in one place.
+
+Layout (what ``python -m ecgnet cv`` writes and ``python -m ecgnet report`` reads)::
+
+    RESULTS_DIR/
+      oof_predictions.csv   one row per record: record, source, fold, label_*, prob_*, output_*
+      thresholds.csv        one row per fold: the per-class thresholds used for output_*
+      summary.json          per-fold and pooled metrics, ablations, per-class table
+      fold_K/               the fold's model directory (weights, training log)
+
+``output_*`` are the labels of the chosen thresholding (the constrained search by default).
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .classes import CLASSES
+from .fileio import atomic_write_text
+
+OOF_FILE = "oof_predictions.csv"
+THRESHOLDS_FILE = "thresholds.csv"
+SUMMARY_FILE = "summary.json"
+
+
+@dataclass
+class OutOfFold:
+    """Out-of-fold predictions: every record predicted by the one model that never saw it."""
+
+    records: list[str]
+    sources: list[str]
+    folds: np.ndarray  # (N,) int
+    labels: np.ndarray  # (N, 24) bool
+    probabilities: np.ndarray  # (N, 24) float
+    outputs: np.ndarray  # (N, 24) bool
+
+
+def _csv_text(rows: list[list[object]]) -> str:
+    from io import StringIO
+
+    buffer = StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
+
+
+def write_oof(results_dir: Path, oof: OutOfFold) -> Path:
+    header = ["record", "source", "fold"]
+    header += [f"label_{c}" for c in CLASSES] + [f"prob_{c}" for c in CLASSES] + [f"output_{c}" for c in CLASSES]
+    rows: list[list[object]] = [header]
+    for i, name in enumerate(oof.records):
+        rows.append(
+            [name, oof.sources[i], int(oof.folds[i])]
+            + [int(v) for v in oof.labels[i]]
+            + [repr(float(v)) for v in oof.probabilities[i]]
+            + [int(v) for v in oof.outputs[i]]
+        )
+    path = Path(results_dir) / OOF_FILE
+    atomic_write_text(path, _csv_text(rows))
+    return path
+
+
+def read_oof(results_dir: Path) -> OutOfFold:
+    path = Path(results_dir) / OOF_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no out-of-fold predictions here; run `python -m ecgnet cv DATA_DIR --out {results_dir}` first")
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        raise ValueError(f"{path}: holds no records")
+    missing = [c for c in CLASSES if f"prob_{c}" not in rows[0]]
+    if missing:
+        raise ValueError(f"{path}: columns for classes {missing} are missing: written by another version?")
+
+    def matrix(prefix: str, dtype: type) -> np.ndarray:
+        return np.array([[float(r[f"{prefix}_{c}"]) for c in CLASSES] for r in rows]).astype(dtype)
+
+    return OutOfFold(
+        records=[r["record"] for r in rows],
+        sources=[r["source"] for r in rows],
+        folds=np.array([int(r["fold"]) for r in rows]),
+        labels=matrix("label", bool),
+        probabilities=matrix("prob", np.float64),
+        outputs=matrix("output", bool),
+    )
+
+
+def write_thresholds(results_dir: Path, thresholds: dict[int, np.ndarray]) -> Path:
+    rows: list[list[object]] = [["fold", *CLASSES]]
+    rows += [[fold, *(repr(float(t)) for t in values)] for fold, values in sorted(thresholds.items())]
+    path = Path(results_dir) / THRESHOLDS_FILE
+    atomic_write_text(path, _csv_text(rows))
+    return path
+
+
+def read_thresholds(results_dir: Path) -> dict[int, np.ndarray]:
+    path = Path(results_dir) / THRESHOLDS_FILE
+    with open(path, newline="") as handle:
+        return {int(r["fold"]): np.array([float(r[c]) for c in CLASSES]) for r in csv.DictReader(handle)}
+
+
+def write_summary(results_dir: Path, summary: dict) -> Path:
+    path = Path(results_dir) / SUMMARY_FILE
+    atomic_write_text(path, json.dumps(summary, indent=2, allow_nan=True) + "\n")
+    return path
+
+
+def read_summary(results_dir: Path) -> dict:
+    return json.loads((Path(results_dir) / SUMMARY_FILE).read_text())
