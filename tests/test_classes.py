@@ -2,7 +2,7 @@
 import numpy as np
 
 from ecgnet import classes
-from tests.conftest import shared_path
+from conftest import shared_path
 
 
 def test_24_classes_in_weights_order_with_equivalents_collapsed():
