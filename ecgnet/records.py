@@ -1,0 +1,273 @@
+"""Reading a challenge record (``NAME.hea`` + ``NAME.mat``) into a checked ``Record`` in millivolts.
+
+What is checked, and what happens (a ``RecordError`` names the file and the problem):
+
+* header without its ``.mat``; empty, truncated or non-MATLAB ``.mat``; no ``val``
+  variable; non-numeric ``val``; ``val`` not 2-D -> error.
+* ``val`` shape differs from the header's lead and sample counts; zero samples -> error.
+* a standard lead missing or named twice -> error. Leads in another order are
+  reordered by name (case-insensitive); extra leads are dropped with a warning;
+  a header with no lead names at all is taken in the standard order, with a warning.
+* per-lead checksum (sum of samples mod 2**16, signed) or first value differs
+  from the header -> warning only (the data are still usable).
+* NaN/inf samples: up to ``MAX_NONFINITE_FRACTION`` of the record they are set
+  to the lead's baseline (0 mV) with a warning; more -> error.
+* a flat (constant, e.g. all-zero) lead -> kept, with a warning; all leads flat -> error.
+
+Gain policies (``gain_policy``), the scale from ADC counts to mV:
+
+* ``"header"``: trust each signal line's gain and baseline.
+* ``"fixed1000"``: 1000 counts/mV for every lead (the header's baseline is kept):
+  the true scale of every 2020 source.
+* ``"auto"`` (default): the header's gains, unless they give a physiologically
+  implausible QRS amplitude (``qrs_amplitude`` outside ``PLAUSIBLE_QRS_MV``) while
+  1000/mV gives a plausible one; then 1000/mV, with a warning. This repairs the
+  2020 release's wrong source-wide gains (Georgia 4880/mV, PTB-XL 200/mV, PTB
+  2000000/mV, INCART 306000/mV, where the counts are ~1000/mV) and still honours
+  correct headers with other gains, e.g. 200/mV. The ``ptbxl-dev`` records were
+  z-scored upstream and stored as ``z * 150`` at 1000/mV, so their "mV" are
+  nominal (1 z = 0.15 mV, median QRS about 1.1 mV): plausible, header kept.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+
+from .classes import encode_codes, is_scored
+from .errors import RecordError
+from .folds import source_of
+from .header import Header, parse_header, read_header
+
+LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+GAIN_POLICIES: tuple[str, ...] = ("auto", "header", "fixed1000")
+REFERENCE_GAIN = 1000.0  # counts per mV of every 2020 source, whatever its header says
+# Median over leads of the median 2-s peak-to-peak amplitude, in mV. On the real
+# 2020 records at their true 1000/mV this spans 0.43-2.3 mV; the wrong headers of
+# the same files give 0.09-0.48 (4880/mV) and 3.2-6.9 (200/mV). Only records whose
+# header gain is not already 1000/mV can be changed by the test.
+PLAUSIBLE_QRS_MV: tuple[float, float] = (0.5, 2.5)
+AMPLITUDE_SEGMENT_S = 2.0  # each segment holds at least one beat at heart rates above 30/min
+MAX_NONFINITE_FRACTION = 0.1
+
+_LEAD_INDEX = {lead.lower(): i for i, lead in enumerate(LEADS)}
+
+
+@dataclass
+class Record:
+    """One record, checked and scaled: the signal is float32 (12, N) in mV, leads in ``LEADS`` order."""
+
+    name: str
+    path: Path
+    fs: float
+    signal: np.ndarray
+    age: float | None
+    sex: str | None
+    labels: np.ndarray
+    unscored: tuple[str, ...]
+    source: str
+    warnings: tuple[str, ...]
+
+
+def demographics(age: float | None, sex: str | None) -> np.ndarray:
+    """The network's age/sex input: [age/100 (0 if missing), age missing, female, male, sex known]."""
+    known_age = age is not None and math.isfinite(age)
+    return np.array(
+        [age / 100.0 if known_age else 0.0, 0.0 if known_age else 1.0, sex == "Female", sex == "Male", sex in ("Female", "Male")],
+        dtype=np.float32,
+    )
+
+
+def find_records(directory: str | Path) -> list[Path]:
+    """The ``.hea`` files directly inside ``directory`` (not its subfolders), sorted by name."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise RecordError(directory, "not a directory of records")
+    return sorted(p for p in directory.glob("*.hea") if p.is_file())
+
+
+def _validated(val: object, where: str | Path) -> np.ndarray:
+    array = np.asarray(val) if not isinstance(val, np.ndarray) else val
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise RecordError(where, f"'val' has non-numeric type {array.dtype}")
+    if array.ndim != 2:
+        raise RecordError(where, f"'val' must be a 2-D (leads, samples) array, got shape {array.shape}")
+    return array
+
+
+def load_mat(path: str | Path) -> np.ndarray:
+    """The ``val`` array of a challenge ``.mat`` file, checked to be a numeric 2-D array."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise RecordError(path, "signal file is missing") from None
+    except OSError as exc:
+        raise RecordError(path, f"cannot read signal file ({exc.strerror or exc})") from None
+    if size == 0:
+        raise RecordError(path, "signal file is empty (0 bytes)")
+    try:
+        contents = scipy.io.loadmat(path, variable_names=["val"])
+    except Exception as exc:  # noqa: BLE001 - scipy raises ValueError, TypeError, OSError, MatReadError, ... on garbage
+        raise RecordError(path, f"not a readable MATLAB file, truncated or corrupt ({type(exc).__name__}: {exc})") from None
+    if "val" not in contents:
+        raise RecordError(path, "MATLAB file has no variable 'val'")
+    return _validated(contents["val"], path)
+
+
+def qrs_amplitude(counts: np.ndarray, fs: float, gains: np.ndarray) -> float:
+    """Robust QRS size in mV: the median over leads of each lead's median peak-to-peak per 2-s segment.
+
+    Medians make one noisy lead, a flat lead or a few artefact segments harmless;
+    2-s segments each hold a QRS complex at any heart rate above 30/min.
+    """
+    seg = max(1, int(round(AMPLITUDE_SEGMENT_S * fs)))
+    count = max(1, counts.shape[1] // seg)
+    usable = counts[:, : count * seg] if counts.shape[1] >= seg else counts
+    blocks = usable.reshape(counts.shape[0], count, -1)
+    per_lead = np.median(blocks.max(axis=2) - blocks.min(axis=2), axis=1)
+    return float(np.median(per_lead / gains))
+
+
+def _lead_order(header: Header, where: str, warnings: list[str]) -> list[int]:
+    """Header row of each standard lead, in ``LEADS`` order."""
+    names = [s.lead.strip().lower() for s in header.signals]
+    if not any(names) and header.num_leads == len(LEADS):
+        warnings.append("header names no leads; assumed the standard order " + ",".join(LEADS))
+        return list(range(len(LEADS)))
+    rows: dict[str, int] = {}
+    for row, name in enumerate(names):
+        if name in rows and name in _LEAD_INDEX:
+            raise RecordError(where, f"lead {header.signals[row].lead!r} appears twice in the header")
+        rows.setdefault(name, row)
+    missing = [lead for lead in LEADS if lead.lower() not in rows]
+    if missing:
+        raise RecordError(where, f"missing lead(s) {', '.join(missing)}; header leads are {', '.join(s.lead for s in header.signals)}")
+    extra = [header.signals[r].lead for n, r in rows.items() if n not in _LEAD_INDEX]
+    if extra:
+        warnings.append(f"ignored extra lead(s) {', '.join(extra)}")
+    order = [rows[lead.lower()] for lead in LEADS]
+    if order != list(range(len(LEADS))):
+        warnings.append("leads reordered to the standard order")
+    return order
+
+
+def _check_integrity(header: Header, val: np.ndarray, warnings: list[str]) -> None:
+    """Checksums and first values against the header: mismatches are warnings, the data stay usable."""
+    if val.dtype.kind == "f":
+        finite = np.isfinite(val).all(axis=1)
+        sums = np.where(finite[:, None], val, 0).sum(axis=1)
+    else:
+        finite = np.ones(val.shape[0], dtype=bool)
+        sums = val.sum(axis=1, dtype=np.int64)
+    bad_sum, bad_first = [], []
+    for row, spec in enumerate(header.signals):
+        if not finite[row]:
+            continue
+        if spec.checksum is not None:
+            total = int(sums[row])
+            if ((total + 32768) % 65536) - 32768 != spec.checksum:
+                bad_sum.append(spec.lead or str(row))
+        if spec.init_value is not None and val.shape[1] and val[row, 0] != spec.init_value:
+            bad_first.append(spec.lead or str(row))
+    if bad_sum:
+        warnings.append(f"checksum differs from the header in lead(s) {', '.join(bad_sum)}")
+    if bad_first:
+        warnings.append(f"first sample differs from the header in lead(s) {', '.join(bad_first)}")
+
+
+def _choose_gains(header_gains: np.ndarray, counts: np.ndarray, fs: float, policy: str, warnings: list[str]) -> np.ndarray:
+    if policy == "header":
+        return header_gains
+    reference = np.full_like(header_gains, REFERENCE_GAIN)
+    if policy == "fixed1000" or np.array_equal(header_gains, reference):
+        return reference
+    low, high = PLAUSIBLE_QRS_MV
+    as_header = qrs_amplitude(counts, fs, header_gains)
+    if low <= as_header <= high:
+        return header_gains
+    as_reference = qrs_amplitude(counts, fs, reference)
+    if low <= as_reference <= high:
+        shown = "/".join(f"{g:g}" for g in np.unique(header_gains))
+        warnings.append(
+            f"gain override: header gain {shown}/mV gives an implausible QRS amplitude of {as_header:.3g} mV; "
+            f"used {REFERENCE_GAIN:g}/mV ({as_reference:.3g} mV)"
+        )
+        return reference
+    warnings.append(f"QRS amplitude {as_header:.3g} mV is implausible, but {REFERENCE_GAIN:g}/mV is no better; kept the header gain")
+    return header_gains
+
+
+def _assemble(header: Header, val: np.ndarray, name: str, path: Path, mat_where: str, gain_policy: str, warnings: list[str]) -> Record:
+    """The checks and scaling shared by ``read_record`` and ``record_from_arrays``."""
+    if gain_policy not in GAIN_POLICIES:
+        raise ValueError(f"gain_policy must be one of {GAIN_POLICIES}, got {gain_policy!r}")
+    where = str(path)
+    if val.shape != (header.num_leads, header.num_samples):
+        raise RecordError(mat_where, f"signal shape {val.shape} differs from the header's {header.num_leads} leads x {header.num_samples} samples")
+    if header.num_samples == 0:
+        raise RecordError(where, "record has no samples")
+    order = _lead_order(header, where, warnings)
+    _check_integrity(header, val, warnings)
+    counts = val[order].astype(np.float32)
+    baselines = np.array([header.signals[r].baseline for r in order], dtype=np.float32)[:, None]
+    counts -= baselines
+    bad = ~np.isfinite(counts)
+    if bad.any():
+        fraction = bad.mean()
+        if fraction > MAX_NONFINITE_FRACTION:
+            raise RecordError(mat_where, f"{fraction:.0%} of the samples are NaN or infinite (more than {MAX_NONFINITE_FRACTION:.0%})")
+        counts[bad] = 0.0
+        warnings.append(f"{int(bad.sum())} NaN/infinite sample(s) set to 0 mV")
+    spans = counts.max(axis=1) - counts.min(axis=1)
+    if not spans.any():
+        raise RecordError(mat_where, "every lead is flat (constant): no signal")
+    flat = [LEADS[i] for i in np.flatnonzero(spans == 0)]
+    if flat:
+        warnings.append(f"flat (constant) lead(s) {', '.join(flat)}")
+    header_gains = np.array([header.signals[r].gain for r in order], dtype=np.float32)
+    gains = _choose_gains(header_gains, counts, header.fs, gain_policy, warnings)
+    counts /= gains[:, None]
+    return Record(
+        name=name,
+        path=path,
+        fs=header.fs,
+        signal=counts,
+        age=header.age,
+        sex=header.sex,
+        labels=encode_codes(header.dx),
+        unscored=tuple(code for code in header.dx if not is_scored(code)),
+        source=source_of(name),
+        warnings=tuple(warnings),
+    )
+
+
+def read_record(header_path: str | Path, gain_policy: str = "auto") -> Record:
+    """Read ``NAME.hea`` and the ``NAME.mat`` beside it into a checked, scaled ``Record``."""
+    header_path = Path(header_path)
+    header = read_header(header_path)
+    warnings: list[str] = []
+    if header.name != header_path.stem:
+        warnings.append(f"header names the record {header.name!r}; used the file name {header_path.stem!r}")
+    mat_path = header_path.with_suffix(".mat")
+    if not mat_path.exists():
+        raise RecordError(header_path, f"signal file {mat_path.name} is missing")
+    val = load_mat(mat_path)
+    return _assemble(header, val, header_path.stem, header_path, str(mat_path), gain_policy, warnings)
+
+
+def record_from_arrays(data: np.ndarray, header_lines: Iterable[str] | str, where: str = "<input>", gain_policy: str = "auto") -> Record:
+    """A ``Record`` from what the challenge driver hands ``run_12ECG_classifier``: raw counts and header lines.
+
+    ``data`` is ``loadmat(...)['val']`` (float64 counts); ``header_lines`` the
+    header's lines with or without their newlines. Same checks and scaling as
+    ``read_record``; ``where`` names the input in errors.
+    """
+    text = header_lines if isinstance(header_lines, str) else "\n".join(line.rstrip("\r\n") for line in header_lines)
+    header = parse_header(text, where)
+    val = _validated(data, where)
+    return _assemble(header, val, header.name, Path(where), where, gain_policy, [])
