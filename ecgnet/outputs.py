@@ -1,0 +1,137 @@
+"""The per-record output file of the challenge (``NAME.csv``): writing and reading.
+
+Format: a ``#NAME`` comment line, then three comma-separated lines: class codes,
+binary outputs, probabilities. ``read_output`` applies the official 2020 scorer's
+parsing rules exactly, because the scores must match the leaderboard's:
+
+* blank lines and lines starting with ``#`` (anywhere) are skipped; CRLF and CR
+  line ends are accepted;
+* at least three data lines must remain and all of them must have the same
+  number of comma-separated fields (so trailing commas are fine when every line
+  has one, and a fourth data line is ignored only when it has the same width);
+  otherwise the file is malformed (``OutputFileError``), which the scorer counts
+  as all-negative with probability 0;
+* columns are matched by code, in any order; unscored codes are ignored;
+* after stripping spaces exactly ``1``, ``True``, ``true``, ``T`` and ``t`` are
+  positive (``1.0``, ``TRUE`` or ``yes`` are not);
+* a probability that is empty or not a number counts as 0; ``nan`` is kept;
+* columns of the same class (an equivalent pair, or a repeated code) are merged:
+  the binary output is their OR, the probability their NaN-ignoring mean, and a
+  class whose probabilities are all NaN gets 0.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from . import classes
+
+POSITIVE_TOKENS = frozenset({"1", "True", "true", "T", "t"})
+
+# Every scored code, both members of each equivalent pair included, to its class index.
+_CODE_INDEX: dict[str, int] = {code: index for code, index in classes.CLASS_INDEX.items()}
+_CODE_INDEX.update({second: classes.CLASS_INDEX[first] for first, second in classes.EQUIVALENT_PAIRS})
+
+
+class OutputFileError(ValueError):
+    """An output file that cannot be read or breaks the format; ``str()`` is ``"PATH: reason"``."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+def _number(token: str) -> float:
+    try:
+        return float(token)
+    except ValueError:
+        return 0.0
+
+
+def parse_output(text: str, where: str | Path = "<output>") -> tuple[np.ndarray, np.ndarray]:
+    """Binary outputs (bool, 24) and probabilities (float, 24) from an output file's text."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    data = [line for line in lines if line.strip() and not line.strip().startswith("#")]
+    if len(data) < 3:
+        raise OutputFileError(where, f"{len(data)} data line(s); needs 3 (codes, binary outputs, probabilities)")
+    widths = [line.count(",") + 1 for line in data]
+    if len(set(widths)) != 1:
+        raise OutputFileError(where, f"ragged lines: {', '.join(map(str, widths))} comma-separated fields")
+    codes, binaries, probabilities = ([token.strip() for token in line.split(",")] for line in data[:3])
+
+    num_classes = classes.NUM_CLASSES
+    positive = [False] * num_classes
+    total = [0.0] * num_classes
+    count = [0] * num_classes
+    for code, binary, probability in zip(codes, binaries, probabilities):
+        index = _CODE_INDEX.get(code)
+        if index is None:
+            continue
+        if binary in POSITIVE_TOKENS:
+            positive[index] = True
+        value = _number(probability)
+        if not math.isnan(value):
+            total[index] += value
+            count[index] += 1
+    means = [t / n if n else 0.0 for t, n in zip(total, count)]
+    scores = np.array([0.0 if math.isnan(m) else m for m in means])  # inf - inf is NaN, read as 0
+    return np.array(positive, dtype=bool), scores
+
+
+def read_output(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read ``NAME.csv``; raises ``OutputFileError`` when it is unreadable or malformed."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise OutputFileError(path, f"cannot read ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise OutputFileError(path, f"not UTF-8 text (byte {exc.start})") from None
+    return parse_output(text, path)
+
+
+def format_output(record_name: str, codes: Sequence[str], labels: Sequence[bool] | np.ndarray, scores: Sequence[float] | np.ndarray) -> str:
+    """The text of an output file; probabilities at the shortest exact precision of their dtype."""
+    codes = [str(code) for code in codes]
+    labels = np.asarray(labels)
+    scores = np.asarray(scores)
+    if not record_name or any(ch in record_name for ch in "\r\n"):
+        raise ValueError(f"bad record name {record_name!r}")
+    if labels.ndim != 1 or scores.ndim != 1 or not len(codes) == labels.size == scores.size:
+        raise ValueError(f"{record_name}: {len(codes)} codes, {labels.size} labels and {scores.size} scores must be equal 1-D lengths")
+    bad = [code for code in codes if not code or any(ch in code for ch in ",\r\n#")]
+    if bad:
+        raise ValueError(f"{record_name}: class codes must be non-empty without ',', '#' or line breaks: {bad[:3]}")
+    if not np.issubdtype(scores.dtype, np.floating):
+        scores = scores.astype(np.float64)
+    return "\n".join(
+        (
+            f"#{record_name}",
+            ",".join(codes),
+            ",".join("1" if flag else "0" for flag in labels.astype(bool)),
+            ",".join(str(value) for value in scores),
+        )
+    ) + "\n"
+
+
+def write_output(path: str | Path, record_name: str, classes: Sequence[str], labels: Sequence[bool] | np.ndarray, scores: Sequence[float] | np.ndarray) -> None:
+    """Write ``path`` atomically: a reader sees the old file or the complete new one, never a part."""
+    path = Path(path)
+    text = format_output(record_name, classes, labels, scores)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(temporary, "x", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
