@@ -1,0 +1,230 @@
+"""Preprocess a directory of records once into a memory-mapped array, and reuse it.
+
+Layout of ``cache_root/<fingerprint>/``:
+
+* ``signals.f32``: every good record's 257-Hz float32 signal, one after the
+  other, each stored lead-major as its (12, L) block (so one record is one
+  contiguous read);
+* ``index.npz``: names, offsets (in floats), lengths (L), labels (N, 24),
+  demographics (N, 5), sources and original sampling rates;
+* ``meta.json``: the fingerprint's inputs, counts and the data directory;
+* ``bad_records.csv``: ``file,reason`` of each record that could not be read
+  (skipped, never fatal); ``warnings.csv``: ``name,warning`` of each repair.
+
+The fingerprint hashes every file's name, size and modification time with the
+settings (gain policy, target rate, ``CACHE_VERSION``), so any change to the
+data or the preprocessing gives a new cache; the build happens in a temporary
+folder renamed into place only when complete, so a crash never leaves a cache
+that looks valid. Signals stream to disk chunk by chunk, so memory stays flat
+however many records there are.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from joblib import Parallel, delayed
+
+from .errors import RecordError
+from .progress import progress as progress_bar
+from .records import GAIN_POLICIES, LEADS, demographics, find_records, read_record
+from .signal import TARGET_FS, resample
+
+logger = logging.getLogger(__name__)
+
+CACHE_VERSION = 1  # bump whenever reading or preprocessing changes what lands in the cache
+CHUNK = 32  # records per worker task: big enough to hide dispatch cost, small enough to keep memory flat
+
+
+@dataclass
+class Cache:
+    """A built cache: the index in memory, the signals memory-mapped read-only."""
+
+    path: Path
+    fingerprint: str
+    names: np.ndarray
+    offsets: np.ndarray
+    lengths: np.ndarray
+    labels: np.ndarray
+    demographics: np.ndarray
+    sources: np.ndarray
+    fs: np.ndarray
+    bad_records: list[tuple[str, str]]
+    _signals: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def signal(self, i: int) -> np.ndarray:
+        """Record ``i`` at 257 Hz, float32 (12, L): a read-only view into the memory map."""
+        start, length = int(self.offsets[i]), int(self.lengths[i])
+        return self._signals[start:start + len(LEADS) * length].reshape(len(LEADS), length)
+
+    @classmethod
+    def open(cls, path: str | Path) -> Cache:
+        """Open a cache folder written by ``build_cache``."""
+        path = Path(path)
+        try:
+            meta = json.loads((path / "meta.json").read_text())
+            with np.load(path / "index.npz", allow_pickle=False) as index:
+                arrays = {key: index[key] for key in index.files}
+            with open(path / "bad_records.csv", newline="") as handle:
+                bad = [(row["file"], row["reason"]) for row in csv.DictReader(handle)]
+        except (OSError, ValueError, KeyError) as exc:
+            raise RecordError(path, f"not a complete record cache ({exc})") from None
+        if meta.get("version") != CACHE_VERSION:
+            raise RecordError(path, f"cache version {meta.get('version')} is not this code's {CACHE_VERSION}")
+        total = int(meta["total_floats"])
+        signals = np.memmap(path / "signals.f32", dtype=np.float32, mode="r", shape=(total,)) if total else np.zeros(0, np.float32)
+        return cls(path, meta["fingerprint"], arrays["names"], arrays["offsets"], arrays["lengths"], arrays["labels"],
+                   arrays["demographics"], arrays["sources"], arrays["fs"], bad, signals)
+
+
+def fingerprint(data_dir: str | Path, gain_policy: str = "auto") -> str:
+    """Hash of every record file's name, size and mtime plus the preprocessing settings."""
+    digest = hashlib.sha256(json.dumps({"version": CACHE_VERSION, "gain_policy": gain_policy, "target_fs": TARGET_FS}).encode())
+    for header in find_records(data_dir):
+        for path in (header, header.with_suffix(".mat")):
+            try:
+                stat = path.stat()
+                digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            except FileNotFoundError:
+                digest.update(f"{path.name}\0missing\n".encode())
+    return digest.hexdigest()[:20]
+
+
+def _process(paths: list[str], gain_policy: str) -> list[tuple]:
+    """Worker task: read and resample a few records; failures become ("bad", file, reason)."""
+    out: list[tuple] = []
+    for path in paths:
+        try:
+            record = read_record(path, gain_policy)
+            signal = resample(record.signal, record.fs)
+        except RecordError as exc:
+            out.append(("bad", exc.path, exc.reason))
+            continue
+        except Exception as exc:  # noqa: BLE001 - one odd file must never abort a 40,000-record build
+            out.append(("bad", path, f"unexpected {type(exc).__name__}: {exc}"))
+            continue
+        out.append(("ok", record.name, record.fs, signal, record.labels, demographics(record.age, record.sex), record.source, record.warnings))
+    return out
+
+
+def _results(paths: list[Path], gain_policy: str, workers: int) -> Iterator[tuple]:
+    chunks = [[str(p) for p in paths[i:i + CHUNK]] for i in range(0, len(paths), CHUNK)]
+    parallel = Parallel(n_jobs=workers, return_as="generator", pre_dispatch="2*n_jobs")
+    for chunk in parallel(delayed(_process)(chunk, gain_policy) for chunk in chunks):
+        yield from chunk
+
+
+def _write(target: Path, data_dir: Path, key: str, gain_policy: str, workers: int, show_progress: bool) -> tuple[list, list]:
+    """Build the cache files in ``target``; returns the bad records and the repair warnings."""
+    paths = find_records(data_dir)
+    names, offsets, lengths, labels, demos, sources, rates = [], [], [], [], [], [], []
+    bad: list[tuple[str, str]] = []
+    notes: list[tuple[str, str]] = []
+    offset = 0
+    results = _results(paths, gain_policy, workers)
+    if show_progress:
+        results = progress_bar(results, desc=f"caching {data_dir.name}", total=len(paths), unit="rec")
+    with open(target / "signals.f32", "wb") as signals:
+        for item in results:
+            if item[0] == "bad":
+                bad.append((item[1], item[2]))
+                continue
+            _, name, fs, signal, label, demo, source, warnings = item
+            signals.write(np.ascontiguousarray(signal, dtype=np.float32).tobytes())
+            names.append(name)
+            offsets.append(offset)
+            lengths.append(signal.shape[1])
+            labels.append(label)
+            demos.append(demo)
+            sources.append(source)
+            rates.append(fs)
+            notes.extend((name, w) for w in warnings)
+            offset += signal.size
+    np.savez(
+        target / "index.npz",
+        names=np.array(names, dtype=str),
+        offsets=np.array(offsets, dtype=np.int64),
+        lengths=np.array(lengths, dtype=np.int64),
+        labels=np.array(labels, dtype=bool).reshape(len(names), -1),
+        demographics=np.array(demos, dtype=np.float32).reshape(len(names), 5),
+        sources=np.array(sources, dtype=str),
+        fs=np.array(rates, dtype=np.float64),
+    )
+    for filename, columns, rows in (("bad_records.csv", ("file", "reason"), bad), ("warnings.csv", ("name", "warning"), notes)):
+        with open(target / filename, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(columns)
+            writer.writerows(rows)
+    meta = {"version": CACHE_VERSION, "fingerprint": key, "data_dir": str(data_dir), "gain_policy": gain_policy,
+            "target_fs": TARGET_FS, "records": len(names), "bad_records": len(bad), "total_floats": offset}
+    (target / "meta.json").write_text(json.dumps(meta, indent=1))
+    return bad, notes
+
+
+def _remove_superseded(cache_root: Path, data_dir: Path, gain_policy: str, keep: str) -> None:
+    """Delete older caches of the same directory and settings: at full size each is several GB."""
+    for meta_file in cache_root.glob("*/meta.json"):
+        if meta_file.parent.name == keep:
+            continue
+        try:
+            meta = json.loads(meta_file.read_text())
+        except (OSError, ValueError):
+            continue
+        if meta.get("data_dir") == str(data_dir) and meta.get("gain_policy") == gain_policy:
+            logger.info("removing superseded cache %s", meta_file.parent)
+            shutil.rmtree(meta_file.parent, ignore_errors=True)
+
+
+def build_cache(data_dir: str | Path, cache_root: str | Path, gain_policy: str = "auto", workers: int | None = None, progress: bool = True) -> Cache:
+    """The cache of ``data_dir`` under ``cache_root``: reused when the fingerprint matches, built otherwise.
+
+    ``workers`` joblib processes read and resample in parallel (default: every
+    CPU); bad records are skipped and listed in ``bad_records.csv``.
+    """
+    if gain_policy not in GAIN_POLICIES:
+        raise ValueError(f"gain_policy must be one of {GAIN_POLICIES}, got {gain_policy!r}")
+    data_dir = Path(data_dir).resolve()
+    cache_root = Path(cache_root)
+    key = fingerprint(data_dir, gain_policy)
+    final = cache_root / key
+    if (final / "meta.json").exists():
+        logger.info("reusing record cache %s", final)
+        return Cache.open(final)
+    cache_root.mkdir(parents=True, exist_ok=True)
+    workers = workers or os.cpu_count() or 1
+    temporary = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=cache_root))
+    try:
+        bad, notes = _write(temporary, data_dir, key, gain_policy, workers, progress)
+        os.chmod(temporary, 0o755)  # mkdtemp makes it private; the cache is shared like any other output
+        try:
+            os.rename(temporary, final)
+        except OSError:
+            if not (final / "meta.json").exists():  # not a concurrent build that finished first
+                raise
+            shutil.rmtree(temporary, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    if bad:
+        shown = "; ".join(f"{Path(f).name}: {r}" for f, r in bad[:3])
+        logger.warning("%s: skipped %d bad record(s) (%s%s); all listed in %s", data_dir, len(bad), shown,
+                       "; ..." if len(bad) > 3 else "", final / "bad_records.csv")
+    if notes:
+        kinds = Counter(w.split(":")[0] for _, w in notes)
+        logger.info("%s: %d repair warning(s) (%s); listed in %s", data_dir, len(notes),
+                    ", ".join(f"{k}: {n}" for k, n in kinds.most_common()), final / "warnings.csv")
+    _remove_superseded(cache_root, data_dir, gain_policy, key)
+    return Cache.open(final)

@@ -1,0 +1,280 @@
+"""Reading records: every real file in ../shared, the gain policy, and generated faults."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+from conftest import shared_path
+
+from ecgnet.classes import CLASS_INDEX, encode_codes
+from ecgnet.errors import RecordError
+from ecgnet.header import read_dx_codes, read_header
+from ecgnet.records import LEADS, demographics, find_records, load_mat, qrs_amplitude, read_record, record_from_arrays
+
+UNIT = np.ones(12, dtype=np.float32)
+
+
+def _check_real(directory: Path) -> list[str]:
+    """Every record reads as its header says; returns the names that failed with a RecordError."""
+    failed = []
+    for header_path in find_records(directory):
+        try:
+            record = read_record(header_path)
+        except RecordError as exc:
+            assert str(header_path.with_suffix("")) in exc.path.replace(".hea", "").replace(".mat", "")
+            failed.append(header_path.stem)
+            continue
+        header = read_header(header_path)
+        assert record.name == header_path.stem
+        assert record.signal.shape == (12, header.num_samples) and record.signal.dtype == np.float32
+        assert np.array_equal(record.labels, encode_codes(read_dx_codes(header_path))), record.name
+        assert record.fs == header.fs
+        amplitude = qrs_amplitude(record.signal, record.fs, UNIT)
+        assert 0.3 <= amplitude <= 5.0, f"{record.name}: QRS amplitude {amplitude:.3f} mV is not physiological"
+        assert sum("gain override" in w for w in record.warnings) <= 1
+    return failed
+
+
+def test_every_real_cinc2020_record_reads_as_its_header_says():
+    directory = shared_path("data", "cinc2020-real")
+    assert _check_real(directory) == []
+    assert len(find_records(directory)) == 145
+
+
+def test_every_edge_case_reads_or_fails_as_documented():
+    directory = shared_path("data", "cinc2020-real", "edge-cases")
+    assert _check_real(directory) == ["I0001"]
+    with pytest.raises(RecordError, match="I0001.mat is missing"):
+        read_record(directory / "I0001.hea")
+
+
+def test_every_ptbxl_dev_record_reads_quickly():
+    directory = shared_path("data", "ptbxl-dev")
+    start = time.perf_counter()
+    assert _check_real(directory) == []
+    assert time.perf_counter() - start < 30
+
+
+def test_wrong_2020_gains_are_overridden_once_with_a_warning():
+    real = shared_path("data", "cinc2020-real")
+    for name, gain in (("E00015", 4880), ("HR00599", 200)):
+        auto = read_record(real / f"{name}.hea")
+        trusted = read_record(real / f"{name}.hea", gain_policy="header")
+        assert [w for w in auto.warnings if w.startswith("gain override")] == [auto.warnings[0]]
+        assert f"{gain}/mV" in auto.warnings[0]
+        np.testing.assert_allclose(trusted.signal * gain / 1000, auto.signal, rtol=1e-5, atol=1e-6)
+        assert np.array_equal(read_record(real / f"{name}.hea", gain_policy="fixed1000").signal, auto.signal)
+    correct = read_record(real / "HR00001.hea")  # 2021-corrected header, 1000/mv
+    assert not any("gain" in w for w in correct.warnings)
+
+
+def test_2021_copies_equal_their_2020_twins():
+    real = shared_path("data", "cinc2020-real")
+    for name in ("Q0002", "HR00001"):
+        old, new = read_record(real / f"{name}.hea"), read_record(real / "edge-cases" / f"{name}.hea")
+        assert np.array_equal(old.signal, new.signal), name
+        assert (old.age, old.sex, old.fs, old.source) == (new.age, new.sex, new.fs, new.source)
+    q_old, q_new = read_record(real / "Q0002.hea"), read_record(real / "edge-cases" / "Q0002.hea")
+    assert np.array_equal(q_old.labels, q_new.labels) and q_old.unscored == q_new.unscored == ("164861001",)
+    etest, e00009 = read_record(real / "edge-cases" / "ETEST.hea"), read_record(real / "E00009.hea")
+    assert np.array_equal(etest.signal, e00009.signal) and not etest.labels.any()
+
+
+def test_dx_variants_of_real_headers():
+    edge = shared_path("data", "cinc2020-real", "edge-cases")
+    js = read_record(edge / "JS20005.hea")  # "284470004,89792004,427084000,,427172004"
+    assert {c for c in CLASS_INDEX if js.labels[CLASS_INDEX[c]]} == {"284470004", "427084000", "427172004"}
+    assert js.unscored == ("89792004",)
+    assert js.source == "JS"
+    blank = read_record(edge / "A0001.hea")
+    assert not blank.labels.any() and blank.unscored == ()
+
+
+# ---- generated files -------------------------------------------------------
+
+def _counts(samples: int = 5000, fs: float = 500) -> np.ndarray:
+    """12 leads of ~1 mV peak-to-peak at 1000 counts/mV, each lead distinct so reordering is visible."""
+    t = np.arange(samples) / fs
+    return np.stack([np.round((400 + 20 * k) * np.sin(2 * np.pi * 1.2 * t + k)) for k in range(12)]).astype(np.int16)
+
+
+def _header_text(name: str, val: np.ndarray, fs: float = 500, gain: str = "1000/mV", leads=LEADS, dx: str = "426783006,164861001",
+                 age: str = "63", sex: str = "Female", newline: str = "\n") -> str:
+    lines = [f"{name} {len(leads)} {fs:g} {val.shape[1]}"]
+    for row, lead in enumerate(leads):
+        data = val[row].astype(np.int64) if row < val.shape[0] else np.zeros(1, np.int64)
+        checksum = ((int(data.sum()) + 32768) % 65536) - 32768
+        lines.append(f"{name}.mat 16+24 {gain} 16 0 {int(data[0])} {checksum} 0 {lead}")
+    lines += [f"#Age: {age}", f"#Sex: {sex}", f"#Dx: {dx}", "#Rx: Unknown"]
+    return newline.join(lines) + newline
+
+
+def _write(tmp_path: Path, name: str, val, header: str | bytes | None = None, **kwargs) -> Path:
+    path = tmp_path / f"{name}.hea"
+    header = _header_text(name, np.asarray(val), **kwargs) if header is None else header
+    path.write_bytes(header.encode() if isinstance(header, str) else header)
+    scipy.io.savemat(tmp_path / f"{name}.mat", {"val": val}, format="4")
+    return path
+
+
+def test_generated_record_scaling_labels_and_demographics(tmp_path):
+    val = (_counts() // 5).astype(np.int16)  # ~1 mV at 200 counts/mV
+    record = read_record(_write(tmp_path, "X0001", val, gain="200(10)/mV"))
+    np.testing.assert_allclose(record.signal, (val - 10) / 200.0, rtol=1e-6)  # a plausible 200/mV header is honoured
+    assert record.warnings == ()
+    assert record.labels[CLASS_INDEX["426783006"]] and record.labels.sum() == 1
+    assert record.unscored == ("164861001",) and (record.age, record.sex, record.source) == (63.0, "Female", "X")
+
+
+def test_leads_in_another_order_are_reordered_by_name(tmp_path):
+    val = _counts()
+    order = [11, 0, 5, 1, 2, 3, 4, 6, 7, 8, 9, 10]
+    shuffled_leads = [LEADS[i].upper() for i in order]  # names are matched case-insensitively
+    record = read_record(_write(tmp_path, "X0002", val[order], leads=shuffled_leads))
+    np.testing.assert_allclose(record.signal, val / 1000.0, rtol=1e-6)
+    assert any("reordered" in w for w in record.warnings)
+
+
+def test_missing_or_duplicate_lead_is_an_error(tmp_path):
+    val = _counts()
+    leads = list(LEADS)
+    leads[4] = "V7"
+    with pytest.raises(RecordError, match="missing lead.*aVL"):
+        read_record(_write(tmp_path, "X0003", val, leads=leads))
+    leads[4] = "II"
+    with pytest.raises(RecordError, match="twice"):
+        read_record(_write(tmp_path, "X0004", val, leads=leads))
+
+
+def test_missing_empty_truncated_and_garbage_mat_files(tmp_path):
+    path = _write(tmp_path, "X0005", _counts())
+    mat = path.with_suffix(".mat")
+    full = mat.read_bytes()
+    mat.unlink()
+    with pytest.raises(RecordError, match="X0005.mat is missing") as info:
+        read_record(path)
+    assert info.value.path == str(path)
+    mat.write_bytes(b"")
+    with pytest.raises(RecordError, match="empty"):
+        read_record(path)
+    mat.write_bytes(full[: len(full) // 2])
+    with pytest.raises(RecordError, match="truncated or corrupt") as info:
+        read_record(path)
+    assert info.value.path == str(mat)
+    for garbage in (b"\x00" * 7, b"not a matlab file at all" * 40, np.random.default_rng(0).bytes(5000)):
+        mat.write_bytes(garbage)
+        with pytest.raises(RecordError):
+            load_mat(mat)
+
+
+def test_mat_without_val_or_with_non_numeric_val(tmp_path):
+    path = _write(tmp_path, "X0006", _counts())
+    scipy.io.savemat(path.with_suffix(".mat"), {"data": _counts()}, format="4")
+    with pytest.raises(RecordError, match="no variable 'val'"):
+        read_record(path)
+    scipy.io.savemat(path.with_suffix(".mat"), {"val": "twelve leads"}, format="4")
+    with pytest.raises(RecordError, match="non-numeric"):
+        read_record(path)
+
+
+def test_shape_must_match_the_header(tmp_path):
+    val = _counts()
+    header = _header_text("X0007", val)
+    with pytest.raises(RecordError, match="differs from the header"):
+        read_record(_write(tmp_path, "X0007", val[:, :4000], header=header))
+    with pytest.raises(RecordError, match="differs from the header"):
+        read_record(_write(tmp_path, "X0008", val[:11], header=_header_text("X0008", val)))
+
+
+def test_checksum_mismatch_is_only_a_warning(tmp_path):
+    val = _counts()
+    header = _header_text("X0009", val)
+    altered = val.copy()
+    altered[2, 100] += 5
+    record = read_record(_write(tmp_path, "X0009", altered, header=header))
+    assert any("checksum" in w and "III" in w for w in record.warnings)
+    np.testing.assert_allclose(record.signal, altered / 1000.0, rtol=1e-6)
+
+
+def test_few_nan_samples_are_repaired_many_are_an_error(tmp_path):
+    val = _counts().astype(np.float64)
+    few = val.copy()
+    few[3, 10:20] = np.nan
+    few[5, 7] = np.inf
+    record = read_record(_write(tmp_path, "X0010", few, header=_header_text("X0010", _counts())))
+    assert np.isfinite(record.signal).all() and (record.signal[3, 10:20] == 0).all()
+    assert any("11 NaN/infinite" in w for w in record.warnings)
+    many = val.copy()
+    many[:, :4000] = np.nan
+    with pytest.raises(RecordError, match="NaN or infinite"):
+        read_record(_write(tmp_path, "X0011", many, header=_header_text("X0011", _counts())))
+
+
+def test_flat_leads_warn_and_an_all_flat_record_is_an_error(tmp_path):
+    val = _counts()
+    val[7] = 0
+    record = read_record(_write(tmp_path, "X0012", val))
+    assert any("flat" in w and "V2" in w for w in record.warnings)
+    assert not record.signal[7].any()
+    with pytest.raises(RecordError, match="flat"):
+        read_record(_write(tmp_path, "X0013", np.zeros((12, 5000), np.int16)))
+
+
+def test_header_variants_crlf_and_non_utf8_bytes(tmp_path):
+    val = _counts()
+    text = _header_text("X0014", val, newline="\r\n", sex="m", age="NaN").replace("X0014 12", "X0014.mat 12", 1)
+    text = text.replace("#Age", "# Age").replace("16+24 1000/mV", "16x1+24 1000.0(0)/mv")
+    raw = text.encode() + "#Hx: caf\u00e9\r\n".encode("latin-1")
+    record = read_record(_write(tmp_path, "X0014", val, header=raw))
+    assert (record.age, record.sex) == (None, "Male")
+    np.testing.assert_allclose(record.signal, val / 1000.0, rtol=1e-6)
+
+
+def test_implausible_gain_that_1000_cannot_fix_is_kept_with_a_warning(tmp_path):
+    val = (_counts() // 40).astype(np.int16)  # 0.025 mV at 1000/mV, 0.125 at 200/mV: nothing plausible
+    record = read_record(_write(tmp_path, "X0015", val, gain="200/mV"))
+    np.testing.assert_allclose(record.signal, val / 200.0, rtol=1e-6)
+    assert any("no better" in w for w in record.warnings)
+    with pytest.raises(ValueError, match="gain_policy"):
+        read_record(tmp_path / "X0015.hea", gain_policy="guess")
+
+
+def test_record_from_arrays_matches_read_record(tmp_path):
+    real = shared_path("data", "cinc2020-real")
+    for name in ("E00015", "A0001", "S0001"):
+        header_path = real / f"{name}.hea"
+        expected = read_record(header_path)
+        data = scipy.io.loadmat(header_path.with_suffix(".mat"))["val"].astype(np.float64)  # as the driver passes it
+        with open(header_path) as handle:
+            lines = handle.readlines()
+        for header_lines in (lines, [line.rstrip("\n") for line in lines]):
+            got = record_from_arrays(data, header_lines)
+            assert np.array_equal(got.signal, expected.signal) and got.warnings == expected.warnings
+            assert np.array_equal(got.labels, expected.labels) and got.name == name
+    with pytest.raises(RecordError, match="<driver>.*differs from the header"):
+        record_from_arrays(data[:, :100], lines, where="<driver>")
+
+
+def test_record_at_300_hz(tmp_path):
+    val = _counts(3000, 300)
+    record = read_record(_write(tmp_path, "U0001", val, fs=300))
+    assert record.fs == 300 and record.signal.shape == (12, 3000)
+
+
+def test_demographics_vector():
+    np.testing.assert_allclose(demographics(74.0, "Male"), [0.74, 0, 0, 1, 1], rtol=1e-6)
+    np.testing.assert_array_equal(demographics(None, "Female"), [0, 1, 1, 0, 1])
+    np.testing.assert_array_equal(demographics(float("nan"), None), [0, 1, 0, 0, 0])
+    assert demographics(50.0, None).dtype == np.float32
+
+
+def test_find_records_is_sorted_and_rejects_a_missing_directory(tmp_path):
+    for name in ("B2", "A1"):
+        (tmp_path / f"{name}.hea").write_text("x")
+    (tmp_path / "notes.txt").write_text("x")
+    assert [p.name for p in find_records(tmp_path)] == ["A1.hea", "B2.hea"]
+    with pytest.raises(RecordError, match="not a directory"):
+        find_records(tmp_path / "absent")
