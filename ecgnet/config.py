@@ -85,7 +85,7 @@ PRESETS: dict[str, Config] = {
     "default": Config(),
     "smoke": Config(
         width=8, blocks=(1, 1, 1, 1), kernel=5, stem_kernel=7, window=1024, overlap=128,
-        epochs=3, batch_size=32, lr_milestones=(2,), inner_folds=5, inference_batch=32,
+        epochs=8, batch_size=32, lr_milestones=(6,), inner_folds=5, inference_batch=32,
     ),
     "cpu": Config(epochs=6, lr_milestones=(4,), time_limit_hours=1.0, batch_size=32),
 }

@@ -1,0 +1,46 @@
+"""Where the tensors live: CUDA when present, else the CPU with an explicit thread count.
+
+Mixed precision: float16 autocast with a gradient scaler for training on CUDA; on the
+CPU training is fp32, and inference may use bfloat16 autocast (``precision="bf16"``),
+which bench/bench_model.py checks against fp32.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+
+import torch
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def set_threads(threads: int = 0) -> int:
+    """Set torch's intra-op threads (0 = every core this process may use); returns the number."""
+    count = threads if threads > 0 else available_cores()
+    if torch.get_num_threads() != count:
+        torch.set_num_threads(count)
+    return count
+
+
+def choose_device(name: str | None = None) -> torch.device:
+    """``name`` if given (e.g. "cpu"), else ``$ECGNET_DEVICE``, else CUDA when available."""
+    name = name or os.environ.get("ECGNET_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def inference_autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """Autocast for inference: float16 on CUDA, bfloat16 on the CPU when asked, else nothing."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    if precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()

@@ -1,0 +1,51 @@
+"""The PhysioNet/CinC Challenge 2020 contract: the three functions the organisers' scripts call.
+
+- ``train_12ECG_classifier(input_directory, output_directory)``: trains the 5-fold
+  ensemble (``ecgnet.train.train_ensemble``) with the configuration named by
+  ``$ECGNET_CONFIG`` (``default`` = the seed's recipe; see ``ecgnet.config``).
+- ``load_12ECG_model(model_input)``: the validated model directory (``ecgnet.ensemble.Ensemble``).
+- ``run_12ECG_classifier(data, header_data, model) -> (labels, scores, classes)``: ``data``
+  is the raw ``val`` counts (float64, 12 x N), scaled here by the header's gains (with
+  the ``auto`` policy that overrides the 2020 release's wrong gains); ``labels`` are
+  0/1 ints, ``scores`` floats, ``classes`` the 24 SNOMED CT codes.
+
+``$ECGNET_PRECISION`` (``fp32`` or ``bf16``) overrides the CPU inference precision the
+model directory's config records.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+
+from ecgnet.classes import CLASSES
+from ecgnet.config import load_config
+from ecgnet.device import set_threads
+from ecgnet.ensemble import Ensemble
+from ecgnet.records import record_from_arrays
+from ecgnet.train import train_ensemble
+
+
+def _record_name(header_data) -> str:
+    lines = header_data.splitlines() if isinstance(header_data, str) else list(header_data)
+    first = lines[0].split() if lines and lines[0].split() else ["<record>"]
+    return first[0].removesuffix(".mat")
+
+
+def train_12ECG_classifier(input_directory: str, output_directory: str) -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    train_ensemble(input_directory, output_directory, load_config())
+
+
+def load_12ECG_model(model_input: str) -> Ensemble:
+    ensemble = Ensemble.load(model_input, precision=os.environ.get("ECGNET_PRECISION") or None)
+    set_threads(ensemble.config.threads)
+    return ensemble
+
+
+def run_12ECG_classifier(data: np.ndarray, header_data, model: Ensemble) -> tuple[list[int], list[float], list[str]]:
+    record = record_from_arrays(data, header_data, where=_record_name(header_data), gain_policy=model.config.gain_policy)
+    labels, scores = model.predict_record(record)
+    return [int(x) for x in labels], [float(x) for x in scores], list(CLASSES)
