@@ -1,0 +1,118 @@
+"""Header parsing: every variant of the 2020/2021 releases, and clean errors on broken text."""
+from __future__ import annotations
+
+import pytest
+from conftest import shared_path
+
+from ecgnet.errors import RecordError
+from ecgnet.header import DEFAULT_GAIN, parse_header, read_dx_codes, read_header
+
+LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+
+
+def _text(record_line: str = "A0001 12 500 7500 05-Feb-2020 11:39:16", gain: str = "16+24 1000/mV", comments=("#Age: 74", "#Sex: Male", "#Dx: 59118001")) -> str:
+    signals = [f"A0001.mat {gain} 16 0 {k} {100 + k} 0 {lead}" for k, lead in enumerate(LEADS)]
+    return "\n".join([record_line, *signals, *comments]) + "\n"
+
+
+def test_standard_header():
+    header = parse_header(_text())
+    assert (header.name, header.num_leads, header.fs, header.num_samples) == ("A0001", 12, 500.0, 7500)
+    assert header.leads == LEADS
+    spec = header.signals[3]
+    assert (spec.gain, spec.baseline, spec.units, spec.init_value, spec.checksum, spec.fmt) == (1000.0, 0, "mV", 3, 103, "16+24")
+    assert (header.age, header.sex, header.dx) == (74.0, "Male", ("59118001",))
+
+
+@pytest.mark.parametrize("gain, expected", [
+    ("16x1+24 1000.0(0)/mV", (1000.0, 0, "mV")),
+    ("16+24 1000/mv", (1000.0, 0, "mv")),
+    ("16+24 4880/mV", (4880.0, 0, "mV")),
+    ("16 200(-12)/mV", (200.0, -12, "mV")),
+    ("16 0/mV", (DEFAULT_GAIN, 0, "mV")),  # 0 means uncalibrated: WFDB's default gain
+])
+def test_gain_field_variants(gain, expected):
+    spec = parse_header(_text(gain=gain)).signals[0]
+    assert (spec.gain, spec.baseline, spec.units) == expected
+
+
+def test_record_name_written_with_mat_and_crlf_and_spaced_comments():
+    text = _text("E00001.mat 12 500 5000 05-May-2020 14:50:55", comments=("# Age: 37", "# Sex: female", "# Dx: 426783006"))
+    header = parse_header(text.replace("\n", "\r\n"))
+    assert header.name == "E00001" and header.num_samples == 5000
+    assert (header.age, header.sex, header.dx) == (37.0, "Female", ("426783006",))
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("Male", "Male"), ("male", "Male"), ("M", "Male"), ("Female", "Female"), ("female", "Female"),
+    ("F", "Female"), ("Unknown", None), ("NaN", None), ("", None),
+])
+def test_sex_spellings(value, expected):
+    assert parse_header(_text(comments=(f"#Sex: {value}",))).sex == expected
+
+
+@pytest.mark.parametrize("value, expected", [("74", 74.0), ("NaN", None), ("", None), ("-1", None), ("abc", None), ("89.5", 89.5)])
+def test_age_values(value, expected):
+    assert parse_header(_text(comments=(f"#Age: {value}",))).age == expected
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("#Dx:", ()),
+    ("#Dx: ", ()),
+    ("#Dx: 284470004,89792004,427084000,,427172004", ("284470004", "89792004", "427084000", "427172004")),
+    ("#Dx: 251146004,284470004,284470004", ("251146004", "284470004")),
+    ("#Dx: 164889003, 59118001 ,", ("164889003", "59118001")),
+])
+def test_dx_blank_duplicate_and_empty_codes(line, expected):
+    assert parse_header(_text(comments=(line,))).dx == expected
+
+
+def test_missing_dx_line_gives_no_codes():
+    assert parse_header(_text(comments=("#Age: 50",))).dx == ()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "no record line"),
+    ("# only a comment\n", "no record line"),
+    ("A0001\n", "at least a name"),
+    ("A0001 twelve 500 5000\n", "bad lead count"),
+    ("A0001 12 fast 5000\n", "bad sampling frequency"),
+    ("A0001 12 -500 5000\n", "bad sampling frequency|positive"),
+    ("A0001 12 500\n", "number of samples"),
+    ("A0001 12 500 5000\nA0001.mat 16 1000/mV 16 0 0 0 0 I\n", "12 leads but has 1"),
+])
+def test_broken_headers_raise_record_error(text, message):
+    with pytest.raises(RecordError, match=message) as info:
+        parse_header(text, "broken.hea")
+    assert info.value.path == "broken.hea"
+
+
+def test_unreadable_gain_is_an_error():
+    with pytest.raises(RecordError, match="gain"):
+        parse_header(_text(gain="16 lots/mV"))
+
+
+def test_read_header_files(tmp_path):
+    path = tmp_path / "X.hea"
+    path.write_bytes(_text().encode() + b"#Hx: caf\xe9 \xff\n")  # latin-1 bytes must not crash
+    assert read_header(path).name == "A0001"
+    assert read_dx_codes(path) == ("59118001",)
+    path.write_bytes(b"A0001 12 500\x00 5000\n")
+    with pytest.raises(RecordError, match="NUL"):
+        read_header(path)
+    with pytest.raises(RecordError, match="cannot read header"):
+        read_header(tmp_path / "absent.hea")
+    with pytest.raises(RecordError, match="cannot read header"):
+        read_dx_codes(tmp_path / "absent.hea")
+
+
+def test_real_2020_and_2021_twins_parse_alike():
+    real = shared_path("data", "cinc2020-real")
+    old, new = read_header(real / "Q0002.hea"), read_header(real / "edge-cases" / "Q0002.hea")
+    assert (old.name, old.fs, old.num_samples, old.age, old.sex, old.dx) == (new.name, new.fs, new.num_samples, new.age, new.sex, new.dx)
+    assert [(s.gain, s.baseline, s.init_value, s.checksum, s.lead) for s in old.signals] == \
+           [(s.gain, s.baseline, s.init_value, s.checksum, s.lead) for s in new.signals]
+    etest = read_header(real / "edge-cases" / "ETEST.hea")
+    assert etest.name == "ETEST" and etest.dx == () and etest.signals[0].gain == 4880.0
+    incart = read_header(real / "edge-cases" / "I0001.hea")
+    assert (incart.fs, incart.num_samples, incart.sex, incart.dx) == (257.0, 462600, "Female", ())
