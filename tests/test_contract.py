@@ -1,0 +1,130 @@
+"""The challenge contract: train_model.py / driver.py as subprocesses, team_code in-process."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.io import loadmat, savemat
+
+from ecgnet.classes import CLASSES
+from ecgnet.outputs import read_output
+
+REPO = Path(__file__).resolve().parents[1]
+CODES = ("426783006", "164889003", "713427006", "427084000")  # SNR, AF, CRBBB, STach: each shows on one lead
+
+
+def write_records(directory: Path, n: int, seed: int = 0) -> Path:
+    """``n`` 10-s 500 Hz challenge-format records (int16 ``val``, gain 1000/mV) with learnable labels."""
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    t = np.arange(5000) / 500.0
+    for i in range(n):
+        name = f"A{i + 1:04d}"
+        codes = list(rng.choice(CODES, size=rng.integers(1, 3), replace=False))
+        x = 150 * rng.standard_normal((12, 5000))
+        for code in codes:
+            x[CODES.index(code) * 3] += 1000 * np.sin(2 * np.pi * 5 * t)
+        val = np.round(x).astype(np.int16)
+        savemat(directory / f"{name}.mat", {"val": val}, format="4")
+        lines = [f"{name} 12 500 5000"]
+        for lead, row in zip(("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"), val):
+            checksum = ((int(row.sum(dtype=np.int64)) + 32768) % 65536) - 32768
+            lines.append(f"{name}.mat 16+24 1000/mV 16 0 {row[0]} {checksum} 0 {lead}")
+        lines += [f"#Age: {int(rng.integers(20, 90))}", f"#Sex: {rng.choice(['Male', 'Female'])}", f"#Dx: {','.join(codes)}",
+                  "#Rx: Unknown", "#Hx: Unknown", "#Sx: Unknown"]
+        (directory / f"{name}.hea").write_text("\n".join(lines) + "\n")
+    return directory
+
+
+def _env(tmp: Path) -> dict:
+    config = tmp / "smoke1.json"
+    config.write_text(json.dumps({"preset": "smoke", "threads": 1, "epochs": 3, "lr_milestones": [2]}))
+    return {**os.environ, "ECGNET_CONFIG": str(config), "ECGNET_QUIET": "1", "PYTHONPATH": str(REPO)}
+
+
+def _run(args: list, env: dict, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *map(str, args)], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A smoke model trained by ``train_model.py`` on 40 synthetic records."""
+    tmp = tmp_path_factory.mktemp("contract")
+    data = write_records(tmp / "data", 40)
+    env = _env(tmp)
+    done = _run([REPO / "train_model.py", data, tmp / "model"], env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return tmp, data, tmp / "model", env
+
+
+@pytest.mark.slow
+def test_train_model_writes_a_valid_model_directory(trained):
+    tmp, data, model, env = trained
+    manifest = json.loads((model / "manifest.json").read_text())
+    assert manifest["classes"] == list(CLASSES) and len(manifest["folds"]) == 5
+    assert manifest["config"]["threads"] == 1 and manifest["config"]["width"] == 8
+    assert not (model / "work").exists()
+    for fold in manifest["folds"]:
+        assert (model / fold["weights"]).is_file() and (model / fold["log"]).is_file()
+
+
+@pytest.mark.slow
+def test_driver_files_equal_per_record_calls_of_the_official_interface(trained):
+    tmp, data, model, env = trained
+    out = tmp / "out"
+    done = _run([REPO / "driver.py", model, data, out], env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.with_suffix(".csv").name for p in data.glob("*.mat"))
+
+    # What the organisers' driver does: import from run_12ECG_classifier.py, one record at a time,
+    # and write the returned values with str().
+    sys.path.insert(0, str(REPO))
+    try:
+        from run_12ECG_classifier import load_12ECG_model, run_12ECG_classifier
+    finally:
+        sys.path.remove(str(REPO))
+    loaded = load_12ECG_model(str(model))
+    for mat in sorted(data.glob("*.mat")):
+        values = np.asarray(loadmat(mat)["val"], dtype=np.float64)
+        header = mat.with_suffix(".hea").read_text().splitlines(keepends=True)
+        labels, scores, classes = run_12ECG_classifier(values, header, loaded)
+        expected = "\n".join([f"#{mat.stem}", ",".join(classes), ",".join(str(i) for i in labels), ",".join(str(i) for i in scores)]) + "\n"
+        assert (out / f"{mat.stem}.csv").read_text() == expected, mat.name
+        read_labels, read_scores = read_output(out / f"{mat.stem}.csv")
+        assert read_labels.any() and np.all((read_scores >= 0) & (read_scores <= 1))
+
+
+@pytest.mark.slow
+def test_driver_survives_bad_records_and_reports_them(trained):
+    tmp, data, model, env = trained
+    bad = tmp / "bad"
+    bad.mkdir()
+    for name in ("A0001", "A0002"):
+        for suffix in (".hea", ".mat"):
+            (bad / f"{name}{suffix}").write_bytes((data / f"{name}{suffix}").read_bytes())
+    (bad / "A0002.mat").write_bytes(b"not a MATLAB file")
+    out = tmp / "bad_out"
+    out.mkdir()
+    (out / "A0001.csv").write_text("something the user wrote\n")
+    done = _run([REPO / "driver.py", model, bad, out], env)
+    assert done.returncode == 1
+    assert "A0002.mat" in done.stderr and "1 of 2 record(s) failed" in done.stdout
+    assert "replaced 1 existing output file" in done.stderr
+    assert (out / "A0001.csv").read_text().startswith("#A0001\n") and not (out / "A0002.csv").exists()
+
+
+def test_driver_and_train_model_refuse_wrong_arguments():
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    assert "usage: python driver.py" in _run([REPO / "driver.py", "x"], env).stderr
+    assert "usage: python train_model.py" in _run([REPO / "train_model.py"], env).stderr
+
+
+def test_missing_model_directory_fails_with_a_clear_message(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = _run([REPO / "driver.py", tmp_path / "nothing", tmp_path, tmp_path / "out"], env)
+    assert done.returncode != 0 and "no such model directory" in done.stderr

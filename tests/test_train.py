@@ -1,0 +1,151 @@
+"""Fold training: it learns, keeps the held-out fold out, resumes exactly, stops on time."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ecgnet.classes import NORMAL_INDEX, NUM_CLASSES
+from ecgnet.config import PRESETS
+from ecgnet.ensemble import predict_probabilities
+from ecgnet.folds import make_folds
+from ecgnet.metrics import challenge_metric
+from ecgnet.thresholds import apply_thresholds
+from ecgnet.train import LOG_COLUMNS, LOG_FILE, STATE_FILE, TooFewRecordsError, inner_split, train_ensemble, train_fold
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = PRESETS["smoke"].replace(window=512, overlap=64, epochs=6, lr_milestones=(5,), batch_size=32, threads=1)
+LEARNED_CLASSES = (NORMAL_INDEX, 2, 5, 9, 14, 19)  # a handful of classes, each tied to one lead
+
+
+@dataclass
+class ArrayCache:
+    """The part of ``cache.Cache`` training reads, held in memory: records made from arrays."""
+
+    names: np.ndarray
+    labels: np.ndarray
+    demographics: np.ndarray
+    signals: list
+    fingerprint: str
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def signal(self, i: int) -> np.ndarray:
+        return self.signals[i]
+
+
+def learnable_cache(n: int, seed: int = 0) -> ArrayCache:
+    """Records at 257 Hz whose classes show as a 5 Hz wave on one lead each: a tiny net can learn them."""
+    rng = np.random.default_rng(seed)
+    labels = np.zeros((n, NUM_CLASSES), dtype=bool)
+    signals = []
+    for i in range(n):
+        chosen = rng.choice(LEARNED_CLASSES, size=rng.integers(1, 3), replace=False)
+        labels[i, chosen] = True
+        length = int(rng.integers(400, 900))
+        x = 0.3 * rng.standard_normal((12, length)).astype(np.float32)
+        t = np.arange(length) / 257.0
+        for c in chosen:
+            x[LEARNED_CLASSES.index(c) * 2] += np.sin(2 * np.pi * 5 * t + rng.uniform(0, 6)).astype(np.float32)
+        signals.append(x)
+    demographics = np.tile(np.array([0.5, 0, 1, 0, 1], dtype=np.float32), (n, 1))
+    names = np.array([f"A{i:04d}" for i in range(n)])
+    return ArrayCache(names, labels, demographics, signals, f"arrays-{n}-{seed}")
+
+
+def test_tiny_model_beats_the_all_normal_baseline_on_held_out_records(tmp_path):
+    cache = learnable_cache(300)
+    folds = make_folds(list(cache.names), cache.labels, n_folds=5, seed=0)
+    train_idx, held_out = np.flatnonzero(folds != 0), np.flatnonzero(folds == 0)
+    fit_idx, val_idx = inner_split(cache, train_idx, TINY, seed=0, fold=0)
+    assert not set(val_idx) & set(held_out) and not set(fit_idx) & set(val_idx)
+    result = train_fold(cache, fit_idx, val_idx, TINY, tmp_path, seed=0, fold=0)
+
+    model = _model_from(result.state_dict)
+    probabilities = predict_probabilities([model], cache, TINY, indices=held_out)
+    score = challenge_metric(cache.labels[held_out], apply_thresholds(probabilities, result.thresholds))
+    assert score > 0.5, f"held-out challenge score {score:.3f} (all-normal baseline: 0)"
+    lines = (tmp_path / LOG_FILE).read_text().splitlines()
+    assert lines[0] == ",".join(LOG_COLUMNS) and len(lines) == 1 + TINY.epochs
+
+
+def _model_from(state_dict: dict):
+    from ecgnet.model import build_model
+
+    model = build_model(TINY)
+    model.load_state_dict(state_dict)
+    return model.eval()
+
+
+def test_time_limit_stops_cleanly_with_the_best_checkpoint(tmp_path):
+    cache = learnable_cache(120)
+    fit_idx, val_idx = inner_split(cache, np.arange(120), TINY, seed=0, fold=0)
+    result = train_fold(cache, fit_idx, val_idx, TINY.replace(epochs=50), tmp_path, seed=0, fold=0, deadline=time.time())
+    assert result.stopped_by_time_limit and result.epochs_run == 1 and result.best_epoch == 1
+    assert result.thresholds.shape == (NUM_CLASSES,)
+
+
+def test_too_few_records_is_refused_with_a_clear_message(tmp_path):
+    pytest.importorskip("scipy")
+    from test_contract import write_records
+
+    data = write_records(tmp_path / "data", 6)
+    with pytest.raises(TooFewRecordsError, match="6 readable records with a scored class.*need at least 25"):
+        train_ensemble(data, tmp_path / "model", PRESETS["smoke"].replace(threads=1))
+
+
+RESUME_SCRIPT = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {tests!r})
+    import torch
+    from test_train import TINY, learnable_cache
+    from ecgnet.train import inner_split, train_fold
+    torch.set_num_threads(1)
+    config = TINY.replace(epochs=4, lr_milestones=(2,), window=2048)
+    cache = learnable_cache(800, seed=1)
+    fit_idx, val_idx = inner_split(cache, range(800), config, seed=3, fold=1)
+    result = train_fold(cache, fit_idx, val_idx, config, sys.argv[1], seed=3, fold=1)
+    torch.save({{"weights": result.state_dict, "thresholds": result.thresholds}}, sys.argv[2])
+""")
+
+
+def _train_subprocess(fold_dir: Path, out: Path) -> subprocess.Popen:
+    script = RESUME_SCRIPT.format(tests=str(REPO / "tests"))
+    env = {**os.environ, "ECGNET_QUIET": "1", "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-c", script, str(fold_dir), str(out)], env=env, cwd=REPO)
+
+
+@pytest.mark.slow
+def test_killed_and_restarted_training_ends_with_identical_weights(tmp_path):
+    reference = _train_subprocess(tmp_path / "ref", tmp_path / "ref.pt")
+    assert reference.wait(timeout=120) == 0
+
+    victim = _train_subprocess(tmp_path / "run", tmp_path / "run.pt")
+    state = tmp_path / "run" / STATE_FILE
+    while not state.exists() and victim.poll() is None:
+        time.sleep(0.02)
+    epoch_seconds = float((tmp_path / "ref" / LOG_FILE).read_text().splitlines()[2].split(",")[-1])
+    time.sleep(0.4 * epoch_seconds)  # into the second epoch
+    victim.send_signal(signal.SIGKILL)
+    assert victim.wait(timeout=30) == -signal.SIGKILL, "training finished before it could be killed"
+    assert not (tmp_path / "run.pt").exists()
+    assert torch.load(state, weights_only=True)["epoch"] < 4
+
+    resumed = _train_subprocess(tmp_path / "run", tmp_path / "run.pt")
+    assert resumed.wait(timeout=120) == 0
+    a, b = torch.load(tmp_path / "ref.pt", weights_only=False), torch.load(tmp_path / "run.pt", weights_only=False)
+    assert a["weights"].keys() == b["weights"].keys()
+    for key in a["weights"]:
+        assert torch.equal(a["weights"][key], b["weights"][key]), key
+    np.testing.assert_array_equal(a["thresholds"], b["thresholds"])
+    assert (tmp_path / "ref" / LOG_FILE).read_text().count("\n") == (tmp_path / "run" / LOG_FILE).read_text().count("\n")
