@@ -1,0 +1,187 @@
+"""One synthetic record in memory: labels, subject, beats, dipole, leads and noise."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ..classes import ABBREVIATIONS, CLASSES, abbreviation, canonical_code
+from . import tables
+from .dipole import Lobes, project, render
+from .labels import CODE, make_consistent
+from .morphology import Heart, Wave, make_heart
+from .noise import make_noise
+from .rhythm import CONDUCTED, PAC, PACED, PVC, Schedule, make_schedule
+
+
+@lru_cache(maxsize=None)
+def label_table() -> tuple[tuple[frozenset[str], ...], np.ndarray]:
+    """The common real label sets and their probabilities."""
+    sets, counts = [], []
+    for item in tables.LABEL_SETS.replace("\n", ";").split(";"):
+        if item.strip():
+            count, names = item.split()
+            sets.append(frozenset(names.split("+")))
+            counts.append(float(count))
+    weights = np.array(counts)
+    return tuple(sets), weights / weights.sum()
+
+
+@lru_cache(maxsize=None)
+def _marginals() -> dict[str, float]:
+    sets, p = label_table()
+    kept = tables.KEPT_FRACTION
+    return {a: kept * float(sum(pi for s, pi in zip(sets, p) if a in s)) + tables.TAIL_DEFICIT[a] / 100 for a in ABBREVIATIONS}
+
+
+def sample_labels(rng: np.random.Generator) -> frozenset[str]:
+    """A consistent label set (abbreviations) with the real prevalence and co-occurrence."""
+    sets, p = label_table()
+    labels = sets[int(rng.choice(len(sets), p=p))]
+    if rng.random() > tables.KEPT_FRACTION:  # the rare tail: one more class
+        names = list(tables.TAIL_DEFICIT)
+        w = np.array([tables.TAIL_DEFICIT[a] for a in names])
+        labels = make_consistent(labels | {names[int(rng.choice(len(names), p=w / w.sum()))]})
+    return labels
+
+
+def sample_demographics(labels: frozenset[str], rng: np.random.Generator) -> tuple[float | None, str]:
+    """Age (None when missing) and sex, following the real records of the set's rarest class."""
+    rarest = min(labels, key=lambda a: _marginals()[a])
+    mean, sd, male = tables.DEMOGRAPHICS[rarest]
+    sex = "Male" if rng.random() < male else "Female"
+    age = float(np.clip(np.round(rng.normal(mean, sd)), *tables.AGE_RANGE))
+    if rng.random() < tables.MISSING_AGE:
+        return None, sex
+    return age, sex
+
+
+def sample_format(rng: np.random.Generator, fs_choices: Sequence[float] | None = None,
+                  duration_range: tuple[float, float] | None = None) -> tuple[float, float, float]:
+    """(sampling rate, duration s, mains Hz) like a real source, or from the given choices."""
+    weights = np.array([s[0] for s in tables.SOURCES])
+    _, fs, (lo, hi), mains = tables.SOURCES[int(rng.choice(len(weights), p=weights / weights.sum()))]
+    duration = lo + (hi - lo) * rng.random() ** 3  # variable-length sources are mostly short
+    if fs_choices is not None:
+        fs = float(rng.choice(np.asarray(fs_choices, dtype=float)))
+    if duration_range is not None:
+        duration = float(rng.uniform(*duration_range))
+    return float(fs), float(duration), float(mains)
+
+
+@dataclass
+class _Tiled:
+    lobes: list[Lobes]
+
+    def add(self, template: Lobes, onsets: np.ndarray, amplitude: np.ndarray, time_scale: np.ndarray | None = None) -> None:
+        if len(onsets) == 0 or len(template.centre) == 0:
+            return
+        ts = np.ones(len(onsets)) if time_scale is None else time_scale
+        self.lobes.append(Lobes(
+            (onsets[:, None] + template.centre[None, :] * ts[:, None]).ravel(),
+            (template.width_before[None, :] * ts[:, None]).ravel(),
+            (template.width_after[None, :] * ts[:, None]).ravel(),
+            (amplitude[:, None, None] * template.vector[None, :, :]).reshape(-1, 3),
+        ))
+
+    def total(self) -> Lobes:
+        out = Lobes.of([])
+        for lobes in self.lobes:
+            out = out + lobes
+        return out
+
+
+def _add_ventricles(tiled: _Tiled, wave: Wave, onsets: np.ndarray, rr_prev: np.ndarray, qtc: float,
+                    amplitude: np.ndarray) -> None:
+    tiled.add(wave.qrs, onsets, amplitude)
+    qt = qtc * np.clip(rr_prev, 0.3, 2.0) ** (1 / 3) + max(wave.duration - 0.09, 0.0)
+    scale = qt / (qtc + max(wave.duration - 0.09, 0.0))
+    earliest = wave.duration + 2.0 * wave.t_wave.width_before.max() * scale
+    peak = np.maximum(qt - wave.t_after_peak * scale, earliest)
+    tiled.add(wave.t_wave, onsets + peak, amplitude, scale)
+
+
+def _dipole(heart: Heart, schedule: Schedule, n: int, fs: float, rng: np.random.Generator) -> np.ndarray:
+    t_on = schedule.qrs_on
+    resp_phase = rng.uniform(0, 2 * np.pi)
+    amplitude = 1 + 0.05 * np.sin(2 * np.pi * schedule.respiration_hz * t_on + resp_phase) + rng.normal(0, 0.015, len(t_on))
+    tiled = _Tiled([])
+    for kind, wave in ((CONDUCTED, heart.conducted), (PAC, heart.conducted), (PVC, heart.pvc), (PACED, heart.paced)):
+        mask = schedule.kind == kind
+        _add_ventricles(tiled, wave, t_on[mask], schedule.rr_prev[mask], heart.qtc, amplitude[mask])
+    has_p = ~np.isnan(schedule.p_on)
+    sinus_p = has_p & (schedule.kind != PAC)
+    tiled.add(heart.p_wave, schedule.p_on[sinus_p], rng.normal(1.0, 0.03, int(sinus_p.sum())))
+    pac_p = has_p & (schedule.kind == PAC)
+    tiled.add(heart.pac_p_wave, schedule.p_on[pac_p], np.ones(int(pac_p.sum())))
+    dipole = render(tiled.total(), n, fs)
+
+    t = np.arange(n) / fs
+    if schedule.flutter_hz > 0:  # sawtooth: a few harmonics of the flutter cycle
+        phase = 2 * np.pi * schedule.flutter_hz * t
+        saw = sum(np.sin(h * phase) / h for h in range(1, 5))
+        dipole += np.outer(heart.flutter_vector, saw / 1.2)
+    for times, vector in ((schedule.atrial_spikes, heart.atrial_spike), (schedule.ventricular_spikes, heart.ventricular_spike)):
+        index = np.rint(np.asarray(times) * fs).astype(np.int64)
+        index = index[(index >= 0) & (index < n)]
+        dipole[:, index] += vector[:, None]
+    return dipole
+
+
+def _fibrillation(heart: Heart, n: int, fs: float, rng: np.random.Generator) -> np.ndarray:
+    """Fibrillatory waves: 4.5-8 Hz oscillations whose frequency and size wander."""
+    t = np.arange(n) / fs
+    wave = np.zeros(n)
+    base = rng.uniform(4.5, 8.0)
+    for _ in range(3):
+        f = base * rng.uniform(0.85, 1.15)
+        deviation = np.clip(np.cumsum(rng.normal(0.0, 0.5 / np.sqrt(fs), n)), -1.5, 1.5)  # Hz, wandering
+        phase = 2 * np.pi * (f * t + np.cumsum(deviation) / fs) + rng.uniform(0, 2 * np.pi)
+        wave += rng.uniform(0.4, 1.0) * np.sin(phase)
+    wave *= 1 + 0.4 * np.sin(2 * np.pi * rng.uniform(0.1, 0.5) * t + rng.uniform(0, 2 * np.pi))
+    return np.outer(heart.fibrillation_vector, wave / 1.5)
+
+
+def to_abbreviations(codes: Iterable[str]) -> frozenset[str]:
+    """SNOMED codes (or abbreviations) -> scored class abbreviations."""
+    out = set()
+    for code in codes:
+        code = code.strip()
+        if code in CODE:
+            out.add(code)
+        elif canonical_code(code) in CLASSES:
+            out.add(abbreviation(canonical_code(code)))
+        else:
+            raise ValueError(f"not a scored class: {code!r}")
+    return frozenset(out)
+
+
+def generate_record(index: int, seed: int = 0, *, codes: Iterable[str] | None = None, fs: float | None = None,
+                    duration: float | None = None, fs_choices: Sequence[float] | None = None,
+                    duration_range: tuple[float, float] | None = None,
+                    ) -> tuple[np.ndarray, float, float | None, str, list[str]]:
+    """Record ``index`` of the dataset ``seed``: (signal 12 x N in mV, fs, age, sex, SNOMED codes).
+
+    The random stream depends only on (seed, index), so a dataset is the same whatever
+    the number of workers. ``codes`` forces the label set (made consistent first);
+    ``fs`` and ``duration`` force the format.
+    """
+    rng = np.random.default_rng([int(seed), int(index)])
+    labels = sample_labels(rng) if codes is None else make_consistent(to_abbreviations(codes))
+    if not labels:
+        raise ValueError("a record needs at least one class")
+    age, sex = sample_demographics(labels, rng)
+    fs_drawn, duration_drawn, mains = sample_format(rng, fs_choices, duration_range)
+    fs = float(fs if fs is not None else fs_drawn)
+    duration = float(duration if duration is not None else duration_drawn)
+    n = int(round(duration * fs))
+    heart = make_heart(labels, rng)
+    schedule = make_schedule(labels, heart.pr, duration, rng)
+    dipole = _dipole(heart, schedule, n, fs, rng)
+    if "AF" in labels:
+        dipole += _fibrillation(heart, n, fs, rng)
+    signal = project(dipole) + make_noise(n, fs, mains, schedule.respiration_hz, rng)
+    codes_out = [CODE[a] for a in ABBREVIATIONS if a in labels]
+    return signal, fs, age, sex, codes_out
