@@ -1,0 +1,74 @@
+"""The vote, the scores and window averaging of the ensemble."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ecgnet.classes import NUM_CLASSES
+from ecgnet.config import PRESETS
+from ecgnet.ensemble import fold_probabilities, vote
+from ecgnet.model import build_model
+from ecgnet.signal import inference_windows
+
+
+def _probabilities(rows: list[list[float]]) -> np.ndarray:
+    """(F, 1, C): fold f gives class c the probability rows[f][c] (classes beyond the list get 0)."""
+    out = np.zeros((len(rows), 1, NUM_CLASSES))
+    for f, row in enumerate(rows):
+        out[f, 0, : len(row)] = row
+    return out
+
+
+def test_a_class_needs_more_than_half_of_the_folds():
+    # Class 1 is labelled by 3 of 5 folds, class 2 by 2 of 5; class 0 is every fold's top class.
+    p = _probabilities([[0.9, 0.6, 0.6], [0.9, 0.6, 0.6], [0.9, 0.6, 0.1], [0.9, 0.1, 0.1], [0.9, 0.1, 0.1]])
+    labels, scores = vote(p, np.full((5, NUM_CLASSES), 0.5))
+    assert labels[0, :3].tolist() == [True, True, False] and labels[0].sum() == 2
+    np.testing.assert_allclose(scores[0, :3], [0.9, 0.4, 0.3])
+
+
+def test_the_top_voted_class_is_forced_on_with_ties_broken_by_mean_probability():
+    # No class reaches 3 votes; classes 3 and 4 have 2 votes each, class 4 the higher mean.
+    p = _probabilities([[0, 0, 0, 0.3, 0.2], [0, 0, 0, 0.3, 0.2], [0, 0, 0, 0.2, 0.3], [0, 0, 0, 0.2, 0.3], [0.1, 0, 0, 0.0, 0.45]])
+    thresholds = np.full((5, NUM_CLASSES), 0.9)
+    labels, _ = vote(p, thresholds)
+    assert np.flatnonzero(labels[0]).tolist() == [4]
+
+
+def test_per_fold_thresholds_are_used():
+    p = _probabilities([[0.9, 0.3]] * 3)
+    low = np.full((3, NUM_CLASSES), 0.5)
+    low[:, 1] = 0.25
+    assert vote(p, low)[0][0, 1] and not vote(p, np.full((3, NUM_CLASSES), 0.5))[0][0, 1]
+
+
+def test_vote_refuses_mismatched_shapes():
+    with pytest.raises(ValueError):
+        vote(np.zeros((5, 2, NUM_CLASSES)), np.zeros((4, NUM_CLASSES)))
+
+
+class _Cache:
+    def __init__(self, signals):
+        self.signals = signals
+        self.demographics = np.zeros((len(signals), 5), np.float32)
+
+    def __len__(self):
+        return len(self.signals)
+
+    def signal(self, i):
+        return self.signals[i]
+
+
+def test_record_probability_is_the_mean_over_its_windows_whatever_the_batching():
+    config = PRESETS["smoke"]
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    rng = np.random.default_rng(0)
+    signals = [rng.standard_normal((12, n)).astype(np.float32) for n in (300, 3000, 1024, 5000)]
+    batched = fold_probabilities([model], _Cache(signals), config)[0]
+    for i, x in enumerate(signals):
+        windows = torch.from_numpy(inference_windows(x, config.window, config.overlap))
+        with torch.no_grad():
+            expected = torch.sigmoid(model(windows, torch.zeros(len(windows), 5))).mean(0).numpy()
+        np.testing.assert_allclose(batched[i], expected, rtol=1e-4, atol=1e-6)
