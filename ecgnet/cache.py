@@ -28,7 +28,6 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,56 +102,68 @@ def fingerprint(data_dir: str | Path, gain_policy: str = "auto") -> str:
     return digest.hexdigest()[:20]
 
 
-def _process(paths: list[str], gain_policy: str) -> list[tuple]:
-    """Worker task: read and resample a few records; failures become ("bad", file, reason)."""
+def _process(paths: list[str], gain_policy: str, part: str) -> list[tuple]:
+    """Worker task: read and resample a few records, appending their signals to the file ``part``.
+
+    Only the small metadata travels back to the parent: shipping the signals
+    through the worker pipes cost more than preprocessing them. Failures
+    become ``("bad", file, reason)``.
+    """
     out: list[tuple] = []
-    for path in paths:
-        try:
-            record = read_record(path, gain_policy)
-            signal = resample(record.signal, record.fs)
-        except RecordError as exc:
-            out.append(("bad", exc.path, exc.reason))
-            continue
-        except Exception as exc:  # noqa: BLE001 - one odd file must never abort a 40,000-record build
-            out.append(("bad", path, f"unexpected {type(exc).__name__}: {exc}"))
-            continue
-        out.append(("ok", record.name, record.fs, signal, record.labels, demographics(record.age, record.sex), record.source, record.warnings))
+    with open(part, "wb") as handle:
+        for path in paths:
+            try:
+                record = read_record(path, gain_policy)
+                signal = resample(record.signal, record.fs)
+            except RecordError as exc:
+                out.append(("bad", exc.path, exc.reason))
+                continue
+            except Exception as exc:  # noqa: BLE001 - one odd file must never abort a 40,000-record build
+                out.append(("bad", path, f"unexpected {type(exc).__name__}: {exc}"))
+                continue
+            handle.write(signal.tobytes())
+            out.append(("ok", record.name, record.fs, signal.shape[1], record.labels,
+                        demographics(record.age, record.sex), record.source, record.warnings))
     return out
 
 
-def _results(paths: list[Path], gain_policy: str, workers: int) -> Iterator[tuple]:
-    chunks = [[str(p) for p in paths[i:i + CHUNK]] for i in range(0, len(paths), CHUNK)]
-    parallel = Parallel(n_jobs=workers, return_as="generator", pre_dispatch="2*n_jobs")
-    for chunk in parallel(delayed(_process)(chunk, gain_policy) for chunk in chunks):
-        yield from chunk
-
-
 def _write(target: Path, data_dir: Path, key: str, gain_policy: str, workers: int, show_progress: bool) -> tuple[list, list]:
-    """Build the cache files in ``target``; returns the bad records and the repair warnings."""
-    paths = find_records(data_dir)
+    """Build the cache files in ``target``; returns the bad records and the repair warnings.
+
+    Workers write each chunk's signals to a part file; the parent appends the
+    parts to ``signals.f32`` in order and deletes them, so neither side ever
+    holds more than a chunk.
+    """
+    paths = [str(p) for p in find_records(data_dir)]
+    chunks = [paths[i:i + CHUNK] for i in range(0, len(paths), CHUNK)]
+    parts = [target / f"part{i:06d}.f32" for i in range(len(chunks))]
+    parallel = Parallel(n_jobs=workers, return_as="generator", pre_dispatch="2*n_jobs")
+    results = parallel(delayed(_process)(chunk, gain_policy, str(part)) for chunk, part in zip(chunks, parts))
+    if show_progress:
+        results = progress_bar(results, desc=f"caching {data_dir.name} ({CHUNK} records/chunk)", total=len(chunks), unit="chunk")
     names, offsets, lengths, labels, demos, sources, rates = [], [], [], [], [], [], []
     bad: list[tuple[str, str]] = []
     notes: list[tuple[str, str]] = []
     offset = 0
-    results = _results(paths, gain_policy, workers)
-    if show_progress:
-        results = progress_bar(results, desc=f"caching {data_dir.name}", total=len(paths), unit="rec")
     with open(target / "signals.f32", "wb") as signals:
-        for item in results:
-            if item[0] == "bad":
-                bad.append((item[1], item[2]))
-                continue
-            _, name, fs, signal, label, demo, source, warnings = item
-            signals.write(np.ascontiguousarray(signal, dtype=np.float32).tobytes())
-            names.append(name)
-            offsets.append(offset)
-            lengths.append(signal.shape[1])
-            labels.append(label)
-            demos.append(demo)
-            sources.append(source)
-            rates.append(fs)
-            notes.extend((name, w) for w in warnings)
-            offset += signal.size
+        for part, items in zip(parts, results):
+            with open(part, "rb") as handle:
+                shutil.copyfileobj(handle, signals, 1 << 20)
+            part.unlink()
+            for item in items:
+                if item[0] == "bad":
+                    bad.append((item[1], item[2]))
+                    continue
+                _, name, fs, length, label, demo, source, warnings = item
+                names.append(name)
+                offsets.append(offset)
+                lengths.append(length)
+                labels.append(label)
+                demos.append(demo)
+                sources.append(source)
+                rates.append(fs)
+                notes.extend((name, w) for w in warnings)
+                offset += len(LEADS) * length
     np.savez(
         target / "index.npz",
         names=np.array(names, dtype=str),
