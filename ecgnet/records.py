@@ -122,6 +122,9 @@ def load_mat(path: str | Path) -> np.ndarray:
 def qrs_amplitude(counts: np.ndarray, fs: float, gains: np.ndarray) -> float:
     """Robust QRS size in mV: the median over leads of each lead's median peak-to-peak per 2-s segment.
 
+    ``counts`` are the (leads, N) samples less their baselines, ``gains`` the
+    counts per mV of each lead (ones for a signal already in mV).
+
     Medians make one noisy lead, a flat lead or a few artefact segments harmless;
     2-s segments each hold a QRS complex at any heart rate above 30/min.
     """
@@ -192,7 +195,7 @@ def _choose_gains(header_gains: np.ndarray, counts: np.ndarray, fs: float, polic
         return header_gains
     as_reference = qrs_amplitude(counts, fs, reference)
     if low <= as_reference <= high:
-        shown = "/".join(f"{g:g}" for g in np.unique(header_gains))
+        shown = "/".join(f"{float(g):.10g}" for g in np.unique(header_gains))
         warnings.append(
             f"gain override: header gain {shown}/mV gives an implausible QRS amplitude of {as_header:.3g} mV; "
             f"used {REFERENCE_GAIN:g}/mV ({as_reference:.3g} mV)"

@@ -233,6 +233,15 @@ def test_header_variants_crlf_and_non_utf8_bytes(tmp_path):
     np.testing.assert_allclose(record.signal, val / 1000.0, rtol=1e-6)
 
 
+@pytest.mark.parametrize("gain", ["4880/mV", "2000000/mV", "306000/mV", "200/mV"])
+def test_every_wrong_2020_source_gain_is_repaired(tmp_path, gain):
+    """Georgia, PTB, INCART and PTB-XL headers of 2020 with counts at the true ~1000/mV."""
+    val = _counts()
+    record = read_record(_write(tmp_path, "X0016", val, gain=gain))
+    np.testing.assert_allclose(record.signal, val / 1000.0, rtol=1e-6)
+    assert len(record.warnings) == 1 and record.warnings[0].startswith(f"gain override: header gain {gain}")
+
+
 def test_implausible_gain_that_1000_cannot_fix_is_kept_with_a_warning(tmp_path):
     val = (_counts() // 40).astype(np.int16)  # 0.025 mV at 1000/mV, 0.125 at 200/mV: nothing plausible
     record = read_record(_write(tmp_path, "X0015", val, gain="200/mV"))
