@@ -5,7 +5,7 @@ target range per conduction class (normal 78-100 ms, LAnFB 90-112, IRBBB 102-116
 NSIVCB 118-150, CRBBB 125-160, LBBB 135-180, paced 140-190, PVC 130-180 ms), the
 frontal QRS axis (net area in I and aVF) to -20..+82 degrees, LAD -40..-75 (LAnFB
 -50..-80), RAD +100..+160, and the QRS amplitude to a largest limb-lead
-peak-to-peak of 0.8-2.2 mV (at least 1.2 mV in some chest lead), or 0.22-0.42 mV
+peak-to-peak of 0.8-2.2 mV (raised up to 3 mV to reach 1.2 mV in some chest lead), or 0.28-0.45 mV
 for LQRSV. Everything else (heart orientation, wave amplitudes and widths) varies
 between subjects.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dipole import CHEST, LIMB, Lobes, frontal_axis_deg, frontal_rotation, project, render, rotation
+from .dipole import CHEST, LEAD_MATRIX, LIMB, Lobes, frontal_rotation, project, render, rotation
 
 QRS_DURATION = {  # seconds, by conduction pattern
     "normal": (0.078, 0.100),
@@ -28,8 +28,9 @@ QRS_DURATION = {  # seconds, by conduction pattern
     "pvc": (0.130, 0.180),
 }
 AXIS = {"normal": (-20.0, 82.0), "LAD": (-75.0, -40.0), "LAnFB": (-80.0, -50.0), "RAD": (100.0, 160.0)}
-LIMB_P2P = {"normal": (0.8, 2.2), "LQRSV": (0.22, 0.42)}
+LIMB_P2P = {"normal": (0.8, 2.2), "LQRSV": (0.28, 0.45)}
 MIN_CHEST_P2P = 1.2
+MAX_LIMB_P2P = 3.0
 QTC = {"normal": (0.37, 0.44), "LQT": (0.48, 0.56)}  # Fridericia-corrected QT, seconds
 _TEMPLATE_FS = 1000.0
 
@@ -92,10 +93,14 @@ def _set_duration(lobes: Lobes, target: float) -> Lobes:
 def _aim_axis(rotatable: Lobes, fixed: Lobes, target_deg: float) -> tuple[Lobes, float]:
     """Turn the rotatable lobes in the frontal plane until the measured axis hits the target."""
     area_rot, area_fixed = rotatable.area(), fixed.area()
-    angles = np.arange(-180.0, 180.0, 0.5)
-    axes = np.array([frontal_axis_deg(frontal_rotation(a) @ area_rot + area_fixed) for a in angles])
+    angles = np.deg2rad(np.arange(-180.0, 180.0, 0.25))
+    cos, sin = np.cos(angles), np.sin(angles)
+    areas = np.stack([cos * area_rot[0] - sin * area_rot[1], sin * area_rot[0] + cos * area_rot[1],
+                      np.full_like(angles, area_rot[2])]) + area_fixed[:, None]
+    lead_i, lead_avf = LEAD_MATRIX[0] @ areas, LEAD_MATRIX[5] @ areas
+    axes = np.degrees(np.arctan2(lead_avf, lead_i))
     error = np.abs((axes - target_deg + 180.0) % 360.0 - 180.0)
-    best = float(angles[np.argmin(error)])
+    best = float(np.degrees(angles[np.argmin(error)]))
     return rotatable.rotated(frontal_rotation(best)), best
 
 
@@ -128,8 +133,8 @@ def _conducted_qrs(kind: str, labels: frozenset[str], rng: np.random.Generator) 
         rows = [(0.030, 0.016, 0.018, jitter([0.35, 0.15, 0.6]) * 0.8), (0.080, 0.020, 0.020, jitter([0.6, 0.0, 0.45]))]
     elif kind in ("CRBBB", "IRBBB"):
         big = kind == "CRBBB"
-        r_prime = (0.090, 0.016, 0.022) if big else (0.072, 0.010, 0.013)
-        size = rng.uniform(0.4, 0.7) if big else rng.uniform(0.25, 0.45)
+        r_prime = (0.085, 0.013, 0.018) if big else (0.070, 0.010, 0.012)
+        size = rng.uniform(0.6, 0.95) if big else rng.uniform(0.3, 0.5)
         rows = [main, (terminal_s[0], terminal_s[1], terminal_s[2], terminal_s[3] * 0.5),
                 (*r_prime, jitter([-0.5, 0.1, -0.7]) * size)]
         if septal is not None:
@@ -191,8 +196,8 @@ def make_heart(labels: frozenset[str], rng: np.random.Generator) -> Heart:
     qrs, duration, turn = _finish(rotatable, fixed, QRS_DURATION[kind], axis, limb_p2p, rng)
     if not low_voltage:
         chest = _peak_to_peak(qrs)[CHEST].max()
-        if chest < MIN_CHEST_P2P:  # a small heart in the chest leads: scale all up
-            qrs = qrs.scaled(MIN_CHEST_P2P / chest * rng.uniform(1.02, 1.3))
+        if chest < MIN_CHEST_P2P:  # small in the chest leads: scale all up, within MAX_LIMB_P2P
+            qrs = qrs.scaled(min(MIN_CHEST_P2P / chest * rng.uniform(1.02, 1.3), MAX_LIMB_P2P / limb_p2p))
 
     t_amp = rng.uniform(0.2, 0.5) * wave_scale
     if kind in ("LBBB",):

@@ -81,15 +81,14 @@ def make_schedule(labels: frozenset[str], pr: float, duration: float, rng: np.ra
             flutter_ratio = int(rng.choice([2, 3, 4, 0], p=[0.45, 0.1, 0.25, 0.2]))  # 0: variable block
         flutter_delay = rng.uniform(0.18, 0.28)
 
-    n_expected = int(duration / rr0 * 1.3) + 4
     slots: set[int] = set()
     ectopic_kind = []
     if "PAC" in labels:
         ectopic_kind.append(PAC)
     if "PVC" in labels:
         ectopic_kind.append(PVC)
-    if ectopic_kind:
-        slots = _ectopic_slots(n_expected, duration, rng)
+    if ectopic_kind:  # slots among the beats inside the record (the first starts before 0)
+        slots = _ectopic_slots(max(4, int(duration / rr0)), duration, rng)
 
     qrs_on, kinds, p_on = [], [], []
     a_spikes, v_spikes = [], []
