@@ -26,6 +26,7 @@ import math
 import os
 import uuid
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -49,50 +50,81 @@ class OutputFileError(ValueError):
 
 
 def _number(token: str) -> float:
+    """``float(token)`` (which ignores surrounding spaces) or 0 when it is not a number."""
     try:
         return float(token)
     except ValueError:
         return 0.0
 
 
+@lru_cache(maxsize=256)
+def _column_plan(codes_line: str) -> tuple[tuple[tuple[int, int], ...], bool]:
+    """For a line of codes: (column, class index) of each scored column, and whether a class repeats.
+
+    Output files of one model share their codes line, so this runs once per model.
+    """
+    codes = [token.strip() for token in codes_line.split(",")]
+    columns = tuple((column, _CODE_INDEX[code]) for column, code in enumerate(codes) if code in _CODE_INDEX)
+    repeats = len({index for _, index in columns}) < len(columns)
+    return columns, repeats
+
+
 def parse_output(text: str, where: str | Path = "<output>") -> tuple[np.ndarray, np.ndarray]:
     """Binary outputs (bool, 24) and probabilities (float, 24) from an output file's text."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    data = [line for line in lines if line.strip() and not line.strip().startswith("#")]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    data = []
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if stripped and stripped[0] != "#":
+            data.append(line)
     if len(data) < 3:
         raise OutputFileError(where, f"{len(data)} data line(s); needs 3 (codes, binary outputs, probabilities)")
     widths = [line.count(",") + 1 for line in data]
     if len(set(widths)) != 1:
         raise OutputFileError(where, f"ragged lines: {', '.join(map(str, widths))} comma-separated fields")
-    codes, binaries, probabilities = ([token.strip() for token in line.split(",")] for line in data[:3])
+    columns, repeats = _column_plan(data[0])
+    binaries = data[1].split(",")
+    probabilities = data[2].split(",")
 
     num_classes = classes.NUM_CLASSES
     positive = [False] * num_classes
-    total = [0.0] * num_classes
-    count = [0] * num_classes
-    for code, binary, probability in zip(codes, binaries, probabilities):
-        index = _CODE_INDEX.get(code)
-        if index is None:
-            continue
-        if binary in POSITIVE_TOKENS:
-            positive[index] = True
-        value = _number(probability)
-        if not math.isnan(value):
-            total[index] += value
-            count[index] += 1
-    means = [t / n if n else 0.0 for t, n in zip(total, count)]
-    scores = np.array([0.0 if math.isnan(m) else m for m in means])  # inf - inf is NaN, read as 0
-    return np.array(positive, dtype=bool), scores
+    scores = [0.0] * num_classes
+    if not repeats:
+        for column, index in columns:
+            positive[index] = binaries[column].strip() in POSITIVE_TOKENS
+            value = _number(probabilities[column])
+            scores[index] = 0.0 if math.isnan(value) else value  # a lone NaN: NaN-mean of nothing, read as 0
+    else:
+        total = [0.0] * num_classes
+        count = [0] * num_classes
+        for column, index in columns:
+            if binaries[column].strip() in POSITIVE_TOKENS:
+                positive[index] = True
+            value = _number(probabilities[column])
+            if not math.isnan(value):
+                total[index] += value
+                count[index] += 1
+        for index in range(num_classes):
+            mean = total[index] / count[index] if count[index] else 0.0
+            scores[index] = 0.0 if math.isnan(mean) else mean  # inf - inf is NaN, read as 0
+    return np.array(positive, dtype=bool), np.array(scores)
 
 
 def read_output(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Read ``NAME.csv``; raises ``OutputFileError`` when it is unreadable or malformed."""
     try:
-        raw = Path(path).read_bytes()
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            chunks = []
+            while chunk := os.read(descriptor, 1 << 16):
+                chunks.append(chunk)
+        finally:
+            os.close(descriptor)
     except OSError as exc:
         raise OutputFileError(path, f"cannot read ({exc.strerror or exc})") from None
     try:
-        text = raw.decode("utf-8")
+        text = b"".join(chunks).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise OutputFileError(path, f"not UTF-8 text (byte {exc.start})") from None
     return parse_output(text, path)

@@ -40,30 +40,30 @@ class ScoringInput:
     bad_outputs: tuple[OutputFileError, ...]  # files counted as all-negative
 
 
+def _files(directory: str, suffix: str) -> list[str]:
+    """Names of the regular files (links followed) in ``directory`` ending in ``suffix`` (any case)."""
+    with os.scandir(directory) as entries:
+        return [entry.name for entry in entries if entry.name.lower().endswith(suffix) and entry.is_file()]
+
+
 def label_files(label_dir: str | Path) -> list[Path]:
-    """The label headers the official scorer uses: regular ``*.hea`` files not starting with '.'."""
-    label_dir = Path(label_dir)
-    if not label_dir.is_dir():
+    """The label headers the official scorer uses: regular ``*.hea`` files not starting with '.', sorted."""
+    if not os.path.isdir(label_dir):
         raise ScoringError(f"label directory {label_dir} does not exist or is not a directory")
-    found = [
-        label_dir / name
-        for name in sorted(os.listdir(label_dir))
-        if name.lower().endswith(".hea") and not name.startswith(".") and (label_dir / name).is_file()
-    ]
-    if not found:
+    names = sorted(name for name in _files(os.fspath(label_dir), ".hea") if not name.startswith("."))
+    if not names:
         raise ScoringError(f"no label files (*.hea) in {label_dir}")
-    return found
+    return [Path(label_dir, name) for name in names]
 
 
 def load_directories(label_dir: str | Path, output_dir: str | Path) -> ScoringInput:
     """Read labels and outputs; raises ``ScoringError`` on anything the scorer cannot score around."""
-    headers = label_files(label_dir)
-    output_dir = Path(output_dir)
-    if not output_dir.is_dir():
+    headers = [os.fspath(path) for path in label_files(label_dir)]
+    if not os.path.isdir(output_dir):
         raise ScoringError(f"output directory {output_dir} does not exist or is not a directory")
-    records = [os.path.splitext(header.name)[0] for header in headers]
-    output_paths = [output_dir / f"{record}.csv" for record in records]
-    missing = [path.name for path in output_paths if not path.is_file()]
+    records = [os.path.splitext(os.path.basename(header))[0] for header in headers]
+    present = set(_files(os.fspath(output_dir), ".csv"))
+    missing = [f"{record}.csv" for record in records if f"{record}.csv" not in present]
     if missing:
         named = ", ".join(missing[:MAX_NAMED]) + (f" and {len(missing) - MAX_NAMED} more" if len(missing) > MAX_NAMED else "")
         raise ScoringError(f"{len(missing)} of {len(records)} label files have no output file in {output_dir}: {named}")
@@ -72,13 +72,13 @@ def load_directories(label_dir: str | Path, output_dir: str | Path) -> ScoringIn
     outputs = np.zeros_like(labels)
     probabilities = np.zeros(labels.shape)
     bad: list[OutputFileError] = []
-    for i, (header, output_path) in enumerate(zip(headers, output_paths)):
+    for i, (header, record) in enumerate(zip(headers, records)):
         try:
             labels[i] = classes.encode_codes(read_dx_codes(header))
         except RecordError as exc:
             raise ScoringError(str(exc)) from None
         try:
-            outputs[i], probabilities[i] = read_output(output_path)
+            outputs[i], probabilities[i] = read_output(os.path.join(output_dir, f"{record}.csv"))
         except OutputFileError as exc:
             bad.append(exc)
     return ScoringInput(tuple(records), labels, outputs, probabilities, tuple(bad))
