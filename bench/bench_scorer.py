@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -224,6 +225,7 @@ def main() -> None:
                  f"{OFFICIAL_COMMAND_S / t_command:,.1f}x", ">= 10x"))
 
     print(f"labels: {args.records} records {origin}; seed {args.seed}; numpy {np.__version__}; python {sys.version.split()[0]}")
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end (other processes share the machine when > 0)")
     print(f"(writing the {args.records} header + output files for the command took {t_write:.2f} s, not counted)")
     print()
     print(f"| {'what':<58} | {'loop / official':>15} | {'ecgnet':>10} | {'speed-up':>9} | {'target':>16} |")

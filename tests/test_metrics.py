@@ -210,7 +210,10 @@ def test_perfect_outputs_score_one_and_normal_only_scores_zero():
     normal_only = np.zeros_like(labels)
     normal_only[:, NORMAL] = True
     metric = metrics.ChallengeMetric(labels)
+    reference_first = metrics.ChallengeMetric(labels)
+    assert (reference_first.true_score, reference_first.inactive_score) != (0.0, 0.0)
     assert metric.score(labels) == pytest.approx(1.0, abs=1e-12)
+    assert (metric.true_score, metric.inactive_score) == (reference_first.true_score, reference_first.inactive_score)
     assert metric.score(normal_only) == pytest.approx(0.0, abs=1e-12)
     assert metric.score(np.stack([labels, normal_only])) == pytest.approx([1.0, 0.0], abs=1e-12)
 
@@ -275,3 +278,16 @@ def test_infinite_probabilities_follow_the_official_thresholds():
 def test_bad_shapes_and_nan_probabilities_are_clear_errors(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_many_blocks_and_candidates_match_the_direct_formula():
+    rng = np.random.default_rng(3)
+    n = 5000  # several blocks of records, with a partial last block
+    labels = rng.random((n, C)) < 0.08
+    batch = rng.random((5, n, C)) < 0.1
+    raw = lambda outputs: np.sum(np.einsum("nj,jk,nk->n", labels, W, outputs) / np.maximum((labels | outputs).sum(axis=1), 1))
+    normal_only = np.zeros_like(labels)
+    normal_only[:, NORMAL] = True
+    baseline, perfect = raw(normal_only), raw(labels)
+    expected = [(raw(outputs) - baseline) / (perfect - baseline) for outputs in batch]
+    assert close(metrics.ChallengeMetric(labels).score(batch), expected, tol=1e-12)

@@ -111,6 +111,13 @@ def test_equivalent_pair_columns_are_merged(tmp_path, first, second, expected):
     assert scores[I_RBBB] == expected[1]
 
 
+def test_single_columns_parse_numbers_like_float_and_read_nan_as_zero(tmp_path):
+    probabilities = ["0.5"] * 24
+    probabilities[:5] = ["nan", " 0.25 ", "", "1e-3", "inf"]
+    _, scores = read_output(write_text(tmp_path, table(CODES, ["0"] * 24, probabilities)))
+    assert scores[:5].tolist() == [0.0, 0.25, 0.0, 0.001, float("inf")]
+
+
 def test_second_code_of_a_pair_alone_stands_for_the_class(tmp_path):
     codes = [RBBB_PAIR[1] if c == RBBB_PAIR[0] else c for c in CODES]
     binaries = ["1" if c == RBBB_PAIR[0] else "0" for c in CODES]
