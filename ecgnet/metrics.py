@@ -69,7 +69,7 @@ def _confusion(labels: np.ndarray, outputs: np.ndarray, record_weights: np.ndarr
     cells = (labels & outputs, ~labels & outputs, labels & ~outputs, ~labels & ~outputs)
     if record_weights is None:
         return tuple(cell.sum(axis=0, dtype=np.float64) for cell in cells)
-    return tuple(record_weights @ cell for cell in cells)
+    return tuple(np.einsum("n,nc->c", record_weights, cell) for cell in cells)
 
 
 def accuracy(labels: np.ndarray, outputs: np.ndarray) -> float:
