@@ -142,10 +142,11 @@ RHYTHM_LABELS = ("AF", "AFL", "PAC", "PVC", "SA", "PR")
 CONDUCTION = ("LBBB", "CRBBB", "IRBBB", "NSIVCB", "LAnFB", "PR")
 
 
-# Tolerances: "each labelled record shows its feature" is asserted for at least 95 %
-# (90 % for the PR interval, measured on a median beat in which a P can hide in the
-# previous T), and "unlabelled records do not" for at least 95 %. Thresholds carry the
-# margins stated in each test on top of the clinical criterion.
+# Tolerances: "each labelled record shows its feature" is asserted for at least 95 % of
+# the labelled records (90 % for a long PR, whose P can hide in the previous T; 80 % for a
+# premature beat, which can fall at the very edge of a 10-s record), and "unlabelled
+# records do not" for at least 95 % (98 % for pacing spikes). Thresholds carry the margins
+# stated in each name on top of the clinical criterion.
 @pytest.mark.parametrize("name, condition, where, minimum", [
     ("SB/Brady: rate < 60 (+2/min)", lambda m: m["rate"] < 62, has("SB", "Brady"), 0.95),
     ("STach: rate > 100 (-2/min)", lambda m: m["rate"] > 98, has("STach"), 0.95),
