@@ -140,9 +140,3 @@ def project(dipole: np.ndarray) -> np.ndarray:
     """3 x N dipole -> 12 x N leads in mV."""
     return LEAD_MATRIX @ dipole
 
-
-def frontal_axis_deg(area_xyz: np.ndarray) -> float:
-    """QRS axis (degrees) from the net area in leads I and aVF, as a clinician measures it."""
-    lead_i = LEAD_MATRIX[0] @ area_xyz
-    lead_avf = LEAD_MATRIX[5] @ area_xyz
-    return float(np.degrees(np.arctan2(lead_avf, lead_i)))
