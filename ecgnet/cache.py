@@ -36,6 +36,7 @@ from joblib import Parallel, delayed
 
 from .errors import RecordError
 from .progress import progress as progress_bar
+from .classes import NUM_CLASSES
 from .records import GAIN_POLICIES, LEADS, demographics, find_records, read_record
 from .signal import TARGET_FS, resample
 
@@ -127,8 +128,8 @@ def _process(paths: list[str], gain_policy: str, part: str) -> list[tuple]:
     return out
 
 
-def _write(target: Path, data_dir: Path, key: str, gain_policy: str, workers: int, show_progress: bool) -> tuple[list, list]:
-    """Build the cache files in ``target``; returns the bad records and the repair warnings.
+def _write(target: Path, data_dir: Path, key: str, gain_policy: str, workers: int, show_progress: bool) -> tuple[list[tuple[str, str]], Counter[str]]:
+    """Build the cache files in ``target``; returns the bad records and the count of each kind of repair warning.
 
     Workers write each chunk's signals to a part file; the parent appends the
     parts to ``signals.f32`` in order and deletes them, so neither side ever
@@ -141,11 +142,19 @@ def _write(target: Path, data_dir: Path, key: str, gain_policy: str, workers: in
     results = parallel(delayed(_process)(chunk, gain_policy, str(part)) for chunk, part in zip(chunks, parts))
     if show_progress:
         results = progress_bar(results, desc=f"caching {data_dir.name} ({CHUNK} records/chunk)", total=len(chunks), unit="chunk")
-    names, offsets, lengths, labels, demos, sources, rates = [], [], [], [], [], [], []
+    total = len(paths)  # index arrays are filled in place: per-record Python objects would grow with the data
+    offsets, lengths = np.zeros(total, np.int64), np.zeros(total, np.int64)
+    labels, demos, rates = np.zeros((total, NUM_CLASSES), bool), np.zeros((total, 5), np.float32), np.zeros(total)
+    names: list[str] = []
+    sources: list[str] = []
     bad: list[tuple[str, str]] = []
-    notes: list[tuple[str, str]] = []
+    kinds: Counter[str] = Counter()
     offset = 0
-    with open(target / "signals.f32", "wb") as signals:
+    with open(target / "signals.f32", "wb") as signals, open(target / "bad_records.csv", "w", newline="") as bad_file, \
+            open(target / "warnings.csv", "w", newline="") as notes_file:
+        bad_csv, notes_csv = csv.writer(bad_file), csv.writer(notes_file)
+        bad_csv.writerow(("file", "reason"))
+        notes_csv.writerow(("name", "warning"))
         for part, items in zip(parts, results):
             with open(part, "rb") as handle:
                 shutil.copyfileobj(handle, signals, 1 << 20)
@@ -153,36 +162,32 @@ def _write(target: Path, data_dir: Path, key: str, gain_policy: str, workers: in
             for item in items:
                 if item[0] == "bad":
                     bad.append((item[1], item[2]))
+                    bad_csv.writerow(item[1:])
                     continue
                 _, name, fs, length, label, demo, source, warnings = item
+                i = len(names)
                 names.append(name)
-                offsets.append(offset)
-                lengths.append(length)
-                labels.append(label)
-                demos.append(demo)
                 sources.append(source)
-                rates.append(fs)
-                notes.extend((name, w) for w in warnings)
+                offsets[i], lengths[i], labels[i], demos[i], rates[i] = offset, length, label, demo, fs
+                for warning in warnings:
+                    notes_csv.writerow((name, warning))
+                    kinds[warning.split(":")[0]] += 1
                 offset += len(LEADS) * length
+    count = len(names)
     np.savez(
         target / "index.npz",
         names=np.array(names, dtype=str),
-        offsets=np.array(offsets, dtype=np.int64),
-        lengths=np.array(lengths, dtype=np.int64),
-        labels=np.array(labels, dtype=bool).reshape(len(names), -1),
-        demographics=np.array(demos, dtype=np.float32).reshape(len(names), 5),
+        offsets=offsets[:count],
+        lengths=lengths[:count],
+        labels=labels[:count],
+        demographics=demos[:count],
         sources=np.array(sources, dtype=str),
-        fs=np.array(rates, dtype=np.float64),
+        fs=rates[:count],
     )
-    for filename, columns, rows in (("bad_records.csv", ("file", "reason"), bad), ("warnings.csv", ("name", "warning"), notes)):
-        with open(target / filename, "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(columns)
-            writer.writerows(rows)
     meta = {"version": CACHE_VERSION, "fingerprint": key, "data_dir": str(data_dir), "gain_policy": gain_policy,
-            "target_fs": TARGET_FS, "records": len(names), "bad_records": len(bad), "total_floats": offset}
+            "target_fs": TARGET_FS, "records": count, "bad_records": len(bad), "total_floats": offset}
     (target / "meta.json").write_text(json.dumps(meta, indent=1))
-    return bad, notes
+    return bad, kinds
 
 
 def _remove_superseded(cache_root: Path, data_dir: Path, gain_policy: str, keep: str) -> None:
@@ -218,7 +223,7 @@ def build_cache(data_dir: str | Path, cache_root: str | Path, gain_policy: str =
     workers = workers or os.cpu_count() or 1
     temporary = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=cache_root))
     try:
-        bad, notes = _write(temporary, data_dir, key, gain_policy, workers, progress)
+        bad, kinds = _write(temporary, data_dir, key, gain_policy, workers, progress)
         os.chmod(temporary, 0o755)  # mkdtemp makes it private; the cache is shared like any other output
         try:
             os.rename(temporary, final)
@@ -233,9 +238,8 @@ def build_cache(data_dir: str | Path, cache_root: str | Path, gain_policy: str =
         shown = "; ".join(f"{Path(f).name}: {r}" for f, r in bad[:3])
         logger.warning("%s: skipped %d bad record(s) (%s%s); all listed in %s", data_dir, len(bad), shown,
                        "; ..." if len(bad) > 3 else "", final / "bad_records.csv")
-    if notes:
-        kinds = Counter(w.split(":")[0] for _, w in notes)
-        logger.info("%s: %d repair warning(s) (%s); listed in %s", data_dir, len(notes),
+    if kinds:
+        logger.info("%s: %d repair warning(s) (%s); listed in %s", data_dir, sum(kinds.values()),
                     ", ".join(f"{k}: {n}" for k, n in kinds.most_common()), final / "warnings.csv")
     _remove_superseded(cache_root, data_dir, gain_policy, key)
     return Cache.open(final)
