@@ -178,17 +178,19 @@ def read_header(path: str | Path) -> Header:
     return parse_header(raw.decode("utf-8", errors="replace"), path)
 
 
+_DX_LINE = re.compile(r"^[ \t]*#[ \t]*dx[ \t]*:([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
+
+
 def read_dx_codes(path: str | Path) -> tuple[str, ...]:
-    """Only the ``#Dx`` codes of a header: what a scorer needs, whatever the signal lines say."""
-    path = Path(path)
+    """Only the ``#Dx`` codes of a header: what a scorer needs, whatever the signal lines say.
+
+    One regular-expression search over the raw text (no line splitting), because the
+    scorer calls this for every one of tens of thousands of label files.
+    """
     try:
-        text = path.read_bytes().decode("utf-8", errors="replace")
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8", errors="replace")
     except OSError as exc:
         raise RecordError(path, f"cannot read header ({exc.strerror or exc})") from None
-    for line in text.replace("\r", "\n").split("\n"):
-        body = line.strip()
-        if body.startswith("#"):
-            key, _, value = body.lstrip("#").partition(":")
-            if key.strip().lower() == "dx":
-                return _parse_dx(value)
-    return ()
+    match = _DX_LINE.search(text)
+    return _parse_dx(match.group(1)) if match else ()
