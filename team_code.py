@@ -15,22 +15,13 @@ model directory's config records.
 from __future__ import annotations
 
 import logging
-import os
 
 import numpy as np
 
-from ecgnet.classes import CLASSES
 from ecgnet.config import load_config
-from ecgnet.device import set_threads
 from ecgnet.ensemble import Ensemble
-from ecgnet.records import record_from_arrays
+from ecgnet.predict import classify, load_model
 from ecgnet.train import train_ensemble
-
-
-def _record_name(header_data) -> str:
-    lines = header_data.splitlines() if isinstance(header_data, str) else list(header_data)
-    first = lines[0].split() if lines and lines[0].split() else ["<record>"]
-    return first[0].removesuffix(".mat")
 
 
 def train_12ECG_classifier(input_directory: str, output_directory: str) -> None:
@@ -40,12 +31,8 @@ def train_12ECG_classifier(input_directory: str, output_directory: str) -> None:
 
 
 def load_12ECG_model(model_input: str) -> Ensemble:
-    ensemble = Ensemble.load(model_input, precision=os.environ.get("ECGNET_PRECISION") or None)
-    set_threads(ensemble.config.threads)
-    return ensemble
+    return load_model(model_input)
 
 
 def run_12ECG_classifier(data: np.ndarray, header_data, model: Ensemble) -> tuple[list[int], list[float], list[str]]:
-    record = record_from_arrays(data, header_data, where=_record_name(header_data), gain_policy=model.config.gain_policy)
-    labels, scores = model.predict_record(record)
-    return [int(x) for x in labels], [float(x) for x in scores], list(CLASSES)
+    return classify(model, data, header_data)

@@ -6,6 +6,7 @@ so the configuration is chosen by the environment variable ``ECGNET_CONFIG``:
 - unset or ``default``: the seed's recipe (full SE-ResNet-18, 50 epochs, batch 64, ...);
 - ``smoke``: a tiny model that trains the whole 5-fold ensemble on ~150 records in a
   few minutes on 2 cores (tests and harness checks; its scores mean nothing);
+- ``demo``: a small model for ``python -m ecgnet demo`` (a few minutes on 2 cores);
 - ``cpu``: the full-size model with a budget of about an hour on 2 cores for ~1,000
   records (few epochs, a 1-hour time limit);
 - a path to a JSON file: its keys override the ``default`` preset (or the preset named
@@ -87,7 +88,12 @@ PRESETS: dict[str, Config] = {
         width=8, blocks=(1, 1, 1, 1), kernel=5, stem_kernel=7, window=1024, overlap=128,
         epochs=8, batch_size=32, lr_milestones=(6,), inner_folds=5, inference_batch=32,
     ),
-    "cpu": Config(epochs=6, lr_milestones=(4,), time_limit_hours=1.0, batch_size=32),
+    # The demo: a small model that learns the synthetic classes in a few minutes on 2 cores.
+    "demo": Config(
+        width=16, blocks=(1, 1, 1, 1), kernel=7, stem_kernel=15, window=2048, overlap=256,
+        epochs=14, batch_size=32, lr_milestones=(10,), inner_folds=6, inference_batch=64,
+    ),
+    "cpu": Config(epochs=15, lr_milestones=(10,), time_limit_hours=1.0, batch_size=32),
 }
 
 

@@ -46,6 +46,13 @@ def _pick(scores: np.ndarray, grid: np.ndarray, current: float | None) -> float:
     return float(grid[winners[0]])
 
 
+def global_threshold(labels: np.ndarray, probabilities: np.ndarray, metric: ChallengeMetric | None = None) -> float:
+    """Step 1 of the search alone: the best single threshold for every class on ``GLOBAL_GRID``."""
+    metric = metric or ChallengeMetric(np.asarray(labels, dtype=bool))
+    batch = (np.asarray(probabilities)[None] >= GLOBAL_GRID[:, None, None]) | top_class_mask(probabilities)[None]
+    return _pick(metric.score(batch), GLOBAL_GRID, None)
+
+
 def search_thresholds(labels: np.ndarray, probabilities: np.ndarray, passes: int = 1,
                       metric: ChallengeMetric | None = None) -> np.ndarray:
     """The constrained grid search; returns float64 thresholds, one per class."""
@@ -57,9 +64,7 @@ def search_thresholds(labels: np.ndarray, probabilities: np.ndarray, passes: int
         raise ValueError("no records to search thresholds on")
     metric = metric or ChallengeMetric(labels)
     top = top_class_mask(probabilities)
-
-    batch = (probabilities[None] >= GLOBAL_GRID[:, None, None]) | top[None]
-    thresholds = np.full(labels.shape[1], _pick(metric.score(batch), GLOBAL_GRID, None))
+    thresholds = np.full(labels.shape[1], global_threshold(labels, probabilities, metric))
 
     outputs = apply_thresholds(probabilities, thresholds)
     for _ in range(passes):

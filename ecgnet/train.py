@@ -221,12 +221,14 @@ def minimum_records(config: Config) -> int:
     return config.n_folds * config.inner_folds
 
 
-def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config) -> dict:
+def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, cache_root: str | Path | None = None) -> dict:
     """Train ``config.n_folds`` fold models on ``data_dir`` and write the model directory.
 
     Resumable: finished folds (``MODEL_DIR/folds/fold_K/result.json`` + weights) are kept,
-    an unfinished one resumes from its last epoch. The record cache lives in
-    ``MODEL_DIR/work`` and is removed once the manifest is written.
+    an unfinished one resumes from its last epoch; a fold trained on other data or with
+    another configuration is trained again. The record cache lives in ``cache_root``
+    when given (and is kept, e.g. for cross-validation), else in ``MODEL_DIR/work``,
+    which is removed once the manifest is written.
     """
     data_dir, model_dir = Path(data_dir), Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -236,7 +238,7 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config) 
     device = choose_device()
     log.info("training on %s with %d threads; config %s", device, threads, config)
     work = model_dir / "work"
-    cache = build_cache(data_dir, work / "cache", gain_policy=config.gain_policy, workers=config.workers or None,
+    cache = build_cache(data_dir, cache_root if cache_root is not None else work / "cache", gain_policy=config.gain_policy, workers=config.workers or None,
                         progress=not is_quiet())
     usable = labelled_records(cache)
     if len(usable) < minimum_records(config):
@@ -253,10 +255,12 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config) 
         result_path = fold_dir / RESULT_FILE
         if result_path.exists() and weights.exists():
             entry = json.loads(result_path.read_text())
-            if entry.get("sha256") == sha256_file(weights) and entry.get("config") == config.to_dict():
-                log.info("fold %d: already trained, kept", k)
-                folds.append({key: v for key, v in entry.items() if key != "config"})
+            if (entry.get("sha256") == sha256_file(weights) and entry.get("config") == config.to_dict()
+                    and entry.get("fingerprint") == cache.fingerprint):
+                log.info("fold %d: already trained on the same data and configuration (%s), reused", k, weights)
+                folds.append({key: v for key, v in entry.items() if key not in ("config", "fingerprint")})
                 continue
+            log.info("fold %d: %s was trained on other data or with another configuration; training again", k, weights)
         train_idx, held_out = usable[assignment != k], usable[assignment == k]
         fit_idx, val_idx = inner_split(cache, train_idx, config, config.seed, k)
         fold_deadline = None
@@ -269,7 +273,7 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config) 
                  "epochs_run": result.epochs_run, "stopped_by_time_limit": result.stopped_by_time_limit,
                  "n_fit": int(len(fit_idx)), "n_inner_val": int(len(val_idx)), "nheld_out": int(len(held_out)),
                  "log": str((fold_dir / LOG_FILE).relative_to(model_dir))}
-        atomic_write_text(result_path, json.dumps({**entry, "config": config.to_dict()}, indent=2) + "\n")
+        atomic_write_text(result_path, json.dumps({**entry, "config": config.to_dict(), "fingerprint": cache.fingerprint}, indent=2) + "\n")
         (fold_dir / STATE_FILE).unlink(missing_ok=True)
         folds.append(entry)
 
@@ -279,5 +283,6 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config) 
     manifest = build_manifest(config, folds, data, config.seed)
     write_manifest(model_dir, manifest)
     del cache
-    shutil.rmtree(work, ignore_errors=True)
+    if cache_root is None:
+        shutil.rmtree(work, ignore_errors=True)
     return manifest

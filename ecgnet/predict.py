@@ -1,0 +1,141 @@
+"""Classifying a directory of records: what ``driver.py`` and the demo run.
+
+``classify(model, data, header_data)`` is the body of the contract's
+``run_12ECG_classifier``; ``predict_directory`` loops it over a directory the way the
+official 2020 driver does (``loadmat(f)['val']`` as float64 plus the header's lines),
+so its files are byte-identical to per-record calls of the official interface. On top:
+
+- the next records are read in a background thread while the current one is classified;
+- files are written atomically (``outputs.write_output``): no half-written CSV after a crash;
+- a record that cannot be read or classified never stops the run: one log line names the
+  file and the reason, the others go on, and the failures are returned (and listed);
+- an existing output file whose content differs is never replaced silently: each
+  replacement is logged with the file's name, and counted at the end.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from scipy.io import loadmat
+
+from .classes import CLASSES
+from .device import set_threads
+from .ensemble import Ensemble
+from .errors import ModelDirError
+from .outputs import format_output, write_output
+from .progress import progress
+from .records import record_from_arrays
+
+log = logging.getLogger(__name__)
+
+LOOKAHEAD = 4  # records read ahead of the model: hides file reading, keeps memory flat
+
+
+def record_name(header_data) -> str:
+    """The record's name from its header lines (``NAME`` or ``NAME.mat`` on line 1)."""
+    lines = header_data.splitlines() if isinstance(header_data, str) else list(header_data)
+    first = lines[0].split() if lines and lines[0].split() else ["<record>"]
+    return first[0].removesuffix(".mat")
+
+
+def load_model(model_dir: str | Path) -> Ensemble:
+    """``load_12ECG_model``'s contract: the validated ensemble, threads set, precision from ``$ECGNET_PRECISION``."""
+    model = Ensemble.load(model_dir, precision=os.environ.get("ECGNET_PRECISION") or None)
+    set_threads(model.config.threads)
+    return model
+
+
+def classify(model: Ensemble, data: np.ndarray, header_data) -> tuple[list[int], list[float], list[str]]:
+    """``run_12ECG_classifier``'s contract: raw ``val`` counts + header lines -> (labels, scores, classes).
+
+    Plain ints and floats, so the official driver's ``str()`` of them equals our files.
+    """
+    record = record_from_arrays(data, header_data, where=record_name(header_data), gain_policy=model.config.gain_policy)
+    labels, scores = model.predict_record(record)
+    return [int(x) for x in labels], [float(x) for x in scores], list(CLASSES)
+
+
+def load_challenge_data(mat_path: Path) -> tuple[np.ndarray, list[str]]:
+    """What the official driver hands ``run_12ECG_classifier``: float64 ``val`` and the header's lines."""
+    data = np.asarray(loadmat(mat_path)["val"], dtype=np.float64)
+    with open(mat_path.with_suffix(".hea"), encoding="utf-8", errors="replace") as handle:
+        return data, handle.readlines()
+
+
+def input_files(input_dir: Path) -> list[Path]:
+    """The ``.mat`` files of a directory, sorted, as the official driver lists them."""
+    return sorted(p for p in input_dir.iterdir() if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith("mat"))
+
+
+def _read_ahead(reader: ThreadPoolExecutor, files: list[Path]) -> Iterator[tuple[Path, Future]]:
+    pending: deque[tuple[Path, Future]] = deque()
+    queue = iter(files)
+    for path in queue:
+        pending.append((path, reader.submit(load_challenge_data, path)))
+        if len(pending) >= LOOKAHEAD:
+            break
+    while pending:
+        yield pending.popleft()
+        for path in queue:
+            pending.append((path, reader.submit(load_challenge_data, path)))
+            break
+
+
+def _error_text(path: Path, error: BaseException) -> str:
+    text = str(error).removeprefix(f"{path}: ").strip()
+    if isinstance(error, KeyError):
+        text = f"no variable {text} in the MATLAB file"
+    return text or type(error).__name__
+
+
+def predict_directory(model_dir: str | Path, input_dir: str | Path, output_dir: str | Path, model: Ensemble | None = None) -> list[str]:
+    """Write ``OUTPUT_DIR/NAME.csv`` for every ``INPUT_DIR/NAME.mat``; returns the files that failed."""
+    input_dir, output_dir = Path(input_dir), Path(output_dir)
+    if not input_dir.is_dir():
+        raise FileNotFoundError(f"{input_dir}: no such input directory")
+    files = input_files(input_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model = model or load_model(model_dir)
+    failures: list[str] = []
+    replaced = 0
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        for mat_path, future in progress(_read_ahead(reader, files), desc="records", total=len(files), unit="record"):
+            try:
+                data, header_data = future.result()
+                labels, scores, classes = classify(model, data, header_data)
+                name = mat_path.stem
+                output = output_dir / f"{name}.csv"
+                text = format_output(name, classes, labels, scores)
+                if output.is_file() and output.read_text(encoding="utf-8", errors="replace") != text:
+                    log.warning("%s: existed with other content; replaced by this run's output", output)
+                    replaced += 1
+                write_output(output, name, classes, labels, scores)
+            except Exception as error:  # noqa: BLE001 - one bad record must not stop the others
+                log.error("%s: %s", mat_path, _error_text(mat_path, error))
+                failures.append(str(mat_path))
+    if replaced:
+        log.warning("%d existing output file(s) in %s were replaced (listed above)", replaced, output_dir)
+    log.info("%d of %d record(s) classified into %s", len(files) - len(failures), len(files), output_dir)
+    if failures:
+        log.error("%d of %d record(s) failed:\n  %s", len(failures), len(files), "\n  ".join(failures))
+    return failures
+
+
+def main(model_dir: str, input_dir: str, output_dir: str) -> int:
+    """``driver.py``'s body: exit status 1 when any record failed, after all others are written."""
+    print("Loading 12ECG model...")
+    try:
+        model = load_model(model_dir)
+    except ModelDirError as error:
+        log.error("%s", error)
+        return 2
+    print("Extracting 12ECG features...")
+    failures = predict_directory(model_dir, input_dir, output_dir, model=model)
+    print("Done." if not failures else f"Done, but {len(failures)} record(s) failed (see the log above).")
+    return 1 if failures else 0
