@@ -1,0 +1,39 @@
+"""`python -m ecgnet demo`, shrunk: data -> cv ensemble -> driver on held-out records -> scorer -> report."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _demo(out: Path, config: Path) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "ecgnet", "demo", "--out", str(out), "--train", "50", "--test", "12", "--config", str(config)]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "ECGNET_QUIET": "1"}
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_and_says_what_it_reuses(tmp_path):
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({"preset": "smoke", "threads": 1, "epochs": 2, "lr_milestones": [1]}))
+    out = tmp_path / "demo"
+    first = _demo(out, config)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    assert "generating 50 training + 12 test synthetic records" in first.stdout
+    assert "held-out synthetic test set: AUROC" in first.stdout and "report: " in first.stdout
+    report = (out / "model" / "report.md").read_text()
+    assert "Held-out test set (12 records" in report
+    assert len(list((out / "test_outputs").glob("*.csv"))) == 12
+    assert not set(p.stem for p in (out / "data" / "test").glob("*.hea")) & set(p.stem for p in (out / "data" / "train").glob("*.hea"))
+
+    second = _demo(out, config)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "reusing 50 training + 12 test synthetic records" in second.stdout
+    assert "reused" in second.stderr  # the finished fold models, said in the log
+    assert second.stdout.split("held-out synthetic test set:")[1].split("\n")[0] == first.stdout.split("held-out synthetic test set:")[1].split("\n")[0]
