@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import sys
 
+from .config import ConfigError
+from .errors import ModelDirError, RecordError, ScoringError, TooFewRecordsError
 from .progress import set_quiet
 
 COMMANDS = {
@@ -20,26 +23,34 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Errors caused by what the user gave (paths, data, configuration, model directory).
+USER_ERRORS: tuple[type[BaseException], ...] = (RecordError, ModelDirError, ConfigError, TooFewRecordsError, ScoringError,
+                                                      FileNotFoundError, NotADirectoryError)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s module is imported, to add that command's own options."""
     parser = argparse.ArgumentParser(prog="python -m ecgnet", description=__doc__.splitlines()[0])
     parser.add_argument("--quiet", action="store_true", help="no progress bars, warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
-        command = sub.add_parser(name, help=help_text, description=help_text)
-        command.set_defaults(_module=module_name)
-        command.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        command_parser.set_defaults(_module=module_name)
+        command_parser.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        if name == command:
+            importlib.import_module(module_name).add_arguments(command_parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args, _ = parser.parse_known_args(argv)
-    module = importlib.import_module(args._module)
-    # Re-parse with the command's own options now that its module is loaded.
-    parser = build_parser()
-    command_parser = parser._subparsers._group_actions[0].choices[args.command]  # type: ignore[union-attr]
-    module.add_arguments(command_parser)
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((a for a in argv if a in COMMANDS), None)
+    args = build_parser(command).parse_args(argv)
     set_quiet(args.quiet)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return int(module.run(args) or 0)
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except USER_ERRORS as error:
+        # Bad input, not a bug: one clear line, no traceback.
+        logging.getLogger("ecgnet").error("%s", error)
+        return 2

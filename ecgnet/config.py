@@ -25,6 +25,10 @@ from pathlib import Path
 ENV_VAR = "ECGNET_CONFIG"
 
 
+class ConfigError(ValueError):
+    """A configuration that names no preset, or a JSON file that is unreadable or invalid."""
+
+
 @dataclass(frozen=True)
 class Config:
     # Model (defaults: the seed's SE-ResNet-18).
@@ -105,17 +109,17 @@ def load_config(spec: str | None = None) -> Config:
         return PRESETS[spec]
     path = Path(spec)
     if not path.is_file():
-        raise ValueError(f"{ENV_VAR}={spec!r} is neither a preset ({', '.join(PRESETS)}) nor a JSON file")
+        raise ConfigError(f"configuration {spec!r} (--config or ${ENV_VAR}) is neither a preset ({', '.join(PRESETS)}) nor a JSON file")
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: not a readable JSON configuration ({error})") from None
+        raise ConfigError(f"{path}: not a readable JSON configuration ({error})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: a configuration must be a JSON object")
+        raise ConfigError(f"{path}: a configuration must be a JSON object")
     base = data.pop("preset", "default")
     if base not in PRESETS:
-        raise ValueError(f"{path}: unknown preset {base!r}")
+        raise ConfigError(f"{path}: unknown preset {base!r}")
     try:
         return Config.from_dict({**PRESETS[base].to_dict(), **data})
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{path}: {error}") from None
+        raise ConfigError(f"{path}: {error}") from None

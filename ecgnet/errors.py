@@ -19,3 +19,11 @@ class RecordError(ValueError):
 
 class ModelDirError(RuntimeError):
     """A model directory is missing, incomplete, tampered with or from another version."""
+
+
+class TooFewRecordsError(ValueError):
+    """The training directory holds too few labelled records to build the folds."""
+
+
+class ScoringError(RuntimeError):
+    """The scorer cannot score: missing output files, no label files, no output directory."""

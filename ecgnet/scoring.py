@@ -16,17 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from . import classes, metrics
-from .errors import RecordError
+from .errors import RecordError, ScoringError
 from .header import read_dx_codes
 from .outputs import OutputFileError, read_output
 
 logger = logging.getLogger(__name__)
 
 MAX_NAMED = 5  # missing records named in an error message before "and N more"
-
-
-class ScoringError(RuntimeError):
-    """The directories cannot be scored (no labels, missing outputs, unreadable headers)."""
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from .cache import Cache, build_cache
 from .config import Config
 from .device import choose_device, set_threads
 from .ensemble import predict_probabilities
+from .errors import TooFewRecordsError
 from .fileio import atomic_write_bytes, atomic_write_text
 from .folds import make_folds
 from .metrics import challenge_metric
@@ -58,10 +59,6 @@ LOG_FILE = "epochs.csv"
 RESULT_FILE = "result.json"
 LOG_COLUMNS = ("epoch", "loss", "inner_val_score", "lr", "seconds")
 CHECKPOINT_THRESHOLD = 0.5
-
-
-class TooFewRecordsError(ValueError):
-    """The training directory holds too few labelled records to build the folds."""
 
 
 @dataclass
