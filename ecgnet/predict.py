@@ -8,12 +8,14 @@ so its files are byte-identical to per-record calls of the official interface. O
 - the next records are read in a background thread while the current one is classified;
 - files are written atomically (``outputs.write_output``): no half-written CSV after a crash;
 - a record that cannot be read or classified never stops the run: one log line names the
-  file and the reason, the others go on, and the failures are returned (and listed);
+  file and the reason, the others go on, and the failures are returned (and listed); a
+  header without its ``.mat`` counts as such a failure (the official driver skips it);
 - an existing output file whose content differs is never replaced silently: each
   replacement is logged with the file's name, and counted at the end.
 """
 from __future__ import annotations
 
+import io
 import logging
 import os
 from collections import deque
@@ -22,15 +24,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from scipy.io import loadmat
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .classes import CLASSES
 from .device import set_threads
 from .ensemble import Ensemble
-from .errors import ModelDirError
+from .errors import ModelDirError, RecordError
 from .outputs import format_output, write_output
 from .progress import progress
-from .records import record_from_arrays
+from .records import load_mat, record_from_arrays
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +64,33 @@ def classify(model: Ensemble, data: np.ndarray, header_data) -> tuple[list[int],
 
 
 def load_challenge_data(mat_path: Path) -> tuple[np.ndarray, list[str]]:
-    """What the official driver hands ``run_12ECG_classifier``: float64 ``val`` and the header's lines."""
-    data = np.asarray(loadmat(mat_path)["val"], dtype=np.float64)
-    with open(mat_path.with_suffix(".hea"), encoding="utf-8", errors="replace") as handle:
-        return data, handle.readlines()
+    """What the official driver hands ``run_12ECG_classifier``: float64 ``val`` and the header's lines.
+
+    ``val`` is checked first (``records.load_mat``): the official ``np.asarray(..., float64)``
+    would silently drop a complex signal's imaginary part and fail on garbage with scipy's
+    own words; here each gets a ``RecordError`` that says what is wrong.
+    """
+    header_path = mat_path.with_suffix(".hea")
+    if not header_path.is_file():
+        raise RecordError(mat_path, f"header file {header_path.name} is missing")
+    data = np.asarray(load_mat(mat_path), dtype=np.float64)
+    raw = header_path.read_bytes()
+    if b"\x00" in raw:
+        raise RecordError(header_path, "header contains NUL bytes: not a text header")
+    # Universal newlines, as the official driver's text-mode readlines().
+    return data, io.StringIO(raw.decode("utf-8", errors="replace"), newline=None).readlines()
 
 
 def input_files(input_dir: Path) -> list[Path]:
     """The ``.mat`` files of a directory, sorted, as the official driver lists them."""
     return sorted(p for p in input_dir.iterdir() if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith("mat"))
+
+
+def headers_without_signal(input_dir: Path, files: list[Path]) -> list[Path]:
+    """The ``.hea`` files with no ``.mat`` beside them: records the official driver would skip without a word."""
+    stems = {p.stem for p in files}
+    return sorted(p for p in input_dir.iterdir()
+                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() == ".hea" and p.stem not in stems)
 
 
 def _read_ahead(reader: ThreadPoolExecutor, files: list[Path]) -> Iterator[tuple[Path, Future]]:
@@ -87,11 +107,10 @@ def _read_ahead(reader: ThreadPoolExecutor, files: list[Path]) -> Iterator[tuple
             break
 
 
-def _error_text(path: Path, error: BaseException) -> str:
-    text = str(error).removeprefix(f"{path}: ").strip()
-    if isinstance(error, KeyError):
-        text = f"no variable {text} in the MATLAB file"
-    return text or type(error).__name__
+def _error_text(error: BaseException) -> str:
+    """One line saying what is wrong; the log line names the file, so a ``RecordError``'s own prefix is dropped."""
+    text = error.reason if isinstance(error, RecordError) else f"unexpected {type(error).__name__}: {error}"
+    return " ".join(text.split())
 
 
 def predict_directory(model_dir: str | Path, input_dir: str | Path, output_dir: str | Path, model: Ensemble | None = None) -> list[str]:
@@ -103,8 +122,13 @@ def predict_directory(model_dir: str | Path, input_dir: str | Path, output_dir: 
     output_dir.mkdir(parents=True, exist_ok=True)
     model = model or load_model(model_dir)
     failures: list[str] = []
+    for header_path in headers_without_signal(input_dir, files):
+        log.error("%s: signal file %s is missing", header_path, header_path.with_suffix(".mat").name)
+        failures.append(str(header_path))
+    total = len(files) + len(failures)
     replaced = 0
-    with ThreadPoolExecutor(max_workers=1) as reader:
+    # Log lines go through tqdm while its bar is shown, else they are glued to the bar's last state.
+    with ThreadPoolExecutor(max_workers=1) as reader, logging_redirect_tqdm():
         for mat_path, future in progress(_read_ahead(reader, files), desc="records", total=len(files), unit="record"):
             try:
                 data, header_data = future.result()
@@ -117,13 +141,13 @@ def predict_directory(model_dir: str | Path, input_dir: str | Path, output_dir: 
                     replaced += 1
                 write_output(output, name, classes, labels, scores)
             except Exception as error:  # noqa: BLE001 - one bad record must not stop the others
-                log.error("%s: %s", mat_path, _error_text(mat_path, error))
+                log.error("%s: %s", mat_path, _error_text(error))
                 failures.append(str(mat_path))
     if replaced:
         log.warning("%d existing output file(s) in %s were replaced (listed above)", replaced, output_dir)
-    log.info("%d of %d record(s) classified into %s", len(files) - len(failures), len(files), output_dir)
+    log.info("%d of %d record(s) classified into %s", total - len(failures), total, output_dir)
     if failures:
-        log.error("%d of %d record(s) failed:\n  %s", len(failures), len(files), "\n  ".join(failures))
+        log.error("%d of %d record(s) failed:\n  %s", len(failures), total, "\n  ".join(failures))
     return failures
 
 
