@@ -1,0 +1,273 @@
+"""driver.py over a directory of bad input, as the organisers run it: nothing lost, every failure said once.
+
+One input directory mixes good synthetic records, the real edge cases of
+../shared/data/cinc2020-real/edge-cases (when present) and generated faults
+(``write_faults``, shared with ``test_train_robustness``). The documented behaviour:
+
+- every readable record gets ``OUTPUT_DIR/NAME.csv`` that the scorer's parser reads;
+- every unreadable one gets exactly one ERROR line naming its file and the reason
+  (no traceback) and is listed in the summary at the end; the exit status is 1,
+  returned only after every other output is written;
+- a file already in OUTPUT_DIR with other content is replaced with a warning naming it
+  (the challenge harness reruns into the same folder, so refusing would break it; the
+  notice is per file and counted at the end); identical files and unrelated files
+  are left alone without a word;
+- outputs are atomic: no temporary files are left, and a driver killed mid-run with
+  SIGKILL leaves only complete output files, which a rerun keeps as they are.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+
+from conftest import SHARED
+from ecgnet.config import PRESETS
+from ecgnet.outputs import read_output
+from ecgnet.synth import generate_dataset, generate_record
+from ecgnet.synth.writer import header_text, to_adc, write_record
+from ecgnet.train import train_ensemble
+
+REPO = Path(__file__).resolve().parents[1]
+EDGE_CASES = SHARED / "data" / "cinc2020-real" / "edge-cases"
+# Edge cases the driver classifies, and the one it must report (a header without its .mat).
+EDGE_READABLE = ("A0001", "ETEST", "HR00001", "JS20005", "Q0002")
+EDGE_MISSING_SIGNAL = "I0001"
+TWO_HOURS = 2 * 3600
+
+
+def _mat_bytes(variables: dict, format: str = "5") -> bytes:
+    buffer = io.BytesIO()
+    scipy.io.savemat(buffer, variables, format=format)
+    return buffer.getvalue()
+
+
+def _base_signal(seed: int = 7) -> tuple[np.ndarray, float, float | None, str | None, list[str]]:
+    """A 10-s 500 Hz synthetic record in mV, the raw material of the faults."""
+    return generate_record(0, seed, fs_choices=[500], duration_range=(10, 10))
+
+
+def write_faults(directory: Path) -> dict[str, str | None]:
+    """Write one record per fault into ``directory``: {name: None if readable, else a regex its error must match}.
+
+    Names are what the driver's ``.mat`` listing sees; ``NOHEADER`` has only a ``.mat``.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    signal_mv, fs, age, sex, codes = _base_signal()
+    adc = to_adc(signal_mv)
+    expected: dict[str, str | None] = {}
+
+    def header(name: str, val: np.ndarray, rate: float = fs) -> str:
+        return header_text(name, val, rate, age, sex, codes)
+
+    def write(name: str, hea: str | bytes | None, mat: bytes | None, outcome: str | None) -> None:
+        if hea is not None:
+            (directory / f"{name}.hea").write_bytes(hea if isinstance(hea, bytes) else hea.encode())
+        if mat is not None:
+            (directory / f"{name}.mat").write_bytes(mat)
+        expected[name] = outcome
+
+    good_mat = _mat_bytes({"val": adc}, format="4")
+    write("TRUNCATED", header("TRUNCATED", adc), good_mat[: len(good_mat) // 2], "not a readable MATLAB file")
+    write("ZEROBYTES", header("ZEROBYTES", adc), b"", r"signal file is empty \(0 bytes\)")
+    write("WRONGVAR", header("WRONGVAR", adc), _mat_bytes({"signal": adc}), "no variable 'val'")
+    write("COMPLEXVAL", header("COMPLEXVAL", adc), _mat_bytes({"val": adc.astype(np.complex128)}), "non-numeric type complex")
+    write("STRINGVAL", header("STRINGVAL", adc), _mat_bytes({"val": "twelve leads"}), "non-numeric type")
+    cell = np.empty((1, 2), dtype=object)
+    cell[0, 0], cell[0, 1] = adc[:6], adc[6:]
+    write("CELLVAL", header("CELLVAL", adc), _mat_bytes({"val": cell}), "non-numeric type object")
+    lines = header("FEWLINES", adc).splitlines()
+    write("FEWLINES", "\n".join(lines[:7] + lines[13:]) + "\n", good_mat, "claims 12 leads but has 6 signal lines")
+    rng = np.random.default_rng(3)
+    write("GARBAGEMAT", header("GARBAGEMAT", adc), rng.integers(0, 256, 4000, dtype=np.uint8).tobytes(), "not a readable MATLAB file")
+    write("GARBAGEHEA", rng.integers(0, 256, 600, dtype=np.uint8).tobytes(), good_mat, "NUL bytes: not a text header")
+    no_nul = np.random.default_rng(1).integers(1, 256, 600, dtype=np.uint8).tobytes()
+    write("GARBAGETEXT", no_nul, good_mat, "bad lead count .* on the record line")
+    write("NOHEADER", None, good_mat, r"header file NOHEADER\.hea is missing")
+    latin1 = header("LATIN1", adc).replace("#Sx: Unknown", "#Sx: Müdigkeit, Schwindel (Bürozeit)")
+    write("LATIN1", latin1.encode("latin-1"), good_mat, None)
+
+    long_adc = to_adc(np.tile(signal_mv, (1, TWO_HOURS // 10)))
+    write("TWOHOURS", header("TWOHOURS", long_adc), _mat_bytes({"val": long_adc}, format="4"), None)
+    write("SAMPLES100", header("SAMPLES100", adc[:, :100]), _mat_bytes({"val": adc[:, :100]}, format="4"), None)
+
+    def with_nonfinite(fraction: float, value: float) -> np.ndarray:
+        val = adc.astype(np.float64)
+        flat = val.reshape(-1)
+        flat[np.random.default_rng(5).choice(flat.size, int(fraction * flat.size) or 6, replace=False)] = value
+        return val
+
+    few = with_nonfinite(0, np.nan)
+    few[3, 100:103] = np.inf
+    few[4, 200] = -np.inf
+    write("NANFEW", header("NANFEW", adc), _mat_bytes({"val": few}, format="4"), None)
+    write("NANMOST", header("NANMOST", adc), _mat_bytes({"val": with_nonfinite(0.6, np.nan)}, format="4"), "are NaN or infinite")
+    write("INFALL", header("INFALL", adc), _mat_bytes({"val": with_nonfinite(1.0, np.inf)}, format="4"), "are NaN or infinite")
+
+    for rate in (300, 128):
+        mv, _, _, _, _ = generate_record(rate, 11, fs_choices=[rate], duration_range=(10, 10))
+        name = f"FS{rate}"
+        write_record(directory, name, mv, rate, age, sex, codes)
+        expected[name] = None
+    return expected
+
+
+def copy_edge_cases(directory: Path) -> dict[str, str | None]:
+    """The real edge-case records, when ../shared is present: {name: expected outcome}."""
+    if not EDGE_CASES.is_dir():
+        return {}
+    for path in EDGE_CASES.iterdir():
+        if path.suffix in (".hea", ".mat"):
+            shutil.copyfile(path, directory / path.name)
+    return {**dict.fromkeys(EDGE_READABLE), EDGE_MISSING_SIGNAL: r"signal file I0001\.mat is missing"}
+
+
+def good_records(directory: Path, n: int, seed: int) -> dict[str, None]:
+    """``n`` valid 10-s 500 Hz synthetic records."""
+    paths = generate_dataset(directory, n, seed=seed, workers=1, fs_choices=[500], duration_range=(10, 10))
+    return dict.fromkeys(p.stem for p in paths)
+
+
+def run_driver(model: Path, inputs: Path, out: Path) -> subprocess.CompletedProcess:
+    """``python driver.py MODEL INPUT OUTPUT`` as the organisers run it (progress bars on, one torch thread)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env.pop("ECGNET_QUIET", None)
+    return subprocess.run([sys.executable, "driver.py", str(model), str(inputs), str(out)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def log_lines(stderr: str) -> list[str]:
+    """What a terminal shows: of each line, the text after the last carriage return (progress bars redraw with \\r)."""
+    return [line.rsplit("\r", 1)[-1] for line in stderr.split("\n")]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    """A smoke ensemble (5 tiny folds, 2 epochs) trained once on 40 synthetic records."""
+    tmp = tmp_path_factory.mktemp("robust_model")
+    good_records(tmp / "train", 40, seed=0)
+    config = PRESETS["smoke"].replace(threads=1, workers=1, epochs=2, lr_milestones=(1,))
+    train_ensemble(tmp / "train", tmp / "model", config)
+    return tmp / "model"
+
+
+@pytest.fixture(scope="module")
+def bad_run(tmp_path_factory, model_dir):
+    """One driver run over good records, every generated fault and the real edge cases, into a used OUTPUT_DIR."""
+    tmp = tmp_path_factory.mktemp("robust_driver")
+    inputs = tmp / "in"
+    expected = {**good_records(inputs, 4, seed=1), **write_faults(inputs), **copy_edge_cases(inputs)}
+    out = tmp / "out"
+    out.mkdir()
+    user_files = {"SYN00001.csv": "my notes on this patient\n", "notes.txt": "keep me\n", "OTHER.csv": "not a record of this run\n"}
+    for name, text in user_files.items():
+        (out / name).write_text(text)
+    done = run_driver(model_dir, inputs, out)
+    return inputs, out, expected, user_files, done
+
+
+def _failed_file(inputs: Path, name: str) -> Path:
+    return inputs / (f"{name}.mat" if (inputs / f"{name}.mat").exists() else f"{name}.hea")
+
+
+def test_every_readable_record_gets_an_output_the_scorer_reads(bad_run):
+    inputs, out, expected, user_files, done = bad_run
+    readable = sorted(name for name, outcome in expected.items() if outcome is None)
+    assert {"LATIN1", "TWOHOURS", "SAMPLES100", "NANFEW", "FS300", "FS128"} <= set(readable)
+    for name in readable:
+        path = out / f"{name}.csv"
+        assert path.is_file(), f"{name}: no output file\n{done.stderr[-3000:]}"
+        labels, scores = read_output(path)
+        assert path.read_text().startswith(f"#{name}\n") and labels.any(), name
+        assert np.all((scores >= 0) & (scores <= 1)), name
+    failed = {name for name, outcome in expected.items() if outcome is not None}
+    assert not any((out / f"{name}.csv").exists() for name in failed)
+    assert sorted(p.name for p in out.iterdir()) == sorted({f"{n}.csv" for n in readable} | set(user_files))
+
+
+def test_each_unreadable_record_gets_one_clear_line_and_is_in_the_summary(bad_run):
+    inputs, out, expected, user_files, done = bad_run
+    lines = log_lines(done.stderr)
+    assert "Traceback" not in done.stderr and "Warning:" not in done.stderr, done.stderr[-3000:]
+    failed = {name: reason for name, reason in expected.items() if reason is not None}
+    for name, reason in failed.items():
+        path = _failed_file(inputs, name)
+        mentions = [line for line in lines if line.startswith("ERROR") and f"{path}:" in line]
+        assert len(mentions) == 1, f"{name}: {mentions}"
+        assert re.search(reason, mentions[0].split(f"{path}:", 1)[1]), f"{name}: {mentions[0]}"
+    summary = next(i for i, line in enumerate(lines) if re.match(rf"ERROR .*: {len(failed)} of {len(expected)} record\(s\) failed:$", line))
+    listed = [line.strip() for line in lines[summary + 1:summary + 1 + len(failed)]]
+    assert sorted(listed) == sorted(str(_failed_file(inputs, name)) for name in failed)
+
+
+def test_the_exit_status_says_records_failed_after_every_output_is_written(bad_run):
+    inputs, out, expected, user_files, done = bad_run
+    failed = sum(outcome is not None for outcome in expected.values())
+    assert done.returncode == 1
+    assert done.stdout.strip().splitlines()[-1] == f"Done, but {failed} record(s) failed (see the log above)."
+    # Files sort after failures (SYN*, TWOHOURS after GARBAGE*, NANMOST, ...): the run went on to the end.
+    assert (out / "TWOHOURS.csv").is_file() and (out / "SYN00004.csv").is_file()
+
+
+def test_a_file_the_user_wrote_is_replaced_only_with_a_notice_and_others_are_untouched(bad_run):
+    inputs, out, expected, user_files, done = bad_run
+    lines = log_lines(done.stderr)
+    assert [line for line in lines if "existed with other content" in line] == [
+        f"WARNING ecgnet.predict: {out / 'SYN00001.csv'}: existed with other content; replaced by this run's output"]
+    assert any(f"1 existing output file(s) in {out} were replaced" in line for line in lines)
+    assert (out / "SYN00001.csv").read_text().startswith("#SYN00001\n")
+    assert (out / "notes.txt").read_text() == user_files["notes.txt"]
+    assert (out / "OTHER.csv").read_text() == user_files["OTHER.csv"]
+
+
+def test_no_temporary_files_are_left(bad_run):
+    inputs, out, expected, user_files, done = bad_run
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".") or p.suffix == ".tmp"]
+
+
+def test_a_killed_driver_leaves_only_complete_files_and_a_rerun_keeps_them(tmp_path, model_dir):
+    source = tmp_path / "source"
+    good_records(source, 1, seed=2)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    count = 400
+    for i in range(count):  # hard links: 400 records on disk for the price of one
+        for suffix in (".hea", ".mat"):
+            os.link(source / f"SYN00001{suffix}", inputs / f"K{i:04d}{suffix}")
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "ECGNET_QUIET": "1"}
+    victim = subprocess.Popen([sys.executable, "driver.py", str(model_dir), str(inputs), str(out)], cwd=REPO, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while victim.poll() is None and time.time() < deadline:
+            if out.is_dir() and sum(1 for _ in out.glob("*.csv")) >= 20:
+                break
+            time.sleep(0.005)
+        victim.send_signal(signal.SIGKILL)
+    finally:
+        victim.wait(timeout=30)
+    assert victim.returncode == -signal.SIGKILL, "the driver finished before it could be killed"
+    written = {p.name: p.read_bytes() for p in out.glob("*.csv")}
+    assert 20 <= len(written) < count
+    for name, data in written.items():
+        labels, scores = read_output(out / name)  # complete: four lines, 24 columns each
+        assert data.startswith(f"#{name[:-4]}\n".encode()) and data.endswith(b"\n") and data.count(b"\n") == 4
+
+    done = run_driver(model_dir, inputs, out)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "existed with other content" not in done.stderr  # what the killed run wrote was whole and final
+    assert len(list(out.glob("*.csv"))) == count
+    assert all((out / name).read_bytes() == data for name, data in written.items())
+    assert not [p.name for p in out.iterdir() if p.suffix != ".csv" and not p.name.startswith(".")]
