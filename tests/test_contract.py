@@ -13,6 +13,7 @@ from scipy.io import loadmat, savemat
 
 from ecgnet.classes import CLASSES
 from ecgnet.outputs import read_output
+from conftest import shared_path
 
 REPO = Path(__file__).resolve().parents[1]
 CODES = ("426783006", "164889003", "713427006", "427084000")  # SNR, AF, CRBBB, STach: each shows on one lead
@@ -129,3 +130,21 @@ def test_missing_model_directory_fails_with_a_clear_message(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = _run([REPO / "driver.py", tmp_path / "nothing", tmp_path, tmp_path / "out"], env)
     assert done.returncode != 0 and "no such model directory" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_official_scripts_train_on_real_records_and_score_every_one(tmp_path):
+    """Issue 6's acceptance run: smoke model on the real records, outputs for all, scored by our scorer."""
+    real = shared_path("data", "cinc2020-real")
+    env = _env(tmp_path)
+    model, out, scores = tmp_path / "model", tmp_path / "out", tmp_path / "scores.csv"
+    trained = _run([REPO / "train_model.py", real, model], env)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    driven = _run([REPO / "driver.py", model, real, out], env)
+    assert driven.returncode == 0, driven.stderr[-3000:]
+    assert sorted(p.stem for p in out.glob("*.csv")) == sorted(p.stem for p in real.glob("*.mat"))
+    scored = _run([REPO / "evaluate_12ECG_score.py", real, out, scores], env)
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    header, values = scores.read_text().splitlines()
+    assert header == "AUROC,AUPRC,Accuracy,F-measure,Fbeta-measure,Gbeta-measure,Challenge metric"
+    assert len(values.split(",")) == 7
