@@ -59,6 +59,8 @@ def classify(model: Ensemble, data: np.ndarray, header_data) -> tuple[list[int],
     Plain ints and floats, so the official driver's ``str()`` of them equals our files.
     """
     record = record_from_arrays(data, header_data, where=record_name(header_data), gain_policy=model.config.gain_policy)
+    for warning in record.warnings:  # repairs (e.g. a wrong source-wide gain): once per file, never silent
+        log.warning("%s: %s", record.name, warning)
     labels, scores = model.predict_record(record)
     return [int(x) for x in labels], [float(x) for x in scores], list(CLASSES)
 
