@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 STATE_FILE = "state.pt"
 LOG_FILE = "epochs.csv"
 RESULT_FILE = "result.json"
+BAD_RECORDS_FILE = "bad_records.csv"  # file,reason of each skipped record, in the cache and in MODEL_DIR
 LOG_COLUMNS = ("epoch", "loss", "inner_val_score", "lr", "seconds")
 CHECKPOINT_THRESHOLD = 0.5
 
@@ -225,7 +226,8 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
     an unfinished one resumes from its last epoch; a fold trained on other data or with
     another configuration is trained again. The record cache lives in ``cache_root``
     when given (and is kept, e.g. for cross-validation), else in ``MODEL_DIR/work``,
-    which is removed once the manifest is written.
+    which is removed once the manifest is written. Unreadable records are skipped and
+    listed in ``MODEL_DIR/bad_records.csv`` (``file,reason``; absent when there are none).
     """
     data_dir, model_dir = Path(data_dir), Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -237,6 +239,13 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
     work = model_dir / "work"
     cache = build_cache(data_dir, cache_root if cache_root is not None else work / "cache", gain_policy=config.gain_policy, workers=config.workers or None,
                         progress=not is_quiet())
+    # The cache's own list goes when MODEL_DIR/work is removed: keep a copy where the user will look.
+    bad_list = model_dir / BAD_RECORDS_FILE
+    if cache.bad_records:
+        atomic_write_bytes(bad_list, (cache.path / BAD_RECORDS_FILE).read_bytes())
+        log.warning("%d unreadable record(s) skipped; listed with their reasons in %s", len(cache.bad_records), bad_list)
+    else:
+        bad_list.unlink(missing_ok=True)
     usable = labelled_records(cache)
     if len(usable) < minimum_records(config):
         raise TooFewRecordsError(
