@@ -18,7 +18,6 @@ One input directory mixes good synthetic records, the real edge cases of
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 import shutil

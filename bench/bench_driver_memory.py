@@ -1,0 +1,110 @@
+"""Peak memory of ``driver.py`` with the full-size 5-fold ensemble: long records and many records, fp32 and bf16.
+
+    .venv/bin/python bench/bench_driver_memory.py [--threads 2] [--many 100 1000] [--fp32-max 1000] [--long-minutes 30] [--extra-hours 2]
+
+Each row is one fresh ``driver.py`` process under ``/usr/bin/time`` (its peak RSS, not
+this process's: a forked child would inherit this process's high-water mark), with a
+model directory of random weights at the full size (``bench_model.random_model_dir``;
+memory and speed do not depend on the weight values) and ``threads`` torch threads:
+
+- one ``--long-minutes`` record at 257 Hz (an INCART recording is 30 minutes): the
+  driver classifies all of a record's windows in one batch, so this is its worst case;
+- one ``--extra-hours`` record at 500 Hz (0 = skip), to show how that batch grows;
+- ``--many`` 10-s 500 Hz records (copies of 20 generated ones): flat memory means the
+  counts agree. fp32 runs 5-10 records/s on 2 cores, so fp32 runs only up to
+  ``--fp32-max`` records (that count is added) to keep the whole bench under 10 minutes.
+
+Prints a Markdown table with the margin to the challenge's 13 GB inference machine.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(BENCH))
+
+from bench_model import random_model_dir, replicate  # noqa: E402
+from ecgnet.config import Config  # noqa: E402
+from ecgnet.signal import num_windows, resampled_length  # noqa: E402
+from ecgnet.synth import generate_dataset, generate_record  # noqa: E402
+from ecgnet.synth.writer import write_record  # noqa: E402
+
+CHALLENGE_MEMORY_GIB = 13.0  # the challenge's inference machine: 2 vCPU, 13 GB
+
+
+def long_record(directory: Path, name: str, fs: int, seconds: int) -> Path:
+    """One ``seconds``-long record at ``fs`` Hz: a 10-s synthetic record repeated."""
+    signal, _, age, sex, codes = generate_record(0, 5, fs_choices=[fs], duration_range=(10, 10))
+    write_record(directory, name, np.tile(signal, (1, seconds // 10)), fs, age, sex, codes)
+    return directory
+
+
+def driver_run(model_dir: Path, data: Path, out: Path, precision: str, threads: int) -> tuple[float, float]:
+    """(peak RSS MiB, wall seconds) of one fresh ``driver.py`` process."""
+    env = {**os.environ, "ECGNET_QUIET": "1", "ECGNET_PRECISION": precision, "OMP_NUM_THREADS": str(threads)}
+    started = time.perf_counter()
+    done = subprocess.run(["/usr/bin/time", "-f", "PEAK_RSS_KIB %M", sys.executable, "driver.py", str(model_dir), str(data), str(out)],
+                          cwd=REPO, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    peak = [line for line in done.stderr.splitlines() if line.startswith("PEAK_RSS_KIB")]
+    if done.returncode != 0 or not peak:
+        raise RuntimeError(f"driver.py failed on {data}:\n{done.stderr[-2000:]}")
+    return int(peak[0].split()[1]) / 1024, seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (the challenge machine has 2 vCPU)")
+    parser.add_argument("--many", type=int, nargs="+", default=[100, 1000], help="record counts of the 10-s runs")
+    parser.add_argument("--fp32-max", type=int, default=1000, help="largest 10-s run also timed in fp32")
+    parser.add_argument("--long-minutes", type=int, default=30, help="length of the 257 Hz record (minutes)")
+    parser.add_argument("--extra-hours", type=float, default=2, help="length of the 500 Hz record (hours; 0 = skip)")
+    args = parser.parse_args()
+    config = Config(threads=args.threads)
+    rows: list[tuple[str, str, float, float, int]] = []
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model_dir = random_model_dir(tmp / "model", config)
+        cases: list[tuple[str, Path, tuple[str, ...], int]] = []
+        minutes = args.long_minutes
+        data = long_record(tmp / "long", "LONG257", 257, minutes * 60)
+        cases.append((f"one {minutes}-min 257 Hz record", data, ("fp32", "bf16"), num_windows(minutes * 60 * 257, config.window, config.overlap)))
+        if args.extra_hours:
+            seconds = int(args.extra_hours * 3600)
+            data = long_record(tmp / "extra", "LONG500", 500, seconds)
+            windows = num_windows(resampled_length(seconds * 500, 500, config.fs), config.window, config.overlap)
+            cases.append((f"one {args.extra_hours:g}-h 500 Hz record", data, ("fp32", "bf16"), windows))
+        generate_dataset(tmp / "synth", 20, seed=0, workers=1, fs_choices=[500], duration_range=(10, 10))
+        for count in sorted(set(args.many) | ({args.fp32_max} if args.fp32_max > 0 else set())):
+            precisions = ("fp32",) * (count <= args.fp32_max) + ("bf16",) * (count in args.many)
+            cases.append((f"{count:,} 10-s 500 Hz records", replicate(tmp / "synth", tmp / f"many{count}", count), precisions, count))
+
+        for label, data, precisions, windows in cases:
+            for precision in precisions:
+                rss, seconds = driver_run(model_dir, data, tmp / "out" / f"{data.name}-{precision}", precision, args.threads)
+                rows.append((label, precision, rss, seconds, windows))
+                print(f"{label}, {precision}: {rss:.0f} MiB, {seconds:.0f} s", file=sys.stderr)
+
+    load = os.getloadavg()[0]
+    print(f"\n`driver.py`, full-size 5-fold ensemble (random weights), {args.threads} threads, "
+          f"{os.cpu_count()} CPUs, load average {load:.1f} at the end\n")
+    print("| input | precision | windows (x5 models) | peak RSS (MiB) | wall (s) | margin to 13 GB |\n|---|---|---|---|---|---|")
+    for label, precision, rss, seconds, windows in rows:
+        margin = CHALLENGE_MEMORY_GIB * 1e9 / 2**20 - rss
+        print(f"| {label} | {precision} | {windows:,} | {rss:,.0f} | {seconds:.0f} | {margin / 1024:.1f} GiB ({CHALLENGE_MEMORY_GIB * 1e9 / 2**20 / rss:.0f}x) |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
