@@ -11,8 +11,7 @@ import importlib
 import logging
 import sys
 
-from .config import ConfigError
-from .errors import ModelDirError, RecordError, ScoringError, TooFewRecordsError
+from .errors import USER_ERRORS
 from .progress import set_quiet
 
 COMMANDS = {
@@ -21,11 +20,6 @@ COMMANDS = {
     "cv": ("ecgnet.crossval", "out-of-fold cross-validation on a challenge-format data directory"),
     "report": ("ecgnet.report", "render a Markdown/PNG report from a cv or demo results directory"),
 }
-
-
-# Errors caused by what the user gave (paths, data, configuration, model directory).
-USER_ERRORS: tuple[type[BaseException], ...] = (RecordError, ModelDirError, ConfigError, TooFewRecordsError, ScoringError,
-                                                      FileNotFoundError, NotADirectoryError)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

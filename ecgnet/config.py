@@ -22,11 +22,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import ConfigError
+
 ENV_VAR = "ECGNET_CONFIG"
-
-
-class ConfigError(ValueError):
-    """A configuration that names no preset, or a JSON file that is unreadable or invalid."""
 
 
 @dataclass(frozen=True)

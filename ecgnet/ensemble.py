@@ -146,7 +146,11 @@ class Ensemble:
     def predict_record(self, record: Record) -> tuple[np.ndarray, np.ndarray]:
         """Labels (bool, 24) and scores (float64, 24) of one record."""
         windows, demo = record_inputs(record, self.config)
-        demo_batch = np.repeat(np.asarray(demo, dtype=np.float32)[None], len(windows), axis=0)
-        probabilities = _forward(self.models, windows, demo_batch, self.device, self.precision).astype(np.float64).mean(axis=1)
+        # Windows go through in batches, so memory stays bounded however long the record is.
+        step = max(1, self.config.inference_batch)
+        demo_batch = np.repeat(np.asarray(demo, dtype=np.float32)[None], min(step, len(windows)), axis=0)
+        per_window = np.concatenate([_forward(self.models, windows[i:i + step], demo_batch[: len(windows[i:i + step])], self.device, self.precision)
+                                     for i in range(0, len(windows), step)], axis=1)
+        probabilities = per_window.astype(np.float64).mean(axis=1)
         labels, scores = vote(probabilities[:, None], self.thresholds)
         return labels[0], scores[0]

@@ -27,3 +27,13 @@ class TooFewRecordsError(ValueError):
 
 class ScoringError(RuntimeError):
     """The scorer cannot score: missing output files, no label files, no output directory."""
+
+
+class ConfigError(ValueError):
+    """A configuration that names no preset, or a JSON file that is unreadable or invalid."""
+
+
+# Errors caused by what the user gave (paths, data, configuration, model directory): the
+# command-line tools print them as one line, without a traceback, and exit with status 2.
+USER_ERRORS: tuple[type[BaseException], ...] = (RecordError, ModelDirError, ConfigError, TooFewRecordsError, ScoringError,
+                                                FileNotFoundError, NotADirectoryError)

@@ -6,21 +6,35 @@ import tempfile
 from pathlib import Path
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, flush it to disk, then rename it over ``path``."""
+TEMP_SUFFIX = ".tmp"
+
+
+def temporary_files(directory: str | Path, name_pattern: str = "*") -> list[Path]:
+    """Leftovers of interrupted atomic writes of files matching ``name_pattern`` (a kill between write and rename)."""
+    return sorted(Path(directory).glob(f".{name_pattern}.*{TEMP_SUFFIX}"))
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, sync: bool = True) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    A killed process leaves the old file or the new one, never a part. ``sync`` also
+    flushes the data to the disk before the rename (survives a power cut; slower, so
+    the driver's many small output files skip it).
+    """
     path = Path(path)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
+            if sync:
+                stream.flush()
+                os.fsync(stream.fileno())
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
+def atomic_write_text(path: str | Path, text: str, sync: bool = True) -> None:
     """Text version of :func:`atomic_write_bytes` (UTF-8, newlines kept as given)."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(path, text.encode("utf-8"), sync)

@@ -21,10 +21,8 @@ parsing rules exactly, because the scores must match the leaderboard's:
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import uuid
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from . import classes
+from .fileio import atomic_write_text
 
 POSITIVE_TOKENS = frozenset({"1", "True", "true", "T", "t"})
 
@@ -156,14 +155,4 @@ def format_output(record_name: str, codes: Sequence[str], labels: Sequence[bool]
 
 def write_output(path: str | Path, record_name: str, classes: Sequence[str], labels: Sequence[bool] | np.ndarray, scores: Sequence[float] | np.ndarray) -> None:
     """Write ``path`` atomically: a reader sees the old file or the complete new one, never a part."""
-    path = Path(path)
-    text = format_output(record_name, classes, labels, scores)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(temporary, "x", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
+    atomic_write_text(path, format_output(record_name, classes, labels, scores), sync=False)

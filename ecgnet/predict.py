@@ -30,6 +30,7 @@ from .classes import CLASSES
 from .device import set_threads
 from .ensemble import Ensemble
 from .errors import ModelDirError, RecordError
+from .fileio import temporary_files
 from .outputs import format_output, write_output
 from .progress import progress
 from .records import load_mat, record_from_arrays
@@ -123,6 +124,9 @@ def predict_directory(model_dir: str | Path, input_dir: str | Path, output_dir: 
     files = input_files(input_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     model = model or load_model(model_dir)
+    for leftover in temporary_files(output_dir, "*.csv"):  # ours: a write that a killed run never renamed into place
+        log.warning("%s: removed the temporary file of an interrupted earlier run", leftover)
+        leftover.unlink(missing_ok=True)
     failures: list[str] = []
     for header_path in headers_without_signal(input_dir, files):
         log.error("%s: signal file %s is missing", header_path, header_path.with_suffix(".mat").name)
@@ -145,6 +149,9 @@ def predict_directory(model_dir: str | Path, input_dir: str | Path, output_dir: 
             except Exception as error:  # noqa: BLE001 - one bad record must not stop the others
                 log.error("%s: %s", mat_path, _error_text(error))
                 failures.append(str(mat_path))
+                stale = output_dir / f"{mat_path.stem}.csv"
+                if stale.is_file():
+                    log.warning("%s: left as it was, from an earlier run: it is not this run's output for the failed record", stale)
     if replaced:
         log.warning("%d existing output file(s) in %s were replaced (listed above)", replaced, output_dir)
     log.info("%d of %d record(s) classified into %s", total - len(failures), total, output_dir)
