@@ -8,8 +8,9 @@ model directory of random weights at the full size (``bench_model.random_model_d
 memory and speed do not depend on the weight values) and ``threads`` torch threads:
 
 - one ``--long-minutes`` record at 257 Hz (an INCART recording is 30 minutes): the
-  driver classifies all of a record's windows in one batch, so this is its worst case;
-- one ``--extra-hours`` record at 500 Hz (0 = skip), to show how that batch grows;
+  longest record of the challenge data; its windows go through the network in batches
+  of ``inference_batch``, so only the signal itself grows with the length;
+- one ``--extra-hours`` record at 500 Hz (0 = skip), to show that growth;
 - ``--many`` 10-s 500 Hz records (copies of 20 generated ones): flat memory means the
   counts agree. fp32 runs 5-10 records/s on 2 cores, so fp32 runs only up to
   ``--fp32-max`` records (that count is added) to keep the whole bench under 10 minutes.
