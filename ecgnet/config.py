@@ -93,7 +93,7 @@ PRESETS: dict[str, Config] = {
     # The demo: a small model that learns the synthetic classes in a few minutes on 2 cores.
     "demo": Config(
         width=16, blocks=(1, 1, 1, 1), kernel=7, stem_kernel=15, window=2048, overlap=256,
-        epochs=14, batch_size=32, lr_milestones=(10,), inner_folds=6, inference_batch=64,
+        epochs=22, batch_size=32, lr_milestones=(17,), inner_folds=6, inference_batch=64,
     ),
     "cpu": Config(epochs=15, lr_milestones=(10,), time_limit_hours=1.0, batch_size=32),
 }

@@ -37,8 +37,8 @@ PARAMS_FILE = "demo_data.json"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="working directory (default runs/demo)")
-    parser.add_argument("--train", type=int, default=600, help="synthetic training records (default 600)")
-    parser.add_argument("--test", type=int, default=200, help="synthetic held-out test records (default 200)")
+    parser.add_argument("--train", type=int, default=1500, help="synthetic training records (default 1500)")
+    parser.add_argument("--test", type=int, default=300, help="synthetic held-out test records (default 300)")
     parser.add_argument("--seed", type=int, default=0, help="data and training seed (default 0)")
     parser.add_argument("--config", default="demo", help="training configuration (default: the 'demo' preset)")
 
