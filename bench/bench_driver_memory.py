@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +32,7 @@ REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH))
 
-from bench_model import random_model_dir, replicate  # noqa: E402
+from bench_model import driver_peak_rss, random_model_dir, replicate  # noqa: E402
 from ecgnet.config import Config  # noqa: E402
 from ecgnet.signal import num_windows, resampled_length  # noqa: E402
 from ecgnet.synth import generate_dataset, generate_record  # noqa: E402
@@ -48,19 +46,6 @@ def long_record(directory: Path, name: str, fs: int, seconds: int) -> Path:
     signal, _, age, sex, codes = generate_record(0, 5, fs_choices=[fs], duration_range=(10, 10))
     write_record(directory, name, np.tile(signal, (1, seconds // 10)), fs, age, sex, codes)
     return directory
-
-
-def driver_run(model_dir: Path, data: Path, out: Path, precision: str, threads: int) -> tuple[float, float]:
-    """(peak RSS MiB, wall seconds) of one fresh ``driver.py`` process."""
-    env = {**os.environ, "ECGNET_QUIET": "1", "ECGNET_PRECISION": precision, "OMP_NUM_THREADS": str(threads)}
-    started = time.perf_counter()
-    done = subprocess.run(["/usr/bin/time", "-f", "PEAK_RSS_KIB %M", sys.executable, "driver.py", str(model_dir), str(data), str(out)],
-                          cwd=REPO, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    peak = [line for line in done.stderr.splitlines() if line.startswith("PEAK_RSS_KIB")]
-    if done.returncode != 0 or not peak:
-        raise RuntimeError(f"driver.py failed on {data}:\n{done.stderr[-2000:]}")
-    return int(peak[0].split()[1]) / 1024, seconds
 
 
 def main() -> int:
@@ -93,7 +78,7 @@ def main() -> int:
 
         for label, data, precisions, windows in cases:
             for precision in precisions:
-                rss, seconds = driver_run(model_dir, data, tmp / "out" / f"{data.name}-{precision}", precision, args.threads)
+                rss, seconds = driver_peak_rss(model_dir, data, tmp / "out" / f"{data.name}-{precision}", args.threads, precision)
                 rows.append((label, precision, rss, seconds, windows))
                 print(f"{label}, {precision}: {rss:.0f} MiB, {seconds:.0f} s", file=sys.stderr)
 

@@ -138,9 +138,9 @@ def inference(model_dir: Path, data: Path, precision: str) -> tuple[float, np.nd
     return len(files) / (time.perf_counter() - start), np.array(labels, bool), np.array(scores)
 
 
-def driver_peak_rss(model_dir: Path, data: Path, out: Path, threads: int) -> tuple[float, float]:
-    """(peak RSS MiB, seconds) of ``driver.py`` as a child process."""
-    env = {**os.environ, "ECGNET_QUIET": "1", "ECGNET_PRECISION": "bf16", "OMP_NUM_THREADS": str(threads)}
+def driver_peak_rss(model_dir: Path, data: Path, out: Path, threads: int, precision: str = "bf16") -> tuple[float, float]:
+    """(peak RSS MiB, seconds) of one fresh ``driver.py`` process."""
+    env = {**os.environ, "ECGNET_QUIET": "1", "ECGNET_PRECISION": precision, "OMP_NUM_THREADS": str(threads)}
     start = time.perf_counter()
     # /usr/bin/time measures its own small child: a forked copy of this (large) process would
     # carry this process's high-water mark into the child's ru_maxrss.
@@ -149,7 +149,7 @@ def driver_peak_rss(model_dir: Path, data: Path, out: Path, threads: int) -> tup
     seconds = time.perf_counter() - start
     peak = [line for line in done.stderr.splitlines() if line.startswith("PEAK_RSS_KIB")]
     if done.returncode != 0 or not peak:
-        raise RuntimeError(f"driver.py failed: {done.stderr[-2000:]}")
+        raise RuntimeError(f"driver.py failed on {data}:\n{done.stderr[-2000:]}")
     return int(peak[0].split()[1]) / 1024, seconds
 
 
