@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import lru_cache, cache
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +51,7 @@ def _read_weight_table(path: Path) -> tuple[list[str], np.ndarray]:
     return columns, values
 
 
-@lru_cache(maxsize=None)
+@cache
 def _catalogue() -> tuple[tuple[str, ...], np.ndarray]:
     codes, values = _read_weight_table(WEIGHTS_FILE)
     representatives = [canonical_code(c) for c in codes]
@@ -82,7 +82,7 @@ def load_weights() -> np.ndarray:
     return _catalogue()[1]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _mapping(path: Path) -> dict[str, tuple[str, str]]:
     with open(path, newline="") as handle:
         return {row["SNOMED CT Code"].strip(): (row["Abbreviation"].strip(), row["Dx"].strip()) for row in csv.DictReader(handle)}

@@ -58,7 +58,7 @@ class Lobes:
     vector: np.ndarray  # (L, 3)
 
     @staticmethod
-    def of(rows: list[tuple[float, float, float, np.ndarray | list[float]]]) -> "Lobes":
+    def of(rows: list[tuple[float, float, float, np.ndarray | list[float]]]) -> Lobes:
         if not rows:
             return Lobes(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros((0, 3)))
         return Lobes(
@@ -68,7 +68,7 @@ class Lobes:
             np.array([np.asarray(r[3], dtype=float) for r in rows]),
         )
 
-    def __add__(self, other: "Lobes") -> "Lobes":
+    def __add__(self, other: Lobes) -> Lobes:
         return Lobes(
             np.concatenate([self.centre, other.centre]),
             np.concatenate([self.width_before, other.width_before]),
@@ -76,17 +76,17 @@ class Lobes:
             np.concatenate([self.vector, other.vector]),
         )
 
-    def shifted(self, dt: float) -> "Lobes":
+    def shifted(self, dt: float) -> Lobes:
         return Lobes(self.centre + dt, self.width_before, self.width_after, self.vector)
 
-    def scaled_time(self, factor: float, origin: float = 0.0) -> "Lobes":
+    def scaled_time(self, factor: float, origin: float = 0.0) -> Lobes:
         """Stretch (factor > 1) or compress the lobes' timing about ``origin``."""
         return Lobes(origin + (self.centre - origin) * factor, self.width_before * factor, self.width_after * factor, self.vector)
 
-    def scaled(self, factor: float) -> "Lobes":
+    def scaled(self, factor: float) -> Lobes:
         return Lobes(self.centre, self.width_before, self.width_after, self.vector * factor)
 
-    def rotated(self, rotation: np.ndarray) -> "Lobes":
+    def rotated(self, rotation: np.ndarray) -> Lobes:
         return Lobes(self.centre, self.width_before, self.width_after, self.vector @ rotation.T)
 
     def area(self) -> np.ndarray:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, cache
 
 import numpy as np
 
@@ -16,7 +16,7 @@ from .noise import make_noise
 from .rhythm import CONDUCTED, PAC, PACED, PVC, Schedule, make_schedule
 
 
-@lru_cache(maxsize=None)
+@cache
 def label_table() -> tuple[tuple[frozenset[str], ...], np.ndarray]:
     """The common real label sets and their probabilities."""
     sets, counts = [], []
@@ -29,7 +29,7 @@ def label_table() -> tuple[tuple[frozenset[str], ...], np.ndarray]:
     return tuple(sets), weights / weights.sum()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _marginals() -> dict[str, float]:
     sets, p = label_table()
     kept = tables.KEPT_FRACTION
