@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
-from functools import lru_cache, cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np

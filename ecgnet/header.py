@@ -166,8 +166,8 @@ def parse_header(text: str, where: str | Path = "<header>") -> Header:
     return Header(name, num_leads, fs, num_samples, signals, age, sex, dx, comments)
 
 
-def read_header(path: str | Path) -> Header:
-    """Read and parse a ``.hea`` file; undecodable bytes are replaced, not fatal."""
+def read_header_text(path: str | Path) -> str:
+    """A ``.hea`` file's text; undecodable bytes are replaced, not fatal, but binary files are refused."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -175,7 +175,12 @@ def read_header(path: str | Path) -> Header:
         raise RecordError(path, f"cannot read header ({exc.strerror or exc})") from None
     if b"\x00" in raw:
         raise RecordError(path, "header contains NUL bytes: not a text header")
-    return parse_header(raw.decode("utf-8", errors="replace"), path)
+    return raw.decode("utf-8", errors="replace")
+
+
+def read_header(path: str | Path) -> Header:
+    """Read and parse a ``.hea`` file."""
+    return parse_header(read_header_text(path), path)
 
 
 _DX_LINE = re.compile(r"^[ \t]*#[ \t]*dx[ \t]*:([^\r\n]*)", re.IGNORECASE | re.MULTILINE)

@@ -31,6 +31,7 @@ from .device import set_threads
 from .ensemble import Ensemble
 from .errors import ModelDirError, RecordError
 from .fileio import temporary_files
+from .header import read_header_text
 from .outputs import format_output, write_output
 from .progress import progress
 from .records import load_mat, record_from_arrays
@@ -77,11 +78,8 @@ def load_challenge_data(mat_path: Path) -> tuple[np.ndarray, list[str]]:
     if not header_path.is_file():
         raise RecordError(mat_path, f"header file {header_path.name} is missing")
     data = np.asarray(load_mat(mat_path), dtype=np.float64)
-    raw = header_path.read_bytes()
-    if b"\x00" in raw:
-        raise RecordError(header_path, "header contains NUL bytes: not a text header")
     # Universal newlines, as the official driver's text-mode readlines().
-    return data, io.StringIO(raw.decode("utf-8", errors="replace"), newline=None).readlines()
+    return data, io.StringIO(read_header_text(header_path), newline=None).readlines()
 
 
 def input_files(input_dir: Path) -> list[Path]:
