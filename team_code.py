@@ -7,7 +7,9 @@
 - ``run_12ECG_classifier(data, header_data, model) -> (labels, scores, classes)``: ``data``
   is the raw ``val`` counts (float64, 12 x N), scaled here by the header's gains (with
   the ``auto`` policy that overrides the 2020 release's wrong gains); ``labels`` are
-  0/1 ints, ``scores`` floats, ``classes`` the 24 SNOMED CT codes.
+  0/1 ints, ``scores`` floats, ``classes`` the 24 SNOMED CT codes. A record that cannot
+  be classified is logged and answered with the normal class, never an exception: the
+  organisers' driver would stop at the first one.
 
 ``$ECGNET_PRECISION`` (``fp32`` or ``bf16``) overrides the CPU inference precision the
 model directory's config records.
@@ -20,7 +22,7 @@ import numpy as np
 
 from ecgnet.config import load_config
 from ecgnet.ensemble import Ensemble
-from ecgnet.predict import classify, load_model
+from ecgnet.predict import classify_or_fallback, load_model
 from ecgnet.train import train_ensemble
 
 
@@ -35,4 +37,4 @@ def load_12ECG_model(model_input: str) -> Ensemble:
 
 
 def run_12ECG_classifier(data: np.ndarray, header_data, model: Ensemble) -> tuple[list[int], list[float], list[str]]:
-    return classify(model, data, header_data)
+    return classify_or_fallback(model, data, header_data)

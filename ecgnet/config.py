@@ -23,8 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
+from .device import PRECISIONS
+from .records import GAIN_POLICIES
+from .signal import TARGET_FS
 
 ENV_VAR = "ECGNET_CONFIG"
+COMPUTE_ONLY = ("threads", "workers", "time_limit_hours", "inference_batch", "cpu_precision")
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,42 @@ class Config:
     inference_batch: int = 64
     # Inference precision on the CPU: "fp32" or "bf16" (autocast; checked in bench).
     cpu_precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        """Reject wrong types and impossible values at once, before any data are read."""
+        for field in dataclasses.fields(self):
+            value, default = getattr(self, field.name), field.default
+            expected = (int, float) if isinstance(default, float) else type(default)
+            if isinstance(value, bool) or not isinstance(value, expected):
+                raise ConfigError(f"configuration key {field.name!r} must be {type(default).__name__}, got {value!r}")
+            if isinstance(default, tuple) and not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+                raise ConfigError(f"configuration key {field.name!r} must be a list of integers, got {list(value)!r}")
+        problems = [
+            (self.n_folds < 2, "n_folds must be at least 2"),
+            (self.inner_folds < 2, "inner_folds must be at least 2"),
+            (min(self.width, self.epochs, self.batch_size, self.kernel, self.stem_kernel, self.inference_batch) < 1,
+             "width, epochs, batch_size, kernels and inference_batch must be positive"),
+            (not self.blocks or min(self.blocks) < 1, "blocks must list at least one stage of at least one block"),
+            (not 0 <= self.overlap < self.window, "overlap must lie in [0, window)"),
+            (self.lr <= 0 or self.weight_decay < 0 or self.lr_gamma <= 0, "lr and lr_gamma must be positive, weight_decay >= 0"),
+            (not 0 <= self.dropout < 1, "dropout must lie in [0, 1)"),
+            (self.fs != TARGET_FS, f"fs must be {TARGET_FS}: the record cache and the windows are built at {TARGET_FS} Hz"),
+            (self.gain_policy not in GAIN_POLICIES, f"gain_policy must be one of {', '.join(GAIN_POLICIES)}"),
+            (self.cpu_precision not in PRECISIONS, f"cpu_precision must be one of {', '.join(PRECISIONS)}"),
+            (self.threads < 0 or self.workers < 0 or self.time_limit_hours < 0, "threads, workers and time_limit_hours must be >= 0"),
+            (self.threshold_passes < 1, "threshold_passes must be at least 1"),
+        ]
+        messages = [message for failed, message in problems if failed]
+        if messages:
+            raise ConfigError("invalid configuration: " + "; ".join(messages))
+
+    def training_identity(self) -> dict:
+        """The settings a trained fold depends on: what a resumed or reused fold must share.
+
+        Compute-only settings (threads, workers, time limit, inference batch and precision)
+        change how fast a fold trains or predicts, not what it learns, so they are left out.
+        """
+        return {k: v for k, v in self.to_dict().items() if k not in COMPUTE_ONLY}
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)

@@ -11,6 +11,8 @@ import os
 
 import torch
 
+from .errors import ConfigError
+
 PRECISIONS = ("fp32", "bf16")
 
 
@@ -32,7 +34,27 @@ def set_threads(threads: int = 0) -> int:
 def choose_device(name: str | None = None) -> torch.device:
     """``name`` if given (e.g. "cpu"), else ``$ECGNET_DEVICE``, else CUDA when available."""
     name = name or os.environ.get("ECGNET_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r} (ECGNET_DEVICE): use cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for (ECGNET_DEVICE), but no CUDA GPU is available here")
+    return device
+
+
+def check_precision(precision: str) -> str:
+    """``precision`` if known; a ``ConfigError`` naming the choices otherwise (e.g. from ``$ECGNET_PRECISION``)."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown inference precision {precision!r} (ECGNET_PRECISION): use one of {', '.join(PRECISIONS)}")
+    return precision
+
+
+def make_deterministic(device: torch.device) -> None:
+    """On CUDA, deterministic cuDNN kernels, so a resumed fold reproduces an uninterrupted one there too."""
+    if device.type == "cuda":
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
 
 
 def inference_autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:

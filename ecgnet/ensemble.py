@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from .config import Config
-from .device import choose_device, inference_autocast
+from .device import check_precision, choose_device, inference_autocast
 from .model import SEResNet, build_model
 from .modeldir import load_manifest, load_weights
 from .records import Record, demographics
@@ -141,7 +141,7 @@ class Ensemble:
             model.load_state_dict(load_weights(model_dir, fold))
             models.append(model.to(device).eval())
         thresholds = np.array([fold["thresholds"] for fold in manifest["folds"]], dtype=np.float64)
-        return cls(models, thresholds, config, manifest, device, precision or config.cpu_precision)
+        return cls(models, thresholds, config, manifest, device, check_precision(precision or config.cpu_precision))
 
     def predict_record(self, record: Record) -> tuple[np.ndarray, np.ndarray]:
         """Labels (bool, 24) and scores (float64, 24) of one record."""

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from .classes import CLASSES
+from .classes import CLASSES, NORMAL_INDEX
 from .device import set_threads
 from .ensemble import Ensemble
 from .errors import ModelDirError, RecordError
@@ -65,6 +65,23 @@ def classify(model: Ensemble, data: np.ndarray, header_data) -> tuple[list[int],
         log.warning("%s: %s", record.name, warning)
     labels, scores = model.predict_record(record)
     return [int(x) for x in labels], [float(x) for x in scores], list(CLASSES)
+
+
+def classify_or_fallback(model: Ensemble, data: np.ndarray, header_data) -> tuple[list[int], list[float], list[str]]:
+    """``classify``, but a record that cannot be classified gets the normal class instead of an exception.
+
+    The organisers' own driver stops at the first exception, and their scorer then stops
+    at the missing output file: one bad record would cost the whole test set. So the
+    contract's ``run_12ECG_classifier`` logs the reason and answers "sinus rhythm" (the
+    challenge metric's inactive prediction, scoring as if nothing were said). Our
+    ``driver.py`` calls ``classify`` and reports such records as failures instead.
+    """
+    try:
+        return classify(model, data, header_data)
+    except Exception as error:  # noqa: BLE001 - see above: nothing may escape to the organisers' loop
+        log.error("%s: %s; answered the normal class (%s) instead", record_name(header_data), _error_text(error), CLASSES[NORMAL_INDEX])
+        labels = [int(i == NORMAL_INDEX) for i in range(len(CLASSES))]
+        return labels, [float(x) for x in labels], list(CLASSES)
 
 
 def load_challenge_data(mat_path: Path) -> tuple[np.ndarray, list[str]]:

@@ -21,7 +21,8 @@ Gain policies (``gain_policy``), the scale from ADC counts to mV:
   the true scale of every 2020 source.
 * ``"auto"`` (default): the header's gains, unless they give a physiologically
   implausible QRS amplitude (``qrs_amplitude`` outside ``PLAUSIBLE_QRS_MV``) while
-  1000/mV gives a plausible one; then 1000/mV, with a warning. This repairs the
+  1000/mV gives a plausible one (or, when neither is plausible, one nearer the
+  plausible range on a log scale); then 1000/mV, with a warning. This repairs the
   2020 release's wrong source-wide gains (Georgia 4880/mV, PTB-XL 200/mV, PTB
   2000000/mV, INCART 306000/mV, where the counts are ~1000/mV) and still honours
   correct headers with other gains, e.g. 200/mV. The ``ptbxl-dev`` records were
@@ -194,7 +195,9 @@ def _choose_gains(header_gains: np.ndarray, counts: np.ndarray, fs: float, polic
     if low <= as_header <= high:
         return header_gains
     as_reference = qrs_amplitude(counts, fs, reference)
-    if low <= as_reference <= high:
+    # Neither plausible (e.g. a genuinely low-voltage Georgia record under its wrong 4880/mV):
+    # the scale whose amplitude lies nearer the plausible range, on a log scale, wins.
+    if low <= as_reference <= high or _log_distance(as_reference) < _log_distance(as_header):
         shown = "/".join(f"{float(g):.10g}" for g in np.unique(header_gains))
         warnings.append(
             f"gain override: header gain {shown}/mV gives an implausible QRS amplitude of {as_header:.3g} mV; "
@@ -203,6 +206,14 @@ def _choose_gains(header_gains: np.ndarray, counts: np.ndarray, fs: float, polic
         return reference
     warnings.append(f"QRS amplitude {as_header:.3g} mV is implausible, but {REFERENCE_GAIN:g}/mV is no better; kept the header gain")
     return header_gains
+
+
+def _log_distance(amplitude_mv: float) -> float:
+    """How far an amplitude lies outside ``PLAUSIBLE_QRS_MV``, in log units (0 inside)."""
+    low, high = PLAUSIBLE_QRS_MV
+    if amplitude_mv <= 0 or not math.isfinite(amplitude_mv):
+        return math.inf
+    return max(math.log(low / amplitude_mv), math.log(amplitude_mv / high), 0.0)
 
 
 def _assemble(header: Header, val: np.ndarray, name: str, path: Path, mat_where: str, gain_policy: str, warnings: list[str]) -> Record:

@@ -40,7 +40,7 @@ from torch import nn
 
 from .cache import Cache, build_cache
 from .config import Config
-from .device import choose_device, set_threads
+from .device import choose_device, make_deterministic, set_threads
 from .ensemble import predict_probabilities
 from .errors import TooFewRecordsError
 from .fileio import atomic_write_bytes, atomic_write_text
@@ -129,6 +129,7 @@ def train_fold(cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray, config:
     fold_dir.mkdir(parents=True, exist_ok=True)
     set_threads(config.threads)
     device = device or choose_device()
+    make_deterministic(device)
     train_idx, val_idx = np.asarray(train_idx), np.asarray(val_idx)
     if len(train_idx) == 0 or len(val_idx) == 0:
         raise TooFewRecordsError(f"fold {fold}: {len(train_idx)} training and {len(val_idx)} inner-validation records; both must be non-empty")
@@ -140,7 +141,7 @@ def train_fold(cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray, config:
     use_amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     loss_fn = nn.BCEWithLogitsLoss()
-    identity = {"config": config.to_dict(), "seed": seed, "fold": fold,
+    identity = {"config": config.training_identity(), "seed": seed, "fold": fold,
                 "train": sha256_of(train_idx), "val": sha256_of(val_idx), "fingerprint": cache.fingerprint}
 
     start_epoch, rows, best = 0, [], {"score": -np.inf, "epoch": 0, "state": None}
@@ -151,7 +152,8 @@ def train_fold(cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray, config:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
-            scaler.load_state_dict(state["scaler"])
+            if state["scaler"]:  # empty when the fold began on the CPU, where the scaler is disabled
+                scaler.load_state_dict(state["scaler"])
             start_epoch, rows, best = state["epoch"], state["rows"], state["best"]
             log.info("fold %d: resuming after epoch %d of %d", fold, start_epoch, config.epochs)
         else:
@@ -261,7 +263,7 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
         result_path = fold_dir / RESULT_FILE
         if result_path.exists() and weights.exists():
             entry = json.loads(result_path.read_text())
-            if (entry.get("sha256") == sha256_file(weights) and entry.get("config") == config.to_dict()
+            if (entry.get("sha256") == sha256_file(weights) and entry.get("config") == config.training_identity()
                     and entry.get("fingerprint") == cache.fingerprint):
                 log.info("fold %d: already trained on the same data and configuration (%s), reused", k, weights)
                 folds.append({key: v for key, v in entry.items() if key not in ("config", "fingerprint")})
@@ -279,7 +281,7 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
                  "epochs_run": result.epochs_run, "stopped_by_time_limit": result.stopped_by_time_limit,
                  "n_fit": int(len(fit_idx)), "n_inner_val": int(len(val_idx)), "nheld_out": int(len(held_out)),
                  "log": str((fold_dir / LOG_FILE).relative_to(model_dir))}
-        atomic_write_text(result_path, json.dumps({**entry, "config": config.to_dict(), "fingerprint": cache.fingerprint}, indent=2) + "\n")
+        atomic_write_text(result_path, json.dumps({**entry, "config": config.training_identity(), "fingerprint": cache.fingerprint}, indent=2) + "\n")
         (fold_dir / STATE_FILE).unlink(missing_ok=True)
         folds.append(entry)
 

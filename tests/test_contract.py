@@ -148,3 +148,21 @@ def test_official_scripts_train_on_real_records_and_score_every_one(tmp_path):
     header, values = scores.read_text().splitlines()
     assert header == "AUROC,AUPRC,Accuracy,F-measure,Fbeta-measure,Gbeta-measure,Challenge metric"
     assert len(values.split(",")) == 7
+
+
+@pytest.mark.slow
+def test_run_12ECG_classifier_answers_the_normal_class_for_an_unusable_record(trained, caplog):
+    """The organisers' driver stops at the first exception: a bad record must not raise."""
+    _, data, model, _ = trained
+    sys.path.insert(0, str(REPO))
+    try:
+        from team_code import load_12ECG_model, run_12ECG_classifier
+    finally:
+        sys.path.remove(str(REPO))
+    header = (data / "A0001.hea").read_text().splitlines(keepends=True)
+    flat = np.zeros((12, 5000))
+    with caplog.at_level("ERROR"):
+        labels, scores, classes = run_12ECG_classifier(flat, header, load_12ECG_model(str(model)))
+    assert classes == list(CLASSES)
+    assert labels == [int(c == "426783006") for c in CLASSES] and scores == [float(x) for x in labels]
+    assert "A0001" in caplog.text and "every lead is flat" in caplog.text

@@ -287,3 +287,13 @@ def test_find_records_is_sorted_and_rejects_a_missing_directory(tmp_path):
     assert [p.name for p in find_records(tmp_path)] == ["A1.hea", "B2.hea"]
     with pytest.raises(RecordError, match="not a directory"):
         find_records(tmp_path / "absent")
+
+
+def test_low_voltage_record_under_a_wrong_gain_is_still_repaired(tmp_path):
+    """A genuinely low-voltage record (QRS about 0.45 mV at the true 1000/mV) under Georgia's 4880/mV."""
+    val = _counts()
+    amplitude = qrs_amplitude(val.astype(np.float32), 500.0, np.full(12, 1000.0, dtype=np.float32))
+    low_voltage = np.round(val * (0.45 / amplitude)).astype(np.int16)
+    record = read_record(_write(tmp_path, "X0017", low_voltage, gain="4880/mV"))
+    np.testing.assert_allclose(record.signal, low_voltage / 1000.0, rtol=1e-6)
+    assert record.warnings and record.warnings[0].startswith("gain override: header gain 4880/mV")
