@@ -101,8 +101,13 @@ def sensitivity_specificity(labels: np.ndarray, outputs: np.ndarray) -> tuple[np
     return _ratio(tp, tp + fn), _ratio(tn, tn + fp)
 
 
-def _class_auc(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
-    """AUROC and AUPRC of one class, the official way (see the module docstring)."""
+def class_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One class's operating points, the official way: (sensitivity, specificity, precision).
+
+    The first point predicts nothing; then one point per distinct score, highest first.
+    Sensitivity and specificity cover every point (NaN when the class has no positives,
+    resp. negatives); precision covers the points past the first.
+    """
     positives = float(labels.sum())
     negatives = float(labels.size - positives)
     order = np.argsort(-scores)  # ties need no order: only the last of each run is used
@@ -116,6 +121,12 @@ def _class_auc(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
     tpr = tp / positives if positives else np.full(tp.shape, np.nan)
     tnr = (negatives - fp) / negatives if negatives else np.full(fp.shape, np.nan)
     ppv = tp[1:] / (tp[1:] + fp[1:])  # every point past the first holds at least one record
+    return tpr, tnr, ppv
+
+
+def _class_auc(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
+    """AUROC and AUPRC of one class, the official way (see the module docstring)."""
+    tpr, tnr, ppv = class_curve(labels, scores)
     step = np.diff(tpr)
     auroc = float(np.sum(0.5 * step * (tnr[1:] + tnr[:-1])))
     auprc = float(np.sum(step * ppv))

@@ -20,6 +20,7 @@ from . import metrics  # noqa: E402
 from .classes import ABBREVIATIONS, NUM_CLASSES, load_weights  # noqa: E402
 from .fileio import atomic_write_text  # noqa: E402
 from .results import OutOfFold, read_oof, read_summary, read_thresholds  # noqa: E402
+from .thresholds import top_class_mask  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +43,6 @@ def run(args: argparse.Namespace) -> int:
     path = render_report(args.results_dir)
     print(f"report: {path}")
     return 0
-
-
-def _curve_points(scores: np.ndarray, positives: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """False-positive rate, recall and precision at every distinct score, highest first."""
-    order = np.argsort(-scores, kind="stable")
-    sorted_scores, sorted_pos = scores[order], positives[order]
-    last_of_value = np.r_[np.diff(sorted_scores) != 0, True]
-    tp = np.cumsum(sorted_pos)[last_of_value]
-    fp = np.cumsum(~sorted_pos)[last_of_value]
-    n_pos, n_neg = max(positives.sum(), 1), max((~positives).sum(), 1)
-    fpr, recall = np.r_[0.0, fp / n_neg], np.r_[0.0, tp / n_pos]
-    precision = np.r_[1.0, tp / np.maximum(tp + fp, 1)]
-    return fpr, recall, precision
 
 
 def modified_confusion(labels: np.ndarray, outputs: np.ndarray) -> np.ndarray:
@@ -95,12 +83,12 @@ def _figure_curves(oof: OutOfFold, path: Path, kind: str) -> str:
         if positives.all() or not positives.any():
             ax.text(0.5, 0.5, "undefined", ha="center", va="center", fontsize=8)
             continue
-        fpr, recall, precision = _curve_points(oof.probabilities[:, c], positives)
+        recall, specificity, precision = metrics.class_curve(positives, oof.probabilities[:, c])
         if kind == "roc":
-            ax.plot(fpr, recall, lw=1.2)
+            ax.plot(1.0 - specificity, recall, lw=1.2)
             ax.plot([0, 1], [0, 1], color="grey", lw=0.5, ls="--")
         else:
-            ax.step(recall, precision, where="post", lw=1.2)
+            ax.step(recall, np.r_[1.0, precision], where="post", lw=1.2)
             ax.axhline(positives.mean(), color="grey", lw=0.5, ls="--")
     label = ("false-positive rate", "sensitivity") if kind == "roc" else ("recall", "precision")
     fig.supxlabel(label[0])
@@ -127,9 +115,7 @@ def _figure_confusion(oof: OutOfFold, path: Path) -> str:
 def global_threshold_curve(oof: OutOfFold, steps: int = 101) -> tuple[np.ndarray, np.ndarray]:
     """Pooled challenge score with one threshold for every class (top class always on)."""
     grid = np.linspace(0.0, 1.0, steps)
-    top = np.zeros_like(oof.labels)
-    top[np.arange(len(top)), oof.probabilities.argmax(axis=1)] = True
-    candidates = (oof.probabilities[None] >= grid[:, None, None]) | top[None]
+    candidates = (oof.probabilities[None] >= grid[:, None, None]) | top_class_mask(oof.probabilities)[None]
     return grid, np.asarray(metrics.ChallengeMetric(oof.labels).score(candidates))
 
 
