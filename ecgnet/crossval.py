@@ -67,25 +67,11 @@ def _fold_thresholds(fold_entry: dict, val_labels: np.ndarray, val_probabilities
     }
 
 
-def _scores(labels: np.ndarray, outputs: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
-    values = metrics.compute_all(labels, outputs, probabilities)
-    sensitivity, specificity = metrics.sensitivity_specificity(labels, outputs)
-    values["Sensitivity"] = float(np.nanmean(sensitivity))
-    values["Specificity"] = float(np.nanmean(specificity))
-    return values
-
-
 def _per_class(oof: OutOfFold, thresholds: dict[int, np.ndarray]) -> list[dict]:
-    sensitivity, specificity = metrics.sensitivity_specificity(oof.labels, oof.outputs)
-    _, f1 = metrics.f_measure(oof.labels, oof.outputs)
-    _, _, auroc, auprc = metrics.auroc_auprc(oof.labels, oof.probabilities)
+    values = metrics.per_class(oof.labels, oof.outputs, oof.probabilities)
     mean_thresholds = np.mean(list(thresholds.values()), axis=0)
-    return [
-        {"class": code, "prevalence": float(oof.labels[:, c].mean()), "sensitivity": float(sensitivity[c]),
-         "specificity": float(specificity[c]), "F1": float(f1[c]), "AUROC": float(auroc[c]), "AUPRC": float(auprc[c]),
-         "threshold": float(mean_thresholds[c])}
-        for c, code in enumerate(CLASSES)
-    ]
+    return [{"class": code, **{name: float(column[c]) for name, column in values.items()}, "threshold": float(mean_thresholds[c])}
+            for c, code in enumerate(CLASSES)]
 
 
 def _fold_assignment(cache: Cache, usable: np.ndarray, manifest: dict, out: Path) -> np.ndarray:
@@ -128,7 +114,7 @@ def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, th
         for name, values in _fold_thresholds(entry, cache.labels[val_idx], val_probabilities).items():
             thresholds[name][k] = values
             outputs[name][held] = apply_thresholds(fold_probabilities, values)
-            per_fold[name][str(k)] = _scores(cache.labels[usable[held]], outputs[name][held], fold_probabilities)
+            per_fold[name][str(k)] = metrics.with_sensitivity_specificity(cache.labels[usable[held]], outputs[name][held], fold_probabilities)
         log.info("fold %d: %d held-out records, challenge score %.3f", k, len(held), per_fold[thresholding][str(k)]["Challenge metric"])
 
     labels = np.asarray(cache.labels[usable], dtype=bool)
@@ -142,7 +128,7 @@ def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, th
         "records": n,
         "unreadable_records": len(cache.bad_records),
         "thresholding": thresholding,
-        "pooled": _scores(labels, outputs[thresholding], probabilities),
+        "pooled": metrics.with_sensitivity_specificity(labels, outputs[thresholding], probabilities),
         "per_fold": per_fold[thresholding],
         "fold_mean": float(fold_scores.mean()),
         "fold_sd": float(fold_scores.std(ddof=1)) if len(fold_scores) > 1 else 0.0,

@@ -265,3 +265,21 @@ def compute_all(labels: np.ndarray, outputs: np.ndarray, probabilities: np.ndarr
         challenge_metric(labels, outputs),
     )
     return dict(zip(METRIC_NAMES, values))
+
+
+def with_sensitivity_specificity(labels: np.ndarray, outputs: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
+    """``compute_all`` plus the seed paper's sensitivity and specificity (macro over classes)."""
+    values = compute_all(labels, outputs, probabilities)
+    sensitivity, specificity = sensitivity_specificity(labels, outputs)
+    values["Sensitivity"] = _nanmean(sensitivity)
+    values["Specificity"] = _nanmean(specificity)
+    return values
+
+
+def per_class(labels: np.ndarray, outputs: np.ndarray, probabilities: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-class prevalence, sensitivity, specificity, F1, AUROC and AUPRC (NaN where undefined)."""
+    sensitivity, specificity = sensitivity_specificity(labels, outputs)
+    _, f1 = f_measure(labels, outputs)
+    _, _, auroc, auprc = auroc_auprc(labels, probabilities)
+    prevalence = np.asarray(labels, dtype=bool).mean(axis=0)
+    return {"prevalence": prevalence, "sensitivity": sensitivity, "specificity": specificity, "F1": f1, "AUROC": auroc, "AUPRC": auprc}

@@ -57,14 +57,11 @@ def _save(fig: plt.Figure, path: Path) -> str:
     return path.name
 
 
-def _figure_per_class(oof: OutOfFold, thresholds_mean: np.ndarray | None, path: Path) -> str:
-    sens, spec = metrics.sensitivity_specificity(oof.labels, oof.outputs)
-    _, f1 = metrics.f_measure(oof.labels, oof.outputs)
-    _, _, auroc, _ = metrics.auroc_auprc(oof.labels, oof.probabilities)
+def _figure_per_class(stats: dict[str, np.ndarray], thresholds_mean: np.ndarray | None, path: Path) -> str:
     x = np.arange(NUM_CLASSES)
     fig, ax = plt.subplots(figsize=(13, 4.5))
-    for offset, (name, values) in zip((-0.3, -0.1, 0.1, 0.3), (("sensitivity", sens), ("specificity", spec), ("F1", f1), ("AUROC", auroc))):
-        ax.bar(x + offset, np.nan_to_num(values), width=0.2, label=name)
+    for offset, name in zip((-0.3, -0.1, 0.1, 0.3), ("sensitivity", "specificity", "F1", "AUROC")):
+        ax.bar(x + offset, np.nan_to_num(stats[name]), width=0.2, label=name)
     if thresholds_mean is not None:
         ax.plot(x, thresholds_mean, "k_", markersize=14, label="mean threshold")
     ax.set_xticks(x, ABBREVIATIONS, rotation=60)
@@ -171,8 +168,7 @@ def _fmt(value: float | None) -> str:
 
 
 def _summary_lines(oof: OutOfFold, summary: dict) -> list[str]:
-    pooled = metrics.compute_all(oof.labels, oof.outputs, oof.probabilities)
-    sens, spec = metrics.sensitivity_specificity(oof.labels, oof.outputs)
+    pooled = metrics.with_sensitivity_specificity(oof.labels, oof.outputs, oof.probabilities)
     lines = [
         f"Records: {len(oof.records)} in {len(np.unique(oof.folds))} folds; sources: "
         + ", ".join(f"{s} {oof.sources.count(s)}" for s in sorted(set(oof.sources))),
@@ -180,12 +176,11 @@ def _summary_lines(oof: OutOfFold, summary: dict) -> list[str]:
         "| metric | pooled out-of-fold |",
         "|---|---:|",
     ]
-    lines += [f"| {name} | {_fmt(value)} |" for name, value in pooled.items()]
-    lines += [f"| sensitivity (macro) | {_fmt(np.nanmean(sens))} |", f"| specificity (macro) | {_fmt(np.nanmean(spec))} |"]
+    lines += [f"| {name if name in metrics.METRIC_NAMES else name.lower() + ' (macro)'} | {_fmt(value)} |" for name, value in pooled.items()]
     per_fold = summary.get("per_fold", {})
     if per_fold:
-        scores = np.array([v["Challenge metric"] for v in per_fold.values()])
-        lines += ["", f"Challenge score per fold: {', '.join(_fmt(s) for s in scores)} (mean {scores.mean():.3f} ± {scores.std(ddof=1) if len(scores) > 1 else 0:.3f} sd)"]
+        scores = ", ".join(_fmt(v["Challenge metric"]) for v in per_fold.values())
+        lines += ["", f"Challenge score per fold: {scores} (mean {summary['fold_mean']:.3f} ± {summary['fold_sd']:.3f} sd)"]
     test = summary.get("test")
     if test:
         lines += ["", f"Held-out test set ({test['records']} records never seen in training, scored by the bundled scorer from the driver's output files):", "",
@@ -201,14 +196,12 @@ def _summary_lines(oof: OutOfFold, summary: dict) -> list[str]:
     return lines
 
 
-def _per_class_table(oof: OutOfFold, thresholds_mean: np.ndarray | None) -> list[str]:
-    sens, spec = metrics.sensitivity_specificity(oof.labels, oof.outputs)
-    _, f1 = metrics.f_measure(oof.labels, oof.outputs)
-    _, _, auroc, _ = metrics.auroc_auprc(oof.labels, oof.probabilities)
+def _per_class_table(stats: dict[str, np.ndarray], thresholds_mean: np.ndarray | None) -> list[str]:
     lines = ["| class | prevalence | sensitivity | specificity | F1 | AUROC | threshold |", "|---|---:|---:|---:|---:|---:|---:|"]
     for c, name in enumerate(ABBREVIATIONS):
         threshold = _fmt(thresholds_mean[c]) if thresholds_mean is not None else "n/a"
-        lines.append(f"| {name} | {oof.labels[:, c].mean():.3f} | {_fmt(sens[c])} | {_fmt(spec[c])} | {_fmt(f1[c])} | {_fmt(auroc[c])} | {threshold} |")
+        cells = " | ".join(_fmt(stats[key][c]) for key in ("prevalence", "sensitivity", "specificity", "F1", "AUROC"))
+        lines.append(f"| {name} | {cells} | {threshold} |")
     return lines
 
 
@@ -223,9 +216,10 @@ def render_report(results_dir: Path) -> Path:
     figures.mkdir(exist_ok=True)
     lines = ["# ecgnet cross-validation report", ""]
     lines += _summary_lines(oof, summary)
-    lines += ["", "## Per class", "", *_per_class_table(oof, thresholds_mean), ""]
+    stats = metrics.per_class(oof.labels, oof.outputs, oof.probabilities)
+    lines += ["", "## Per class", "", *_per_class_table(stats, thresholds_mean), ""]
     sections = [
-        ("Per-class bars", _figure_per_class(oof, thresholds_mean, figures / "per_class.png")),
+        ("Per-class bars", _figure_per_class(stats, thresholds_mean, figures / "per_class.png")),
         ("ROC curves", _figure_curves(oof, figures / "roc.png", "roc")),
         ("Precision-recall curves", _figure_curves(oof, figures / "pr.png", "pr")),
         ("Where the reward is lost", _figure_confusion(oof, figures / "confusion.png")),
