@@ -54,6 +54,11 @@ class Header:
         return tuple(s.lead for s in self.signals)
 
 
+def signed_checksum(total: int) -> int:
+    """A signal line's checksum for samples summing to ``total``: the sum mod 2**16, as signed 16-bit."""
+    return ((int(total) + 32768) % 65536) - 32768
+
+
 def _int_or_none(token: str | None) -> int | None:
     if token is None:
         return None

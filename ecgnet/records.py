@@ -42,7 +42,7 @@ import scipy.io
 from .classes import encode_codes, is_scored
 from .errors import RecordError
 from .folds import source_of
-from .header import Header, parse_header, read_header
+from .header import Header, parse_header, read_header, signed_checksum
 
 LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 GAIN_POLICIES: tuple[str, ...] = ("auto", "header", "fixed1000")
@@ -173,8 +173,7 @@ def _check_integrity(header: Header, val: np.ndarray, warnings: list[str]) -> No
         if not finite[row]:
             continue
         if spec.checksum is not None:
-            total = int(sums[row])
-            if ((total + 32768) % 65536) - 32768 != spec.checksum:
+            if signed_checksum(sums[row]) != spec.checksum:
                 bad_sum.append(spec.lead or str(row))
         if spec.init_value is not None and val.shape[1] and val[row, 0] != spec.init_value:
             bad_first.append(spec.lead or str(row))

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
+from ..header import signed_checksum
 from .dipole import LEADS
 
 GAIN = 1000  # ADC units per mV, as in the real 2020 files
@@ -23,8 +24,7 @@ def header_text(name: str, adc: np.ndarray, fs: float, age: float | None, sex: s
     fs_text = f"{int(fs)}" if float(fs).is_integer() else f"{fs:g}"
     lines = [f"{name} {adc.shape[0]} {fs_text} {adc.shape[1]} {_DATE}"]
     for lead, row in zip(LEADS, adc):
-        checksum = int(row.astype(np.int64).sum() % 65536)
-        checksum = checksum - 65536 if checksum >= 32768 else checksum
+        checksum = signed_checksum(row.sum(dtype=np.int64))
         first = int(row[0]) if row.size else 0
         lines.append(f"{name}.mat 16+24 {GAIN}/mV 16 0 {first} {checksum} 0 {lead}")
     age_text = "NaN" if age is None else str(int(round(age)))
