@@ -7,7 +7,7 @@ API:
 - ``fold_probabilities(models, source, config, ...) -> (F, N, 24)``: per model, the
   sigmoid outputs averaged over each record's windows. ``source`` is a ``cache.Cache``
   (optionally with ``indices``) or a list of ``Record``; windows of several records
-  are batched together (``config.inference_batch``) for speed.
+  are batched together (``config.inference_batch``) for speed, long records split across batches.
 - ``predict_probabilities(models, source, config, ...) -> (N, 24)``: their fold mean.
 - ``vote(probabilities (F, N, 24), thresholds (F, 24)) -> (labels, scores)``: each fold
   labels the classes at or above its thresholds plus its top class; a class is output
@@ -21,6 +21,7 @@ API:
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .classes import NUM_CLASSES
 from .config import Config
 from .device import check_precision, choose_device, inference_autocast
 from .model import SEResNet, build_model
@@ -65,34 +67,43 @@ def _forward(models: Sequence[SEResNet], windows: np.ndarray, demo: np.ndarray, 
 
 def fold_probabilities(models: Sequence[SEResNet], source, config: Config, indices: Sequence[int] | None = None,
                        device: torch.device | None = None, precision: str = "fp32") -> np.ndarray:
-    """(F, N, 24) float64: each model's window-averaged probabilities for each record."""
+    """(F, N, 24) float64: each model's window-averaged probabilities for each record.
+
+    Windows of consecutive records share batches of ``config.inference_batch``, and a long
+    record's windows are split across batches, so memory stays bounded whatever the lengths.
+    """
     device = device or next(models[0].parameters()).device
     for model in models:
         model.eval()
+    step = max(1, config.inference_batch)
     results: list[np.ndarray] = []
-    pending_w: list[np.ndarray] = []
-    pending_d: list[np.ndarray] = []
-    counts: list[int] = []
+    counts: deque[int] = deque()  # windows of each record not yet averaged
+    waiting_w: list[np.ndarray] = []
+    waiting_d: list[np.ndarray] = []
+    done = np.zeros((len(models), 0, NUM_CLASSES), dtype=np.float32)  # window outputs not yet averaged
 
-    def flush() -> None:
-        if not pending_w:
-            return
-        out = _forward(models, np.concatenate(pending_w), np.concatenate(pending_d), device, precision)
-        start = 0
-        for count in counts:
-            results.append(out[:, start:start + count].astype(np.float64).mean(axis=1))
-            start += count
-        pending_w.clear(), pending_d.clear(), counts.clear()
+    def run(final: bool) -> None:
+        nonlocal done
+        windows, demo = np.concatenate(waiting_w), np.concatenate(waiting_d)
+        cut = len(windows) if final else len(windows) - len(windows) % step
+        outputs = [done] + [_forward(models, windows[i:i + step], demo[i:i + step], device, precision) for i in range(0, cut, step)]
+        done = np.concatenate(outputs, axis=1)
+        waiting_w[:], waiting_d[:] = [windows[cut:]], [demo[cut:]]
+        while counts and done.shape[1] >= counts[0]:
+            count = counts.popleft()
+            results.append(done[:, :count].astype(np.float64).mean(axis=1))
+            done = done[:, count:]
 
     for windows, demo in _source_inputs(source, config, indices):
-        pending_w.append(windows)
-        pending_d.append(np.repeat(np.asarray(demo, dtype=np.float32)[None], len(windows), axis=0))
+        waiting_w.append(windows)
+        waiting_d.append(np.repeat(np.asarray(demo, dtype=np.float32)[None], len(windows), axis=0))
         counts.append(len(windows))
-        if sum(counts) >= config.inference_batch:
-            flush()
-    flush()
+        if sum(len(w) for w in waiting_w) >= step:
+            run(final=False)
+    if counts:
+        run(final=True)
     if not results:
-        return np.zeros((len(models), 0, 24))
+        return np.zeros((len(models), 0, NUM_CLASSES))
     return np.stack(results, axis=1)
 
 
@@ -145,12 +156,6 @@ class Ensemble:
 
     def predict_record(self, record: Record) -> tuple[np.ndarray, np.ndarray]:
         """Labels (bool, 24) and scores (float64, 24) of one record."""
-        windows, demo = record_inputs(record, self.config)
-        # Windows go through in batches, so memory stays bounded however long the record is.
-        step = max(1, self.config.inference_batch)
-        demo_batch = np.repeat(np.asarray(demo, dtype=np.float32)[None], min(step, len(windows)), axis=0)
-        per_window = np.concatenate([_forward(self.models, windows[i:i + step], demo_batch[: len(windows[i:i + step])], self.device, self.precision)
-                                     for i in range(0, len(windows), step)], axis=1)
-        probabilities = per_window.astype(np.float64).mean(axis=1)
-        labels, scores = vote(probabilities[:, None], self.thresholds)
+        probabilities = fold_probabilities(self.models, [record], self.config, device=self.device, precision=self.precision)
+        labels, scores = vote(probabilities, self.thresholds)
         return labels[0], scores[0]

@@ -60,8 +60,10 @@ class _Cache:
         return self.signals[i]
 
 
-def test_record_probability_is_the_mean_over_its_windows_whatever_the_batching():
-    config = PRESETS["smoke"]
+@pytest.mark.parametrize("batch", [1, 4, 32])
+def test_record_probability_is_the_mean_over_its_windows_whatever_the_batching(batch):
+    """Batch 4 splits the 6 windows of the 5000-sample record across batches; 32 holds all records at once."""
+    config = PRESETS["smoke"].replace(inference_batch=batch)
     torch.manual_seed(0)
     model = build_model(config).eval()
     rng = np.random.default_rng(0)
