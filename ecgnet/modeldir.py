@@ -49,13 +49,18 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_weights(path: Path, state_dict: dict) -> str:
-    """Write a state dict atomically; returns its SHA-256."""
+def save_torch(path: Path, obj: dict) -> str:
+    """``torch.save`` atomically (a kill leaves the old file or the new one); returns the file's SHA-256."""
     buffer = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, buffer)
+    torch.save(obj, buffer)
     data = buffer.getvalue()
     atomic_write_bytes(path, data)
     return hashlib.sha256(data).hexdigest()
+
+
+def save_weights(path: Path, state_dict: dict) -> str:
+    """Write a state dict (moved to the CPU) atomically; returns its SHA-256."""
+    return save_torch(path, {k: v.detach().cpu() for k, v in state_dict.items()})
 
 
 def package_versions() -> dict[str, str]:

@@ -47,7 +47,7 @@ from .fileio import atomic_write_bytes, atomic_write_text
 from .folds import make_folds
 from .metrics import challenge_metric
 from .model import build_model
-from .modeldir import build_manifest, save_weights, sha256_file, weights_name, write_manifest
+from .modeldir import build_manifest, save_torch, save_weights, sha256_file, weights_name, write_manifest
 from .progress import is_quiet, progress
 from .signal import random_crop_or_pad
 from .thresholds import apply_thresholds, search_thresholds
@@ -104,12 +104,6 @@ def _write_log(path: Path, rows: list[dict]) -> None:
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(path, buffer.getvalue())
-
-
-def _save_state(path: Path, state: dict) -> None:
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _inner_score(model: nn.Module, cache: Cache, val_idx: np.ndarray, config: Config, device: torch.device) -> tuple[float, np.ndarray]:
@@ -191,7 +185,7 @@ def train_fold(cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray, config:
             best = {"score": score, "epoch": epoch + 1, "state": copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()})}
         rows.append({"epoch": epoch + 1, "loss": f"{total / max(seen, 1):.6f}", "inner_val_score": f"{score:.6f}",
                      "lr": f"{lr:.3g}", "seconds": f"{time.time() - began:.1f}"})
-        _save_state(state_path, {"identity": identity, "epoch": epoch + 1, "model": model.state_dict(),
+        save_torch(state_path, {"identity": identity, "epoch": epoch + 1, "model": model.state_dict(),
                                  "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                                  "scaler": scaler.state_dict(), "rows": rows, "best": best})
         _write_log(fold_dir / LOG_FILE, rows)
