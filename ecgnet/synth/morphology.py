@@ -85,11 +85,6 @@ def _peak_to_peak(lobes: Lobes) -> np.ndarray:
     return leads.max(axis=1) - leads.min(axis=1)
 
 
-def _set_duration(lobes: Lobes, target: float) -> Lobes:
-    start = lobes.start
-    return lobes.shifted(-start).scaled_time(target / _duration(lobes)).shifted(0.0)
-
-
 def _aim_axis(rotatable: Lobes, fixed: Lobes, target_deg: float) -> tuple[Lobes, float]:
     """Turn the rotatable lobes in the frontal plane until the measured axis hits the target."""
     area_rot, area_fixed = rotatable.area(), fixed.area()
