@@ -15,6 +15,7 @@ import scipy.signal
 
 from ecgnet.classes import ABBREVIATIONS, CLASSES, encode_codes
 from ecgnet.header import read_header
+from ecgnet.records import read_record
 from ecgnet.synth import generate_dataset, generate_record, write_record
 from ecgnet.synth.labels import CODE, is_consistent, make_consistent
 from ecgnet.synth.record import sample_labels
@@ -225,9 +226,8 @@ def test_written_files_are_challenge_format(tmp_path):
 
 
 def test_written_records_read_back_without_warnings(tmp_path):
-    records = pytest.importorskip("ecgnet.records", reason="ecgnet/records.py is not in the repository yet")
     for path in generate_dataset(tmp_path, 8, seed=9, workers=1):
-        record = records.read_record(path)
+        record = read_record(path)
         assert record.warnings == ()
         assert np.array_equal(record.labels, encode_codes(read_header(path).dx))
         assert record.labels.any()
