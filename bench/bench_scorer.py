@@ -9,8 +9,9 @@ negatives imperfectly, binary outputs from a threshold plus the top class.
 
 Reported, from one run each:
 1. the challenge metric and all seven metrics (``compute_all``), vectorised vs the loop
-   transcription below (the definitions restated record by record, as the official
-   scorer computes them), as a ratio; both must agree within 1e-9;
+   transcription in ``tests/reference_metric.py`` (the definitions restated record by
+   record, as the official scorer computes them; the same reference the unit tests
+   check ``ecgnet.metrics`` against), as a ratio; both must agree within 1e-9;
 2. ``ChallengeMetric.score`` on a batch of 101 candidate outputs over 8,000 records
    (one step of the per-class threshold search) vs 101 loop calls (extrapolated);
 3. the whole ``evaluate_12ECG_score.py`` command on N label and output files written to
@@ -34,7 +35,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the loop reference lives with the tests that check the metrics against it
 
+import reference_metric  # noqa: E402
 from ecgnet import classes, metrics  # noqa: E402
 from ecgnet.outputs import write_output  # noqa: E402
 
@@ -67,83 +70,6 @@ def realistic_outputs(labels: np.ndarray, rng: np.random.Generator) -> tuple[np.
     outputs = probabilities >= 0.3
     outputs[np.arange(len(labels)), probabilities.argmax(axis=1)] = True
     return outputs, probabilities
-
-
-# ---- plain-loop transcription of the definitions (record by record, class by class) ----------
-
-def loop_challenge_metric(labels, outputs, weights, normal_index):
-    def raw(outs):
-        total = np.zeros((C, C))
-        for i in range(len(labels)):
-            union = max(int(np.sum(np.logical_or(labels[i], outs[i]))), 1)
-            for j in range(C):
-                if labels[i, j]:
-                    for k in range(C):
-                        if outs[i, k]:
-                            total[j, k] += 1.0 / union
-        return float(np.sum(weights * total))
-
-    inactive = np.zeros_like(outputs)
-    inactive[:, normal_index] = True
-    observed, perfect, baseline = raw(outputs), raw(labels), raw(inactive)
-    return (observed - baseline) / (perfect - baseline) if perfect != baseline else 0.0
-
-
-def loop_counts(labels, outputs, normalise=False):
-    counts = np.zeros((C, 4))  # tp, fp, fn, tn
-    for i in range(len(labels)):
-        w = 1.0 / max(int(np.sum(labels[i])), 1) if normalise else 1.0
-        for j in range(C):
-            cell = 0 if labels[i, j] and outputs[i, j] else 1 if outputs[i, j] else 2 if labels[i, j] else 3
-            counts[j, cell] += w
-    return counts
-
-
-def loop_nanmean(values):
-    defined = [v for v in values if not math.isnan(v)]
-    return sum(defined) / len(defined) if defined else math.nan
-
-
-def loop_auc(labels, probabilities):
-    aurocs, auprcs = [], []
-    n = len(labels)
-    for k in range(C):
-        order = np.argsort(probabilities[:, k])[::-1]
-        thresholds = np.unique(probabilities[:, k])[::-1]
-        positives = int(np.sum(labels[:, k]))
-        negatives = n - positives
-        tp = fp = 0
-        i = 0
-        tpr, tnr, ppv = [0.0 if positives else math.nan], [1.0 if negatives else math.nan], [math.nan]
-        for t in thresholds:
-            while i < n and probabilities[order[i], k] >= t:
-                if labels[order[i], k]:
-                    tp += 1
-                else:
-                    fp += 1
-                i += 1
-            tpr.append(tp / positives if positives else math.nan)
-            tnr.append((negatives - fp) / negatives if negatives else math.nan)
-            ppv.append(tp / (tp + fp))
-        auroc = auprc = 0.0
-        for j in range(len(tpr) - 1):
-            auroc += 0.5 * (tpr[j + 1] - tpr[j]) * (tnr[j + 1] + tnr[j])
-            auprc += (tpr[j + 1] - tpr[j]) * ppv[j + 1]
-        aurocs.append(auroc)
-        auprcs.append(auprc)
-    return loop_nanmean(aurocs), loop_nanmean(auprcs)
-
-
-def loop_compute_all(labels, outputs, probabilities, weights, normal_index):
-    auroc, auprc = loop_auc(labels, probabilities)
-    correct = sum(1 for i in range(len(labels)) if all(labels[i, j] == outputs[i, j] for j in range(C)))
-    tp, fp, fn, _ = loop_counts(labels, outputs).T
-    f1 = loop_nanmean([2 * tp[j] / (2 * tp[j] + fp[j] + fn[j]) if 2 * tp[j] + fp[j] + fn[j] else math.nan for j in range(C)])
-    tp, fp, fn, _ = loop_counts(labels, outputs, normalise=True).T
-    fb = loop_nanmean([5 * tp[j] / (5 * tp[j] + fp[j] + 4 * fn[j]) if 5 * tp[j] + fp[j] + 4 * fn[j] else math.nan for j in range(C)])
-    gb = loop_nanmean([tp[j] / (tp[j] + fp[j] + 2 * fn[j]) if tp[j] + fp[j] + 2 * fn[j] else math.nan for j in range(C)])
-    cm = loop_challenge_metric(labels, outputs, weights, normal_index)
-    return dict(zip(metrics.METRIC_NAMES, (auroc, auprc, correct / len(labels), f1, fb, gb, cm)))
 
 
 # ---- timing -------------------------------------------------------------------------------
@@ -191,12 +117,12 @@ def main() -> None:
     rows = []
 
     t_vec, vec_cm = timed(metrics.challenge_metric, labels, outputs, repeat=5)
-    t_loop, loop_cm = timed(loop_challenge_metric, labels, outputs, weights, classes.NORMAL_INDEX)
+    t_loop, loop_cm = timed(reference_metric.challenge_metric, labels, outputs, weights)
     assert abs(vec_cm - loop_cm) <= 1e-9, (vec_cm, loop_cm)
     rows.append((f"challenge metric, {args.records} records", t_loop, t_vec, f"{t_loop / t_vec:,.0f}x", ">= 100x"))
 
     t_vec_all, vec_all = timed(metrics.compute_all, labels, outputs, probabilities, repeat=3)
-    t_loop_all, loop_all = timed(loop_compute_all, labels, outputs, probabilities, weights, classes.NORMAL_INDEX)
+    t_loop_all, loop_all = timed(reference_metric.compute_all, labels, outputs, probabilities, weights)
     assert max_difference(vec_all, loop_all) <= 1e-9, (vec_all, loop_all)
     rows.append((f"all seven metrics, {args.records} records", t_loop_all, t_vec_all, f"{t_loop_all / t_vec_all:,.0f}x", ""))
 
@@ -205,7 +131,7 @@ def main() -> None:
     batch = np.repeat(outputs[None, :n], 101, axis=0)
     batch[:, :, 0] = probabilities[None, :n, 0] >= np.linspace(0, 1, 101)[:, None]
     t_batch, batch_scores = timed(metric.score, batch, repeat=5)
-    t_one_loop, one = timed(loop_challenge_metric, labels[:n], batch[50], weights, classes.NORMAL_INDEX)
+    t_one_loop, one = timed(reference_metric.challenge_metric, labels[:n], batch[50], weights)
     assert abs(batch_scores[50] - one) <= 1e-9
     rows.append((f"101 candidates x {n} records (loop: 101 x one call)", 101 * t_one_loop, t_batch, f"{101 * t_one_loop / t_batch:,.0f}x",
                  f"official ~{101 * OFFICIAL_CALL_8000_S:.0f} s"))
