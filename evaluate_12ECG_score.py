@@ -10,13 +10,13 @@ ecgnet/scoring.py.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from ecgnet import metrics
+from ecgnet.fileio import atomic_write_text
 from ecgnet.metrics import METRIC_NAMES
 from ecgnet.scoring import ScoringError, load_directories
-from ecgnet import metrics
 
 
 def scores_text(values: dict[str, float]) -> str:
@@ -24,17 +24,8 @@ def scores_text(values: dict[str, float]) -> str:
     return ",".join(METRIC_NAMES) + "\n" + ",".join(repr(float(values[name])) for name in METRIC_NAMES) + "\n"
 
 
-def write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(text)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def main(argv: list[str] | None = None) -> int:
+    """The command: print the scores (and write SCORES_CSV); exit status 0, or 1 when nothing can be scored or written."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("label_dir", type=Path, help="directory of NAME.hea label files (#Dx lines)")
     parser.add_argument("output_dir", type=Path, help="directory of NAME.csv model outputs")
@@ -50,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     text = scores_text(metrics.compute_all(data.labels, data.outputs, data.probabilities))
     if args.scores_csv is not None:
         try:
-            write_atomically(args.scores_csv, text)
+            atomic_write_text(args.scores_csv, text)
         except OSError as exc:
             print(f"error: cannot write {args.scores_csv} ({exc.strerror or exc})", file=sys.stderr)
             return 1

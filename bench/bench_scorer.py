@@ -9,8 +9,9 @@ negatives imperfectly, binary outputs from a threshold plus the top class.
 
 Reported, from one run each:
 1. the challenge metric and all seven metrics (``compute_all``), vectorised vs the loop
-   transcription below (the definitions restated record by record, as the official
-   scorer computes them), as a ratio; both must agree within 1e-9;
+   transcription in ``tests/reference_metric.py`` (the definitions restated record by
+   record, as the official scorer computes them; the same reference the unit tests
+   check ``ecgnet.metrics`` against), as a ratio; both must agree within 1e-9;
 2. ``ChallengeMetric.score`` on a batch of 101 candidate outputs over 8,000 records
    (one step of the per-class threshold search) vs 101 loop calls (extrapolated);
 3. the whole ``evaluate_12ECG_score.py`` command on N label and output files written to
@@ -34,9 +35,12 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the loop reference lives with the tests that check the metrics against it
 
+import reference_metric  # noqa: E402
 from ecgnet import classes, metrics  # noqa: E402
 from ecgnet.outputs import write_output  # noqa: E402
+from ecgnet.synth.writer import format_header  # noqa: E402
 
 LABELS_CSV = REPO.parent / "shared" / "data" / "cinc2020-labels.csv"
 OFFICIAL_COMMAND_S = 13.5  # official scorer, 16,630 records, 2 cores (METHOD.md)
@@ -62,88 +66,12 @@ def draw_labels(n: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
 
 
 def realistic_outputs(labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 24) binary outputs and probabilities that separate positives imperfectly: threshold 0.3 plus the top class."""
     logits = rng.normal(-3.0, 1.2, labels.shape) + labels * rng.normal(3.5, 1.5, labels.shape)
     probabilities = np.round(1 / (1 + np.exp(-logits)), 4)  # four decimals, like real output files
     outputs = probabilities >= 0.3
     outputs[np.arange(len(labels)), probabilities.argmax(axis=1)] = True
     return outputs, probabilities
-
-
-# ---- plain-loop transcription of the definitions (record by record, class by class) ----------
-
-def loop_challenge_metric(labels, outputs, weights, normal_index):
-    def raw(outs):
-        total = np.zeros((C, C))
-        for i in range(len(labels)):
-            union = max(int(np.sum(np.logical_or(labels[i], outs[i]))), 1)
-            for j in range(C):
-                if labels[i, j]:
-                    for k in range(C):
-                        if outs[i, k]:
-                            total[j, k] += 1.0 / union
-        return float(np.sum(weights * total))
-
-    inactive = np.zeros_like(outputs)
-    inactive[:, normal_index] = True
-    observed, perfect, baseline = raw(outputs), raw(labels), raw(inactive)
-    return (observed - baseline) / (perfect - baseline) if perfect != baseline else 0.0
-
-
-def loop_counts(labels, outputs, normalise=False):
-    counts = np.zeros((C, 4))  # tp, fp, fn, tn
-    for i in range(len(labels)):
-        w = 1.0 / max(int(np.sum(labels[i])), 1) if normalise else 1.0
-        for j in range(C):
-            cell = 0 if labels[i, j] and outputs[i, j] else 1 if outputs[i, j] else 2 if labels[i, j] else 3
-            counts[j, cell] += w
-    return counts
-
-
-def loop_nanmean(values):
-    defined = [v for v in values if not math.isnan(v)]
-    return sum(defined) / len(defined) if defined else math.nan
-
-
-def loop_auc(labels, probabilities):
-    aurocs, auprcs = [], []
-    n = len(labels)
-    for k in range(C):
-        order = np.argsort(probabilities[:, k])[::-1]
-        thresholds = np.unique(probabilities[:, k])[::-1]
-        positives = int(np.sum(labels[:, k]))
-        negatives = n - positives
-        tp = fp = 0
-        i = 0
-        tpr, tnr, ppv = [0.0 if positives else math.nan], [1.0 if negatives else math.nan], [math.nan]
-        for t in thresholds:
-            while i < n and probabilities[order[i], k] >= t:
-                if labels[order[i], k]:
-                    tp += 1
-                else:
-                    fp += 1
-                i += 1
-            tpr.append(tp / positives if positives else math.nan)
-            tnr.append((negatives - fp) / negatives if negatives else math.nan)
-            ppv.append(tp / (tp + fp))
-        auroc = auprc = 0.0
-        for j in range(len(tpr) - 1):
-            auroc += 0.5 * (tpr[j + 1] - tpr[j]) * (tnr[j + 1] + tnr[j])
-            auprc += (tpr[j + 1] - tpr[j]) * ppv[j + 1]
-        aurocs.append(auroc)
-        auprcs.append(auprc)
-    return loop_nanmean(aurocs), loop_nanmean(auprcs)
-
-
-def loop_compute_all(labels, outputs, probabilities, weights, normal_index):
-    auroc, auprc = loop_auc(labels, probabilities)
-    correct = sum(1 for i in range(len(labels)) if all(labels[i, j] == outputs[i, j] for j in range(C)))
-    tp, fp, fn, _ = loop_counts(labels, outputs).T
-    f1 = loop_nanmean([2 * tp[j] / (2 * tp[j] + fp[j] + fn[j]) if 2 * tp[j] + fp[j] + fn[j] else math.nan for j in range(C)])
-    tp, fp, fn, _ = loop_counts(labels, outputs, normalise=True).T
-    fb = loop_nanmean([5 * tp[j] / (5 * tp[j] + fp[j] + 4 * fn[j]) if 5 * tp[j] + fp[j] + 4 * fn[j] else math.nan for j in range(C)])
-    gb = loop_nanmean([tp[j] / (tp[j] + fp[j] + 2 * fn[j]) if tp[j] + fp[j] + 2 * fn[j] else math.nan for j in range(C)])
-    cm = loop_challenge_metric(labels, outputs, weights, normal_index)
-    return dict(zip(metrics.METRIC_NAMES, (auroc, auprc, correct / len(labels), f1, fb, gb, cm)))
 
 
 # ---- timing -------------------------------------------------------------------------------
@@ -159,57 +87,52 @@ def timed(function, *args, repeat: int = 1):
 
 
 def max_difference(a: dict, b: dict) -> float:
+    """Largest absolute difference over ``METRIC_NAMES`` of two score dicts (NaN equals NaN)."""
     diffs = [0.0 if (math.isnan(a[m]) and math.isnan(b[m])) else abs(a[m] - b[m]) for m in metrics.METRIC_NAMES]
     return max(diffs)
 
 
 def write_directories(root: Path, labels: np.ndarray, outputs: np.ndarray, probabilities: np.ndarray) -> tuple[Path, Path]:
+    """One label header (10-s 500 Hz, no signal file: the scorer reads only #Dx) and one output file per record."""
     label_dir, output_dir = root / "labels", root / "outputs"
     label_dir.mkdir()
     output_dir.mkdir()
-    leads = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
-    signal_lines = "".join(f"R.mat 16+24 1000/mV 16 0 0 0 0 {lead}\n" for lead in leads)
+    no_signal = np.zeros((12, 5000), dtype=np.int16)
     for i in range(len(labels)):
         name = f"R{i:05d}"
         dx = ",".join(classes.CLASSES[k] for k in np.flatnonzero(labels[i]))
-        header = f"{name} 12 500 5000\n{signal_lines}#Age: 60\n#Sex: Female\n#Dx: {dx}\n#Rx: Unknown\n#Hx: Unknown\n#Sx: Unknown\n"
-        (label_dir / f"{name}.hea").write_text(header)
+        (label_dir / f"{name}.hea").write_text(format_header(name, no_signal, 500, age="60", sex="Female", dx=dx))
         write_output(output_dir / f"{name}.csv", name, classes.CLASSES, outputs[i], probabilities[i])
     return label_dir, output_dir
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=16630)
-    parser.add_argument("--search-records", type=int, default=8000)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    rng = np.random.default_rng(args.seed)
-    labels, origin = draw_labels(args.records, rng)
-    outputs, probabilities = realistic_outputs(labels, rng)
+def function_rows(labels: np.ndarray, outputs: np.ndarray, probabilities: np.ndarray, search_records: int) -> tuple[list[tuple], dict]:
+    """Table rows 1 and 2 (vectorised vs loop reference, asserting agreement within 1e-9) and the seven vectorised values."""
     weights = classes.load_weights()
-    rows = []
-
     t_vec, vec_cm = timed(metrics.challenge_metric, labels, outputs, repeat=5)
-    t_loop, loop_cm = timed(loop_challenge_metric, labels, outputs, weights, classes.NORMAL_INDEX)
+    t_loop, loop_cm = timed(reference_metric.challenge_metric, labels, outputs, weights)
     assert abs(vec_cm - loop_cm) <= 1e-9, (vec_cm, loop_cm)
-    rows.append((f"challenge metric, {args.records} records", t_loop, t_vec, f"{t_loop / t_vec:,.0f}x", ">= 100x"))
+    rows = [(f"challenge metric, {len(labels)} records", t_loop, t_vec, f"{t_loop / t_vec:,.0f}x", ">= 100x")]
 
     t_vec_all, vec_all = timed(metrics.compute_all, labels, outputs, probabilities, repeat=3)
-    t_loop_all, loop_all = timed(loop_compute_all, labels, outputs, probabilities, weights, classes.NORMAL_INDEX)
+    t_loop_all, loop_all = timed(reference_metric.compute_all, labels, outputs, probabilities, weights)
     assert max_difference(vec_all, loop_all) <= 1e-9, (vec_all, loop_all)
-    rows.append((f"all seven metrics, {args.records} records", t_loop_all, t_vec_all, f"{t_loop_all / t_vec_all:,.0f}x", ""))
+    rows.append((f"all seven metrics, {len(labels)} records", t_loop_all, t_vec_all, f"{t_loop_all / t_vec_all:,.0f}x", ""))
 
-    n = args.search_records
+    n = search_records
     metric = metrics.ChallengeMetric(labels[:n])
     batch = np.repeat(outputs[None, :n], 101, axis=0)
     batch[:, :, 0] = probabilities[None, :n, 0] >= np.linspace(0, 1, 101)[:, None]
     t_batch, batch_scores = timed(metric.score, batch, repeat=5)
-    t_one_loop, one = timed(loop_challenge_metric, labels[:n], batch[50], weights, classes.NORMAL_INDEX)
+    t_one_loop, one = timed(reference_metric.challenge_metric, labels[:n], batch[50], weights)
     assert abs(batch_scores[50] - one) <= 1e-9
     rows.append((f"101 candidates x {n} records (loop: 101 x one call)", 101 * t_one_loop, t_batch, f"{101 * t_one_loop / t_batch:,.0f}x",
                  f"official ~{101 * OFFICIAL_CALL_8000_S:.0f} s"))
+    return rows, vec_all
 
+
+def command_rows(labels: np.ndarray, outputs: np.ndarray, probabilities: np.ndarray, expected: dict) -> tuple[list[tuple], float]:
+    """Table row 3: the whole scorer command on files in a temporary folder (wall and CPU s); and the s spent writing them."""
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         label_dir, output_dir = write_directories(Path(tmp), labels, outputs, probabilities)
@@ -225,11 +148,26 @@ def main() -> None:
         if result.returncode != 0:
             raise SystemExit(f"scorer failed: {result.stderr}")
         written = dict(zip(metrics.METRIC_NAMES, map(float, scores.read_text().splitlines()[1].split(","))))
-        assert max_difference(written, vec_all) <= 1e-9
-    rows.append((f"whole command, {args.records} files (official: {OFFICIAL_COMMAND_S} s)", OFFICIAL_COMMAND_S, t_command,
-                 f"{OFFICIAL_COMMAND_S / t_command:,.1f}x", ">= 10x"))
-    rows.append(("  the same, CPU time (user + sys) instead of wall time", OFFICIAL_COMMAND_S, cpu_command,
-                 f"{OFFICIAL_COMMAND_S / cpu_command:,.1f}x", ""))
+        assert max_difference(written, expected) <= 1e-9
+    rows = [(f"whole command, {len(labels)} files (official: {OFFICIAL_COMMAND_S} s)", OFFICIAL_COMMAND_S, t_command,
+             f"{OFFICIAL_COMMAND_S / t_command:,.1f}x", ">= 10x"),
+            ("  the same, CPU time (user + sys) instead of wall time", OFFICIAL_COMMAND_S, cpu_command,
+             f"{OFFICIAL_COMMAND_S / cpu_command:,.1f}x", "")]
+    return rows, t_write
+
+
+def main() -> None:
+    """Draw the data, measure, print the machine and the markdown table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=16630)
+    parser.add_argument("--search-records", type=int, default=8000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+    labels, origin = draw_labels(args.records, rng)
+    outputs, probabilities = realistic_outputs(labels, rng)
+    rows, vectorised = function_rows(labels, outputs, probabilities, args.search_records)
+    more, t_write = command_rows(labels, outputs, probabilities, vectorised)
 
     print(f"labels: {args.records} records {origin}; seed {args.seed}; numpy {np.__version__}; python {sys.version.split()[0]}")
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end (other processes share the machine when > 0)")
@@ -237,7 +175,7 @@ def main() -> None:
     print()
     print(f"| {'what':<58} | {'loop / official':>15} | {'ecgnet':>10} | {'speed-up':>9} | {'target':>16} |")
     print(f"|{'-' * 60}|{'-' * 16}:|{'-' * 11}:|{'-' * 10}:|{'-' * 17}:|")
-    for what, reference, ours, ratio, target in rows:
+    for what, reference, ours, ratio, target in rows + more:
         print(f"| {what:<58} | {reference:>13.3f} s | {ours * 1000:>7.1f} ms | {ratio:>9} | {target:>16} |")
 
 

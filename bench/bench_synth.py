@@ -18,6 +18,7 @@ from ecgnet.synth import generate_dataset, generate_record  # noqa: E402
 
 
 def main() -> None:
+    """Time generation in memory and written to disk; print the table of records per second."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=400)
     parser.add_argument("--workers", type=int, default=2)

@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 
-class RecordError(ValueError):
-    """A record (header and/or signal file) cannot be read or is not usable.
+class FileError(ValueError):
+    """A file given to the project cannot be read or breaks its format.
 
     ``path`` is the offending file and ``reason`` a short human sentence; ``str()``
     gives ``"PATH: reason"`` so one log line says everything a user needs.
@@ -15,6 +15,14 @@ class RecordError(ValueError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+class RecordError(FileError):
+    """A record (header and/or signal file) cannot be read or is not usable."""
+
+
+class OutputFileError(FileError):
+    """A model output file (``NAME.csv``) that cannot be read or breaks the challenge format."""
 
 
 class ModelDirError(RuntimeError):

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from . import classes
+from .errors import OutputFileError
 from .fileio import atomic_write_text
 
 POSITIVE_TOKENS = frozenset({"1", "True", "true", "T", "t"})
@@ -37,15 +38,6 @@ POSITIVE_TOKENS = frozenset({"1", "True", "true", "T", "t"})
 # Every scored code, both members of each equivalent pair included, to its class index.
 _CODE_INDEX: dict[str, int] = {code: index for code, index in classes.CLASS_INDEX.items()}
 _CODE_INDEX.update({second: classes.CLASS_INDEX[first] for first, second in classes.EQUIVALENT_PAIRS})
-
-
-class OutputFileError(ValueError):
-    """An output file that cannot be read or breaks the format; ``str()`` is ``"PATH: reason"``."""
-
-    def __init__(self, path: str | Path, reason: str):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 def _number(token: str) -> float:

@@ -9,23 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.io
+from challenge_files import sine_counts, write_pair
 from conftest import shared_path
 
 import ecgnet.cache as cache_module
 from ecgnet.cache import Cache, build_cache, fingerprint
 from ecgnet.errors import RecordError
-from ecgnet.records import LEADS, demographics, read_record
+from ecgnet.records import demographics, read_record
 from ecgnet.signal import TARGET_FS, resample
 
 
 def _write_record(directory: Path, name: str, seconds: float = 4.0, fs: int = 500, age: str = "50", sex: str = "Male", dx: str = "426783006") -> None:
-    t = np.arange(int(seconds * fs)) / fs
-    val = np.stack([np.round((300 + 30 * k) * np.sin(2 * np.pi * 1.1 * t + k)) for k in range(12)]).astype(np.int16)
-    lines = [f"{name} 12 {fs} {val.shape[1]}"] + [f"{name}.mat 16+24 1000/mV 16 0 {v[0]} 0 0 {lead}" for v, lead in zip(val, LEADS)]
-    lines += [f"#Age: {age}", f"#Sex: {sex}", f"#Dx: {dx}"]
-    (directory / f"{name}.hea").write_text("\n".join(lines) + "\n")
-    scipy.io.savemat(directory / f"{name}.mat", {"val": val}, format="4")
+    write_pair(directory, name, sine_counts(int(seconds * fs), fs), fs=fs, age=age, sex=sex, dx=dx)
 
 
 @pytest.fixture

@@ -12,27 +12,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
+from challenge_files import mat_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ecgnet.errors import RecordError
-from ecgnet.records import LEADS, Record, read_record, record_from_arrays
+from ecgnet.records import Record, read_record, record_from_arrays
+from ecgnet.synth.writer import format_header
 
 FUZZ = settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _valid_pair(samples: int = 1000) -> tuple[str, bytes]:
-    rng = np.random.default_rng(0)
-    val = (rng.standard_normal((12, samples)) * 300).astype(np.int16)
-    lines = [f"FZ0001 12 500 {samples} 01-Jan-2020 00:00:00"]
-    for lead, row in zip(LEADS, val):
-        checksum = int(row.astype(np.int64).sum()) % 65536
-        checksum = checksum - 65536 if checksum >= 32768 else checksum
-        lines.append(f"FZ0001.mat 16+24 1000/mV 16 0 {row[0]} {checksum} 0 {lead}")
-    lines += ["#Age: 63", "#Sex: Female", "#Dx: 426783006,164889003", "#Rx: Unknown", "#Hx: Unknown", "#Sx: Unknown"]
-    buffer = io.BytesIO()
-    scipy.io.savemat(buffer, {"val": val}, format="4")
-    return "\n".join(lines) + "\n", buffer.getvalue()
+    val = (np.random.default_rng(0).standard_normal((12, samples)) * 300).astype(np.int16)
+    header = format_header("FZ0001", val, 500, age="63", sex="Female", dx="426783006,164889003")
+    return header, mat_bytes(val)
 
 
 HEADER, MAT = _valid_pair()
@@ -147,7 +141,5 @@ def test_arrays_handed_to_run_12ECG_classifier(leads, samples, dtype, fill):
 @pytest.mark.parametrize("name", ["val", "data"])
 def test_wrong_variable_name_is_a_record_error(tmp_path, name):
     val = scipy.io.loadmat(io.BytesIO(MAT))["val"]
-    buffer = io.BytesIO()
-    scipy.io.savemat(buffer, {name: val}, format="4")
-    result = _read(tmp_path, HEADER.encode(), buffer.getvalue())
+    result = _read(tmp_path, HEADER.encode(), mat_bytes(val, variable=name))
     assert (result is None) == (name != "val")

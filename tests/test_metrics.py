@@ -1,112 +1,24 @@
 """ecgnet.metrics against a plain-loop transcription of the 2020 definitions.
 
-The reference functions below restate each definition record by record and class
-by class, with no vectorisation, so a slip in the vectorised code shows up as a
-disagreement on random inputs (hypothesis) rather than hiding in shared code.
+The reference (tests/reference_metric.py, shared with bench/bench_scorer.py) restates
+each definition record by record and class by class, with no vectorisation, so a slip
+in the vectorised code shows up as a disagreement on random inputs (hypothesis) rather
+than hiding in shared code.
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import reference_metric as ref
+
 from ecgnet import classes, metrics
 
 C = classes.NUM_CLASSES
 NORMAL = classes.NORMAL_INDEX
 W = classes.load_weights()
-
-
-# ---- plain-loop reference ---------------------------------------------------------------
-
-def ref_nanmean(values):
-    defined = [v for v in values if not math.isnan(v)]
-    return sum(defined) / len(defined) if defined else math.nan
-
-
-def ref_counts(labels, outputs, weight_of_record=lambda i: 1.0):
-    n, c = len(labels), len(labels[0])
-    tp, fp, fn, tn = ([0.0] * c for _ in range(4))
-    for i in range(n):
-        w = weight_of_record(i)
-        for j in range(c):
-            if labels[i][j] and outputs[i][j]:
-                tp[j] += w
-            elif outputs[i][j]:
-                fp[j] += w
-            elif labels[i][j]:
-                fn[j] += w
-            else:
-                tn[j] += w
-    return tp, fp, fn, tn
-
-
-def ref_accuracy(labels, outputs):
-    return sum(all(bool(a) == bool(b) for a, b in zip(l, o)) for l, o in zip(labels, outputs)) / len(labels)
-
-
-def ref_f_measure(labels, outputs):
-    tp, fp, fn, _ = ref_counts(labels, outputs)
-    per = [2 * tp[j] / (2 * tp[j] + fp[j] + fn[j]) if 2 * tp[j] + fp[j] + fn[j] else math.nan for j in range(len(tp))]
-    return ref_nanmean(per), per
-
-
-def ref_beta(labels, outputs, beta=2):
-    tp, fp, fn, _ = ref_counts(labels, outputs, lambda i: 1.0 / max(sum(labels[i]), 1))
-    f, g = [], []
-    for j in range(len(tp)):
-        den_f = (1 + beta**2) * tp[j] + fp[j] + beta**2 * fn[j]
-        den_g = tp[j] + fp[j] + beta * fn[j]
-        f.append((1 + beta**2) * tp[j] / den_f if den_f else math.nan)
-        g.append(tp[j] / den_g if den_g else math.nan)
-    return ref_nanmean(f), ref_nanmean(g)
-
-
-def ref_auc(labels, probabilities):
-    n, c = len(labels), len(labels[0])
-    aurocs, auprcs = [], []
-    for k in range(c):
-        column = [probabilities[i][k] for i in range(n)]
-        positives = sum(1 for i in range(n) if labels[i][k])
-        negatives = n - positives
-        # Operating points: nothing predicted, then each distinct value from the highest down.
-        points = [(0, 0)]
-        for t in sorted(set(column), reverse=True):
-            tp = sum(1 for i in range(n) if column[i] >= t and labels[i][k])
-            fp = sum(1 for i in range(n) if column[i] >= t and not labels[i][k])
-            points.append((tp, fp))
-        tpr = [tp / positives if positives else math.nan for tp, _ in points]
-        tnr = [(negatives - fp) / negatives if negatives else math.nan for _, fp in points]
-        ppv = [tp / (tp + fp) if tp + fp else math.nan for tp, fp in points]
-        auroc = auprc = 0.0
-        for j in range(len(points) - 1):
-            auroc += 0.5 * (tpr[j + 1] - tpr[j]) * (tnr[j + 1] + tnr[j])
-            auprc += (tpr[j + 1] - tpr[j]) * ppv[j + 1]
-        aurocs.append(auroc)
-        auprcs.append(auprc)
-    return ref_nanmean(aurocs), ref_nanmean(auprcs), aurocs, auprcs
-
-
-def ref_raw_challenge(labels, outputs, weights):
-    total = 0.0
-    for l, o in zip(labels, outputs):
-        union = sum(1 for a, b in zip(l, o) if a or b)
-        for j in range(len(l)):
-            for k in range(len(o)):
-                if l[j] and o[k]:
-                    total += weights[j][k] / max(union, 1)
-    return total
-
-
-def ref_challenge(labels, outputs, weights=W):
-    inactive = [[k == NORMAL for k in range(len(labels[0]))] for _ in labels]
-    observed = ref_raw_challenge(labels, outputs, weights)
-    perfect = ref_raw_challenge(labels, labels, weights)
-    baseline = ref_raw_challenge(labels, inactive, weights)
-    return (observed - baseline) / (perfect - baseline) if perfect != baseline else 0.0
 
 
 # ---- helpers ----------------------------------------------------------------------------
@@ -142,11 +54,11 @@ PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 @given(scoring_arrays())
 def test_confusion_based_metrics_equal_the_loop_definitions(arrays):
     labels, outputs, _ = arrays
-    assert metrics.accuracy(labels, outputs) == pytest.approx(ref_accuracy(labels.tolist(), outputs.tolist()), abs=1e-12)
+    assert metrics.accuracy(labels, outputs) == pytest.approx(ref.accuracy(labels, outputs), abs=1e-12)
     macro, per_class = metrics.f_measure(labels, outputs)
-    ref_macro, ref_per = ref_f_measure(labels.tolist(), outputs.tolist())
+    ref_macro, ref_per = ref.f_measure(labels, outputs)
     assert close(macro, ref_macro) and close(per_class, ref_per)
-    assert close(metrics.beta_measures(labels, outputs), ref_beta(labels.tolist(), outputs.tolist()))
+    assert close(metrics.beta_measures(labels, outputs), ref.beta_measures(labels, outputs))
 
 
 @PROPERTY
@@ -154,7 +66,7 @@ def test_confusion_based_metrics_equal_the_loop_definitions(arrays):
 def test_auroc_auprc_equal_the_loop_definitions(arrays):
     labels, _, probabilities = arrays
     got = metrics.auroc_auprc(labels, probabilities)
-    want = ref_auc(labels.tolist(), probabilities.tolist())
+    want = ref.auroc_auprc(labels, probabilities)
     for g, w in zip(got, want):
         assert close(g, w)
 
@@ -163,7 +75,7 @@ def test_auroc_auprc_equal_the_loop_definitions(arrays):
 @given(scoring_arrays())
 def test_challenge_metric_equals_the_loop_definition(arrays):
     labels, outputs, _ = arrays
-    assert close(metrics.challenge_metric(labels, outputs), ref_challenge(labels.tolist(), outputs.tolist()))
+    assert close(metrics.challenge_metric(labels, outputs), ref.challenge_metric(labels, outputs))
 
 
 @PROPERTY
@@ -171,7 +83,7 @@ def test_challenge_metric_equals_the_loop_definition(arrays):
 def test_challenge_metric_with_custom_weights(arrays, seed):
     labels, outputs, _ = arrays
     weights = np.random.default_rng(seed).random((C, C))
-    assert close(metrics.challenge_metric(labels, outputs, weights), ref_challenge(labels.tolist(), outputs.tolist(), weights.tolist()))
+    assert close(metrics.challenge_metric(labels, outputs, weights), ref.challenge_metric(labels, outputs, weights))
 
 
 @PROPERTY
@@ -191,10 +103,9 @@ def test_compute_all_is_the_seven_metrics_in_file_order(arrays):
     labels, outputs, probabilities = arrays
     values = metrics.compute_all(labels, outputs, probabilities)
     assert tuple(values) == metrics.METRIC_NAMES
-    auroc, auprc, _, _ = ref_auc(labels.tolist(), probabilities.tolist())
-    expected = (auroc, auprc, ref_accuracy(labels.tolist(), outputs.tolist()), ref_f_measure(labels.tolist(), outputs.tolist())[0],
-                *ref_beta(labels.tolist(), outputs.tolist()), ref_challenge(labels.tolist(), outputs.tolist()))
-    assert close(list(values.values()), expected)
+    expected = ref.compute_all(labels, outputs, probabilities)
+    assert tuple(expected) == metrics.METRIC_NAMES
+    assert close(list(values.values()), list(expected.values()))
 
 
 # ---- anchors and edge cases -------------------------------------------------------------

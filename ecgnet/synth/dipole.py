@@ -59,6 +59,7 @@ class Lobes:
 
     @staticmethod
     def of(rows: list[tuple[float, float, float, np.ndarray | list[float]]]) -> Lobes:
+        """Lobes from rows of (centre s, width before s, width after s, 3-vector mV)."""
         if not rows:
             return Lobes(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros((0, 3)))
         return Lobes(
@@ -69,6 +70,7 @@ class Lobes:
         )
 
     def __add__(self, other: Lobes) -> Lobes:
+        """The lobes of both sets."""
         return Lobes(
             np.concatenate([self.centre, other.centre]),
             np.concatenate([self.width_before, other.width_before]),
@@ -77,6 +79,7 @@ class Lobes:
         )
 
     def shifted(self, dt: float) -> Lobes:
+        """The lobes ``dt`` seconds later."""
         return Lobes(self.centre + dt, self.width_before, self.width_after, self.vector)
 
     def scaled_time(self, factor: float, origin: float = 0.0) -> Lobes:
@@ -84,9 +87,11 @@ class Lobes:
         return Lobes(origin + (self.centre - origin) * factor, self.width_before * factor, self.width_after * factor, self.vector)
 
     def scaled(self, factor: float) -> Lobes:
+        """The lobes with every vector times ``factor``."""
         return Lobes(self.centre, self.width_before, self.width_after, self.vector * factor)
 
     def rotated(self, rotation: np.ndarray) -> Lobes:
+        """The lobes with every vector turned by the 3 x 3 ``rotation``."""
         return Lobes(self.centre, self.width_before, self.width_after, self.vector @ rotation.T)
 
     def area(self) -> np.ndarray:
@@ -95,10 +100,12 @@ class Lobes:
 
     @property
     def start(self) -> float:
+        """Onset (s): 2.5 widths before the earliest centre; 0 without lobes."""
         return float(np.min(self.centre - 2.5 * self.width_before)) if len(self.centre) else 0.0
 
     @property
     def end(self) -> float:
+        """End (s): 2.5 widths after the latest centre; 0 without lobes."""
         return float(np.max(self.centre + 2.5 * self.width_after)) if len(self.centre) else 0.0
 
 

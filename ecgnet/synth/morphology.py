@@ -85,11 +85,6 @@ def _peak_to_peak(lobes: Lobes) -> np.ndarray:
     return leads.max(axis=1) - leads.min(axis=1)
 
 
-def _set_duration(lobes: Lobes, target: float) -> Lobes:
-    start = lobes.start
-    return lobes.shifted(-start).scaled_time(target / _duration(lobes)).shifted(0.0)
-
-
 def _aim_axis(rotatable: Lobes, fixed: Lobes, target_deg: float) -> tuple[Lobes, float]:
     """Turn the rotatable lobes in the frontal plane until the measured axis hits the target."""
     area_rot, area_fixed = rotatable.area(), fixed.area()
@@ -170,37 +165,19 @@ def _finish(rotatable: Lobes, fixed: Lobes, duration_range: tuple[float, float],
     return lobes, _duration(lobes), turn
 
 
-def make_heart(labels: frozenset[str], rng: np.random.Generator) -> Heart:
-    """Draw one subject whose beats show the features of ``labels`` (abbreviations)."""
-    body = rotation(rng.normal(0.0, 8.0, 3))
-    low_voltage = "LQRSV" in labels
-    limb_p2p = rng.uniform(*LIMB_P2P["LQRSV" if low_voltage else "normal"])
-    if "LAnFB" in labels:
-        axis = rng.uniform(*AXIS["LAnFB"])
-    elif "LAD" in labels:
-        axis = rng.uniform(*AXIS["LAD"])
-    elif "RAD" in labels:
-        axis = rng.uniform(*AXIS["RAD"])
-    else:
-        axis = float(np.clip(rng.normal(45.0, 25.0), *AXIS["normal"]))
-    wave_scale = 0.6 if low_voltage else 1.0
+def _axis_target(labels: frozenset[str], rng: np.random.Generator) -> float:
+    """The frontal QRS axis (degrees) the labels call for."""
+    for name in ("LAnFB", "LAD", "RAD"):
+        if name in labels:
+            return rng.uniform(*AXIS[name])
+    return float(np.clip(rng.normal(45.0, 25.0), *AXIS["normal"]))
 
-    # Conducted beat.
-    kind = _conduction(labels)
-    rotatable, fixed = _conducted_qrs(kind, labels, rng)
-    rotatable = rotatable.rotated(body)
-    qab_region = None
-    if "QAb" in labels:
-        qab_region = str(rng.choice(["inferior", "anterior", "lateral"]))
-        fixed = fixed + _q_wave(qab_region, rng)
-    qrs, duration, turn = _finish(rotatable, fixed, QRS_DURATION[kind], axis, limb_p2p, rng)
-    if not low_voltage:
-        chest = _peak_to_peak(qrs)[CHEST].max()
-        if chest < MIN_CHEST_P2P:  # small in the chest leads: scale all up, within MAX_LIMB_P2P
-            qrs = qrs.scaled(min(MIN_CHEST_P2P / chest * rng.uniform(1.02, 1.3), MAX_LIMB_P2P / limb_p2p))
 
+def _conducted_t_wave(kind: str, qrs: Lobes, turn: float, body: np.ndarray, labels: frozenset[str],
+                      wave_scale: float, rng: np.random.Generator) -> tuple[Lobes, float]:
+    """The conducted beat's T wave (concordant, discordant in LBBB; inverted or flat/biphasic on TInv / TAb)."""
     t_amp = rng.uniform(0.2, 0.5) * wave_scale
-    if kind in ("LBBB",):
+    if kind == "LBBB":
         t_dir = -_unit(qrs.area())
     elif kind == "CRBBB":
         t_dir = frontal_rotation(turn * 0.5) @ body @ _unit([0.5, 0.45, 0.35])
@@ -218,36 +195,77 @@ def make_heart(labels: frozenset[str], rng: np.random.Generator) -> Heart:
             late = Lobes.of([(rng.uniform(0.06, 0.09), 0.035, t_after / 2.5, -t_dir * t_amp * rng.uniform(0.6, 0.9))])
             t_wave = t_wave.scaled(0.6) + late
             t_after = late.end
-    conducted = Wave(qrs, duration, t_wave, t_after)
+    return t_wave, t_after
 
-    # Premature ventricular beat: bizarre, wide, with a discordant T.
+
+def _conducted_wave(labels: frozenset[str], body: np.ndarray, axis: float, limb_p2p: float, wave_scale: float,
+                    rng: np.random.Generator) -> tuple[Wave, str | None]:
+    """The conducted beat (QRS and T) and the wall of its Q waves (None without QAb)."""
+    kind = _conduction(labels)
+    rotatable, fixed = _conducted_qrs(kind, labels, rng)
+    rotatable = rotatable.rotated(body)
+    qab_region = None
+    if "QAb" in labels:
+        qab_region = str(rng.choice(["inferior", "anterior", "lateral"]))
+        fixed = fixed + _q_wave(qab_region, rng)
+    qrs, duration, turn = _finish(rotatable, fixed, QRS_DURATION[kind], axis, limb_p2p, rng)
+    if "LQRSV" not in labels:
+        chest = _peak_to_peak(qrs)[CHEST].max()
+        if chest < MIN_CHEST_P2P:  # small in the chest leads: scale all up, within MAX_LIMB_P2P
+            qrs = qrs.scaled(min(MIN_CHEST_P2P / chest * rng.uniform(1.02, 1.3), MAX_LIMB_P2P / limb_p2p))
+    t_wave, t_after = _conducted_t_wave(kind, qrs, turn, body, labels, wave_scale, rng)
+    return Wave(qrs, duration, t_wave, t_after), qab_region
+
+
+def _pvc_wave(low_voltage: bool, wave_scale: float, rng: np.random.Generator) -> Wave:
+    """A premature ventricular beat: bizarre, wide, with a discordant T."""
     u = _unit(rng.normal(0.0, 1.0, 3))
-    pvc_rot = Lobes.of([(0.035, 0.022, 0.025, u), (0.095, 0.025, 0.03, rotation(rng.normal(0, 40, 3)) @ u * 0.5)])
-    pvc_qrs, pvc_duration, _ = _finish(pvc_rot, Lobes.of([]), QRS_DURATION["pvc"],
-                                       float(rng.uniform(-180, 180)), rng.uniform(1.4, 3.0) * (0.5 if low_voltage else 1.0), rng)
-    pvc_t, pvc_after = _t_wave(-_unit(pvc_qrs.area()), rng.uniform(0.3, 0.7) * wave_scale, rng)
-    pvc = Wave(pvc_qrs, pvc_duration, pvc_t, pvc_after)
+    rotatable = Lobes.of([(0.035, 0.022, 0.025, u), (0.095, 0.025, 0.03, rotation(rng.normal(0, 40, 3)) @ u * 0.5)])
+    qrs, duration, _ = _finish(rotatable, Lobes.of([]), QRS_DURATION["pvc"],
+                               float(rng.uniform(-180, 180)), rng.uniform(1.4, 3.0) * (0.5 if low_voltage else 1.0), rng)
+    t_wave, t_after = _t_wave(-_unit(qrs.area()), rng.uniform(0.3, 0.7) * wave_scale, rng)
+    return Wave(qrs, duration, t_wave, t_after)
 
-    # Ventricular paced beat (apical right-ventricular pacing: LBBB-like, wide).
-    paced_rot = Lobes.of([(0.030, 0.020, 0.025, _unit([0.3, -0.2, 0.7]) * 0.8), (0.090, 0.025, 0.030, _unit([0.6, -0.1, 0.4]))]).rotated(body)
-    paced_qrs, paced_duration, _ = _finish(paced_rot, Lobes.of([]), QRS_DURATION["paced"], axis, limb_p2p, rng)
-    paced_t, paced_after = _t_wave(-_unit(paced_qrs.area()), rng.uniform(0.25, 0.5) * wave_scale, rng)
-    paced = Wave(paced_qrs, paced_duration, paced_t, paced_after)
 
-    # Atria.
+def _paced_wave(body: np.ndarray, axis: float, limb_p2p: float, wave_scale: float, rng: np.random.Generator) -> Wave:
+    """A ventricular paced beat (apical right-ventricular pacing: LBBB-like, wide)."""
+    rotatable = Lobes.of([(0.030, 0.020, 0.025, _unit([0.3, -0.2, 0.7]) * 0.8),
+                          (0.090, 0.025, 0.030, _unit([0.6, -0.1, 0.4]))]).rotated(body)
+    qrs, duration, _ = _finish(rotatable, Lobes.of([]), QRS_DURATION["paced"], axis, limb_p2p, rng)
+    t_wave, t_after = _t_wave(-_unit(qrs.area()), rng.uniform(0.25, 0.5) * wave_scale, rng)
+    return Wave(qrs, duration, t_wave, t_after)
+
+
+def _atrial_waves(body: np.ndarray, wave_scale: float, rng: np.random.Generator) -> tuple[Lobes, Lobes]:
+    """The sinus P wave and the ectopic (PAC) P wave, each from its onset at 0."""
     p_scale = rng.uniform(0.6, 1.4) * wave_scale
     p_wave = Lobes.of([(0.030, 0.014, 0.014, [-0.02, 0.08, -0.06]), (0.062, 0.016, 0.016, [0.08, 0.06, 0.05])]).rotated(body).scaled(p_scale)
-    p_wave = p_wave.shifted(-p_wave.start)
     ectopic = [0.04, -0.09, 0.02] if rng.random() < 0.5 else [0.1, 0.03, -0.06]
     pac_p = Lobes.of([(0.045, 0.02, 0.02, ectopic)]).scaled(p_scale * 1.2)
-    pac_p = pac_p.shifted(-pac_p.start)
+    return p_wave.shifted(-p_wave.start), pac_p.shifted(-pac_p.start)
 
+
+def _pr_interval(labels: frozenset[str], rng: np.random.Generator) -> float:
+    """P onset to QRS onset (s): long in first-degree AV block (IAVB) and prolonged PR (LPR)."""
     if "IAVB" in labels:
-        pr = rng.uniform(0.22, 0.34)
-    elif "LPR" in labels:
-        pr = rng.uniform(0.21, 0.26)
-    else:
-        pr = rng.uniform(0.12, 0.19)
+        return rng.uniform(0.22, 0.34)
+    if "LPR" in labels:
+        return rng.uniform(0.21, 0.26)
+    return rng.uniform(0.12, 0.19)
+
+
+def make_heart(labels: frozenset[str], rng: np.random.Generator) -> Heart:
+    """Draw one subject whose beats show the features of ``labels`` (abbreviations)."""
+    body = rotation(rng.normal(0.0, 8.0, 3))
+    low_voltage = "LQRSV" in labels
+    limb_p2p = rng.uniform(*LIMB_P2P["LQRSV" if low_voltage else "normal"])
+    axis = _axis_target(labels, rng)
+    wave_scale = 0.6 if low_voltage else 1.0
+    conducted, qab_region = _conducted_wave(labels, body, axis, limb_p2p, wave_scale, rng)
+    pvc = _pvc_wave(low_voltage, wave_scale, rng)
+    paced = _paced_wave(body, axis, limb_p2p, wave_scale, rng)
+    p_wave, pac_p = _atrial_waves(body, wave_scale, rng)
+    pr = _pr_interval(labels, rng)
     qtc = rng.uniform(*QTC["LQT" if "LQT" in labels else "normal"])
     return Heart(
         p_wave=p_wave, pac_p_wave=pac_p, conducted=conducted, pvc=pvc, paced=paced, qtc=qtc, pr=pr,

@@ -73,9 +73,12 @@ def sample_format(rng: np.random.Generator, fs_choices: Sequence[float] | None =
 
 @dataclass
 class _Tiled:
+    """The lobes of a whole record, gathered one beat template at a time."""
+
     lobes: list[Lobes]
 
     def add(self, template: Lobes, onsets: np.ndarray, amplitude: np.ndarray, time_scale: np.ndarray | None = None) -> None:
+        """One copy of ``template`` per beat: shifted to its onset (s), scaled by its amplitude and time scale (B,)."""
         if len(onsets) == 0 or len(template.centre) == 0:
             return
         ts = np.ones(len(onsets)) if time_scale is None else time_scale
@@ -87,6 +90,7 @@ class _Tiled:
         ))
 
     def total(self) -> Lobes:
+        """All the lobes added so far, as one set."""
         out = Lobes.of([])
         for lobes in self.lobes:
             out = out + lobes

@@ -12,7 +12,7 @@ full compensatory pause. PR: pacing spikes, either atrio-ventricular sequential
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -55,8 +55,41 @@ def _ectopic_slots(n_beats: int, duration: float, rng: np.random.Generator) -> s
     return set(rng.choice(candidates, size=min(count, len(candidates)), replace=False).tolist())
 
 
-def make_schedule(labels: frozenset[str], pr: float, duration: float, rng: np.random.Generator) -> Schedule:
-    """Beat times and kinds over ``duration`` seconds (starting a little before 0)."""
+@dataclass
+class _Process:
+    """The RR process of one record, drawn once: base RR (s), modulations and rhythm flags."""
+
+    rr0: float
+    resp_hz: float
+    resp_phase: float
+    resp_depth: float
+    lf_hz: float
+    lf_phase: float
+    lf_depth: float
+    jitter: float  # s
+    af: bool
+    afl: bool
+    paced: bool
+    pacing_mode: str  # "sequential", "tracking" or "" (not paced)
+    af_spread: float
+    flutter_hz: float = 0.0
+    flutter_ratio: int = 0  # QRS per flutter wave; 0: variable block
+    flutter_delay: float = 0.0  # s from a flutter wave to its QRS
+
+
+@dataclass
+class _Beats:
+    """The beats of a record as they are laid down, one list entry per beat (spikes: their own lists)."""
+
+    qrs_on: list[float] = field(default_factory=list)
+    kind: list[int] = field(default_factory=list)
+    p_on: list[float] = field(default_factory=list)
+    atrial_spikes: list[float] = field(default_factory=list)
+    ventricular_spikes: list[float] = field(default_factory=list)
+
+
+def _draw_process(labels: frozenset[str], rng: np.random.Generator) -> _Process:
+    """Rate, respiratory and Mayer-wave modulation, and the AF / flutter / pacing settings."""
     resp_hz = rng.uniform(0.15, 0.35)
     resp_phase, lf_hz, lf_phase = rng.uniform(0, 2 * np.pi), rng.uniform(0.06, 0.12), rng.uniform(0, 2 * np.pi)
     resp_depth = rng.uniform(0.08, 0.16) if "SA" in labels else rng.uniform(0.005, 0.025)
@@ -69,80 +102,76 @@ def make_schedule(labels: frozenset[str], pr: float, duration: float, rng: np.ra
         rate = rng.uniform(60.0, 85.0)
     else:
         rate = _sinus_rate(labels, rng)
-    rr0 = 60.0 / rate
-    af_spread = rng.uniform(0.12, 0.25)
-
-    flutter_hz, flutter_ratio = 0.0, 0
+    process = _Process(60.0 / rate, resp_hz, resp_phase, resp_depth, lf_hz, lf_phase, lf_depth, jitter,
+                       af, afl, paced, pacing_mode, af_spread=rng.uniform(0.12, 0.25))
     if afl:
-        flutter_hz = rng.uniform(4.2, 5.5)
+        process.flutter_hz = rng.uniform(4.2, 5.5)
         if "Brady" in labels:
-            flutter_ratio = int(np.ceil(flutter_hz * 60.0 / 56.0))
+            process.flutter_ratio = int(np.ceil(process.flutter_hz * 60.0 / 56.0))
         else:
-            flutter_ratio = int(rng.choice([2, 3, 4, 0], p=[0.45, 0.1, 0.25, 0.2]))  # 0: variable block
-        flutter_delay = rng.uniform(0.18, 0.28)
+            process.flutter_ratio = int(rng.choice([2, 3, 4, 0], p=[0.45, 0.1, 0.25, 0.2]))
+        process.flutter_delay = rng.uniform(0.18, 0.28)
+    return process
 
+
+def _premature_beat(kind: int, t: float, rr0: float, beats: _Beats, rng: np.random.Generator) -> float:
+    """Lay down a PAC or PVC in place of the beat due at ``t``; returns the pause (s) to the next beat."""
+    previous = beats.qrs_on[-1] if beats.qrs_on else t - rr0
+    base_rr = t - previous if beats.qrs_on else rr0
+    t_ectopic = previous + max(rng.uniform(0.55, 0.75) * base_rr, 0.32)
+    beats.qrs_on.append(t_ectopic)
+    beats.kind.append(kind)
+    if kind == PAC:  # the sinus node resets
+        beats.p_on.append(t_ectopic - rng.uniform(0.12, 0.2))
+        return t_ectopic + base_rr * rng.uniform(1.0, 1.12) - t
+    beats.p_on.append(np.nan)  # PVC: a full compensatory pause
+    return previous + 2 * base_rr - t
+
+
+def _regular_beat(process: _Process, t: float, pr: float, beats: _Beats, rng: np.random.Generator) -> float:
+    """Lay down the rhythm's own beat at ``t`` (s); returns the RR (s) to the next one."""
+    beats.qrs_on.append(t)
+    if process.af or process.afl:
+        beats.kind.append(CONDUCTED)
+        beats.p_on.append(np.nan)
+        if process.af:
+            return max(process.rr0 * np.exp(rng.normal(0.0, process.af_spread)), 0.33)
+        return (process.flutter_ratio or int(rng.choice([2, 3, 4]))) / process.flutter_hz
+    respiration = process.resp_depth * np.sin(2 * np.pi * process.resp_hz * t + process.resp_phase)
+    if process.paced:
+        beats.kind.append(PACED)
+        beats.p_on.append(t - pr)
+        beats.ventricular_spikes.append(t)
+        if process.pacing_mode == "sequential":
+            beats.atrial_spikes.append(t - pr)
+            return process.rr0
+        return process.rr0 * (1 + respiration) + rng.normal(0, process.jitter)
+    beats.kind.append(CONDUCTED)
+    beats.p_on.append(t - pr + rng.normal(0.0, 0.003))
+    mayer = process.lf_depth * np.sin(2 * np.pi * process.lf_hz * t + process.lf_phase)
+    return process.rr0 * (1 + respiration + mayer) + rng.normal(0.0, process.jitter)
+
+
+def make_schedule(labels: frozenset[str], pr: float, duration: float, rng: np.random.Generator) -> Schedule:
+    """Beat times and kinds over ``duration`` seconds (starting a little before 0); ``pr`` in seconds."""
+    process = _draw_process(labels, rng)
+    ectopic_kind = [kind for kind, label in ((PAC, "PAC"), (PVC, "PVC")) if label in labels]
     slots: set[int] = set()
-    ectopic_kind = []
-    if "PAC" in labels:
-        ectopic_kind.append(PAC)
-    if "PVC" in labels:
-        ectopic_kind.append(PVC)
     if ectopic_kind:  # slots among the beats inside the record (the first starts before 0)
-        slots = _ectopic_slots(max(4, int(duration / rr0)), duration, rng)
-
-    qrs_on, kinds, p_on = [], [], []
-    a_spikes, v_spikes = [], []
+        slots = _ectopic_slots(max(4, int(duration / process.rr0)), duration, rng)
+    beats = _Beats()
     cycle = int(rng.integers(0, 4))
-    t = -rng.uniform(0.2, 1.0) * rr0
-    if afl:
-        t = flutter_delay - cycle / flutter_hz
-    pending_pause = 0.0
+    t = -rng.uniform(0.2, 1.0) * process.rr0
+    if process.afl:
+        t = process.flutter_delay - cycle / process.flutter_hz
     k = 0
     while t < duration + 0.5:
         if k in slots:
-            kind = int(rng.choice(ectopic_kind))
-            previous = qrs_on[-1] if qrs_on else t - rr0
-            base_rr = t - previous if qrs_on else rr0
-            coupling = max(rng.uniform(0.55, 0.75) * base_rr, 0.32)
-            t_ect = previous + coupling
-            qrs_on.append(t_ect)
-            kinds.append(kind)
-            if kind == PAC:
-                p_on.append(t_ect - rng.uniform(0.12, 0.2))
-                pending_pause = t_ect + base_rr * rng.uniform(1.0, 1.12) - t
-            else:
-                p_on.append(np.nan)
-                pending_pause = previous + 2 * base_rr - t
-            t += max(pending_pause, 0.0)
-            k += 1
-            continue
-        qrs_on.append(t)
-        if af:
-            kinds.append(CONDUCTED)
-            p_on.append(np.nan)
-            rr = max(rr0 * np.exp(rng.normal(0.0, af_spread)), 0.33)
-        elif afl:
-            kinds.append(CONDUCTED)
-            p_on.append(np.nan)
-            ratio = flutter_ratio or int(rng.choice([2, 3, 4]))
-            rr = ratio / flutter_hz
-        elif paced:
-            kinds.append(PACED)
-            p_on.append(t - pr)
-            v_spikes.append(t)
-            if pacing_mode == "sequential":
-                a_spikes.append(t - pr)
-                rr = rr0
-            else:
-                rr = rr0 * (1 + resp_depth * np.sin(2 * np.pi * resp_hz * t + resp_phase)) + rng.normal(0, jitter)
+            t += max(_premature_beat(int(rng.choice(ectopic_kind)), t, process.rr0, beats, rng), 0.0)
         else:
-            kinds.append(CONDUCTED)
-            p_on.append(t - pr + rng.normal(0.0, 0.003))
-            rr = rr0 * (1 + resp_depth * np.sin(2 * np.pi * resp_hz * t + resp_phase)
-                        + lf_depth * np.sin(2 * np.pi * lf_hz * t + lf_phase)) + rng.normal(0.0, jitter)
-        t += rr
+            t += _regular_beat(process, t, pr, beats, rng)
         k += 1
-    qrs = np.array(qrs_on)
-    rr_prev = np.diff(qrs, prepend=qrs[0] - rr0)
-    return Schedule(qrs, np.array(kinds), np.array(p_on, dtype=float), np.array(a_spikes), np.array(v_spikes),
-                    rr_prev, flutter_hz, resp_hz)
+    qrs = np.array(beats.qrs_on)
+    rr_prev = np.diff(qrs, prepend=qrs[0] - process.rr0)
+    return Schedule(qrs, np.array(beats.kind), np.array(beats.p_on, dtype=float), np.array(beats.atrial_spikes),
+                    np.array(beats.ventricular_spikes), rr_prev, process.flutter_hz, process.resp_hz)
