@@ -74,3 +74,18 @@ def test_record_probability_is_the_mean_over_its_windows_whatever_the_batching(b
         with torch.no_grad():
             expected = torch.sigmoid(model(windows, torch.zeros(len(windows), 5))).mean(0).numpy()
         np.testing.assert_allclose(batched[i], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_no_batch_holds_more_windows_than_the_inference_batch():
+    """Memory stays bounded: the network never sees more than ``inference_batch`` windows at once."""
+    config = PRESETS["smoke"].replace(inference_batch=4)
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    seen: list[int] = []
+    model.register_forward_pre_hook(lambda module, args: seen.append(len(args[0])))
+    rng = np.random.default_rng(1)
+    signals = [rng.standard_normal((12, n)).astype(np.float32) for n in (5000, 300, 20000, 1024)]
+    windows = sum(len(inference_windows(x, config.window, config.overlap)) for x in signals)
+    probabilities = fold_probabilities([model], _Cache(signals), config)
+    assert probabilities.shape == (1, 4, NUM_CLASSES)
+    assert max(seen) == 4 and sum(seen) == windows and len(seen) == -(-windows // 4)
