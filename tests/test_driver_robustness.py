@@ -188,8 +188,8 @@ def test_every_readable_record_gets_an_output_the_scorer_reads(bad_run):
     for name in readable:
         path = out / f"{name}.csv"
         assert path.is_file(), f"{name}: no output file\n{done.stderr[-3000:]}"
-        labels, scores = read_output(path)
-        assert path.read_text().startswith(f"#{name}\n") and labels.any(), name
+        outputs, scores = read_output(path)
+        assert path.read_text().startswith(f"#{name}\n") and outputs.any(), name
         assert np.all((scores >= 0) & (scores <= 1)), name
     failed = {name for name, outcome in expected.items() if outcome is not None}
     assert sorted(p.name for p in out.iterdir()) == sorted({f"{n}.csv" for n in readable + sorted(failed)} | set(user_files))
@@ -247,14 +247,14 @@ def test_no_temporary_files_are_left(bad_run):
 
 
 def test_a_killed_driver_leaves_only_complete_files_and_a_rerun_keeps_them(tmp_path, model_dir):
-    source = tmp_path / "source"
-    good_records(source, 1, seed=2)
+    original = tmp_path / "original"
+    good_records(original, 1, seed=2)
     inputs = tmp_path / "in"
     inputs.mkdir()
     count = 400
     for i in range(count):  # hard links: 400 records on disk for the price of one
         for suffix in (".hea", ".mat"):
-            os.link(source / f"SYN00001{suffix}", inputs / f"K{i:04d}{suffix}")
+            os.link(original / f"SYN00001{suffix}", inputs / f"K{i:04d}{suffix}")
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "ECGNET_QUIET": "1"}
     victim = subprocess.Popen([sys.executable, "driver.py", str(model_dir), str(inputs), str(out)], cwd=REPO, env=env,
@@ -272,7 +272,7 @@ def test_a_killed_driver_leaves_only_complete_files_and_a_rerun_keeps_them(tmp_p
     written = {p.name: p.read_bytes() for p in out.glob("*.csv")}
     assert 20 <= len(written) < count
     for name, data in written.items():
-        labels, scores = read_output(out / name)  # complete: four lines, 24 columns each
+        read_output(out / name)  # complete: four lines, 24 columns each
         assert data.startswith(f"#{name[:-4]}\n".encode()) and data.endswith(b"\n") and data.count(b"\n") == 4
 
     done = run_driver(model_dir, inputs, out)

@@ -23,8 +23,8 @@ def _probabilities(rows: list[list[float]]) -> np.ndarray:
 def test_a_class_needs_more_than_half_of_the_folds():
     # Class 1 is labelled by 3 of 5 folds, class 2 by 2 of 5; class 0 is every fold's top class.
     p = _probabilities([[0.9, 0.6, 0.6], [0.9, 0.6, 0.6], [0.9, 0.6, 0.1], [0.9, 0.1, 0.1], [0.9, 0.1, 0.1]])
-    labels, scores = vote(p, np.full((5, NUM_CLASSES), 0.5))
-    assert labels[0, :3].tolist() == [True, True, False] and labels[0].sum() == 2
+    outputs, scores = vote(p, np.full((5, NUM_CLASSES), 0.5))
+    assert outputs[0, :3].tolist() == [True, True, False] and outputs[0].sum() == 2
     np.testing.assert_allclose(scores[0, :3], [0.9, 0.4, 0.3])
 
 
@@ -32,8 +32,8 @@ def test_the_top_voted_class_is_forced_on_with_ties_broken_by_mean_probability()
     # No class reaches 3 votes; classes 3 and 4 have 2 votes each, class 4 the higher mean.
     p = _probabilities([[0, 0, 0, 0.3, 0.2], [0, 0, 0, 0.3, 0.2], [0, 0, 0, 0.2, 0.3], [0, 0, 0, 0.2, 0.3], [0.1, 0, 0, 0.0, 0.45]])
     thresholds = np.full((5, NUM_CLASSES), 0.9)
-    labels, _ = vote(p, thresholds)
-    assert np.flatnonzero(labels[0]).tolist() == [4]
+    outputs, _ = vote(p, thresholds)
+    assert np.flatnonzero(outputs[0]).tolist() == [4]
 
 
 def test_per_fold_thresholds_are_used():
