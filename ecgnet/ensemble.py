@@ -23,7 +23,6 @@ API:
 """
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +38,6 @@ from .modeldir import load_manifest, load_weights
 from .records import Record, demographics
 from .signal import inference_windows, resample
 from .thresholds import apply_thresholds
-
-log = logging.getLogger(__name__)
 
 
 def record_inputs(record: Record, config: Config) -> tuple[np.ndarray, np.ndarray]:
