@@ -74,14 +74,14 @@ def classify(model: Ensemble, data: np.ndarray, header_data, where: str | Path |
     codes. Never raises: a record that cannot be classified gets ``([], [], [])`` and one
     ERROR line naming ``where`` (default: the header's record name) and the reason.
     """
-    where = where or record_name(header_data)
     try:
+        where = where or record_name(header_data)
         record = record_from_arrays(data, header_data, where=str(where), gain_policy=model.config.gain_policy)
         for warning in record.warnings:  # repairs (e.g. a wrong source-wide gain): once per file, never silent
             log.warning("%s: %s", record.name, warning)
         outputs, scores = model.predict_record(record)
     except Exception as error:  # noqa: BLE001 - the organisers' driver stops at the first exception
-        return failed(where, error)
+        return failed(where or "<record>", error)
     return [int(x) for x in outputs], [float(x) for x in scores], list(CLASSES)
 
 

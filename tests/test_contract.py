@@ -209,7 +209,7 @@ def test_run_12ECG_classifier_answers_empty_outputs_for_an_unusable_record(train
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", ["strings", "wrong_shape", "all_nan", "garbage_header", "empty_header"])
+@pytest.mark.parametrize("case", ["strings", "wrong_shape", "all_nan", "garbage_header", "empty_header", "nothing"])
 def test_run_12ECG_classifier_never_raises_on_garbage(trained, case, caplog):
     _, data, model, _ = trained
     team_code = _team_code()
@@ -221,6 +221,7 @@ def test_run_12ECG_classifier_never_raises_on_garbage(trained, case, caplog):
         "all_nan": (np.full_like(values, np.nan), header),
         "garbage_header": (values, ["\x00\xff garbage\n", "more\n"]),
         "empty_header": (values, []),
+        "nothing": (None, None),
     }[case]
     with caplog.at_level("ERROR"):
         answers = team_code.run_12ECG_classifier(data_arg, header_arg, team_code.load_12ECG_model(str(model)))
