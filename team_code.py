@@ -7,9 +7,11 @@
 - ``run_12ECG_classifier(data, header_data, model) -> (labels, scores, classes)``: ``data``
   is the raw ``val`` counts (float64, 12 x N), scaled here by the header's gains (with
   the ``auto`` policy that overrides the 2020 release's wrong gains); ``labels`` are
-  0/1 ints, ``scores`` floats, ``classes`` the 24 SNOMED CT codes. A record that cannot
-  be classified is logged and answered with the normal class, never an exception: the
-  organisers' driver would stop at the first one.
+  0/1 ints, ``scores`` floats, ``classes`` the 24 SNOMED CT codes. It never raises (the
+  organisers' driver would stop at the first exception): a record that cannot be
+  classified is logged by name and answered ``([], [], [])``, which the driver writes as
+  empty lines and both scorers count as all-negative (``ecgnet.predict.classify``, the
+  same function ``driver.py`` calls for every record).
 
 ``$ECGNET_PRECISION`` (``fp32`` or ``bf16``) overrides the CPU inference precision the
 model directory's config records.
@@ -22,19 +24,22 @@ import numpy as np
 
 from ecgnet.config import load_config
 from ecgnet.ensemble import Ensemble
-from ecgnet.predict import classify_or_fallback, load_model
+from ecgnet.predict import classify, load_model
 from ecgnet.train import train_ensemble
 
 
 def train_12ECG_classifier(input_directory: str, output_directory: str) -> None:
+    """Train the 5-fold ensemble on the records of ``input_directory`` into the model directory ``output_directory``."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     train_ensemble(input_directory, output_directory, load_config())
 
 
 def load_12ECG_model(model_input: str) -> Ensemble:
+    """The validated ensemble of the model directory ``model_input``; raises ``ModelDirError`` naming the problem."""
     return load_model(model_input)
 
 
 def run_12ECG_classifier(data: np.ndarray, header_data, model: Ensemble) -> tuple[list[int], list[float], list[str]]:
-    return classify_or_fallback(model, data, header_data)
+    """Raw ``val`` counts (12, N) + header lines -> (labels (24,), scores (24,), classes (24,)), or ([], [], []) on failure."""
+    return classify(model, data, header_data)

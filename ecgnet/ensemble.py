@@ -1,27 +1,28 @@
-"""From fold models to labels and scores: window averaging, thresholds and the vote.
+"""From fold models to binary outputs and scores: window averaging, thresholds and the vote.
 
 API:
 
 - ``record_inputs(record, config) -> (windows (P, 12, L), demographics (5,))``: a
   ``records.Record`` resampled to 257 Hz and cut into ``signal.inference_windows``.
-- ``fold_probabilities(models, source, config, ...) -> (F, N, 24)``: per model, the
-  sigmoid outputs averaged over each record's windows. ``source`` is a ``cache.Cache``
-  (optionally with ``indices``) or a list of ``Record``; windows of several records
-  are batched together (``config.inference_batch``) for speed, long records split across batches.
-- ``predict_probabilities(models, source, config, ...) -> (N, 24)``: their fold mean.
-- ``vote(probabilities (F, N, 24), thresholds (F, 24)) -> (labels, scores)``: each fold
-  labels the classes at or above its thresholds plus its top class; a class is output
-  when more than half of the folds label it (>= 3 of 5), and the top-voted class (ties
-  broken by the mean probability) is always output; the score is the mean probability.
+- ``fold_probabilities(models, dataset, config, ...) -> (F, N, 24)``: per model, the
+  sigmoid outputs averaged over each record's windows. ``dataset`` is a ``cache.Cache``
+  (optionally with ``indices``) or a list of ``Record``; the windows go through the
+  network in batches of at most ``config.inference_batch``, filled from consecutive
+  records (a long record's windows span several batches), so memory stays bounded.
+- ``predict_probabilities(models, dataset, config, ...) -> (N, 24)``: their fold mean.
+- ``vote(probabilities (F, N, 24), thresholds (F, 24)) -> (outputs, scores)``: each fold
+  marks the classes at or above its thresholds plus its top class; a class is output
+  when more than half of the folds mark it (>= 3 of 5), and the top-voted class (ties
+  broken by the mean probability) is always output; the score is the mean probability
+  (Zhao et al., "Adaptive Lead Weighted ResNet Trained With Different Duration
+  Signals for Classifying 12-lead ECGs", CinC 2020).
 - ``Ensemble.load(model_dir)``: the validated model directory, ready to predict;
-  ``Ensemble.predict_record(record) -> (labels bool (24,), scores float (24,))`` is what
+  ``Ensemble.predict_record(record) -> (outputs bool (24,), scores float (24,))`` is what
   ``run_12ECG_classifier`` and ``driver.py`` use, one record at a time, so the driver's
   files equal per-record calls byte for byte.
 """
 from __future__ import annotations
 
-import logging
-from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,83 +39,95 @@ from .records import Record, demographics
 from .signal import inference_windows, resample
 from .thresholds import apply_thresholds
 
-log = logging.getLogger(__name__)
-
 
 def record_inputs(record: Record, config: Config) -> tuple[np.ndarray, np.ndarray]:
-    """The network inputs of one record: its inference windows and demographics vector."""
+    """The network inputs of one record: windows (P, 12, ``config.window``) float32 at 257 Hz, demographics (5,)."""
     signal = resample(record.signal, record.fs, config.fs)
     return inference_windows(signal, config.window, config.overlap), demographics(record.age, record.sex)
 
 
-def _source_inputs(source, config: Config, indices: Sequence[int] | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    if isinstance(source, (list, tuple)):
-        for record in source if indices is None else (source[i] for i in indices):
+def _dataset_inputs(dataset, config: Config, indices: Sequence[int] | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(windows (P, 12, L), demographics (5,)) of each record of a list of ``Record`` or a ``cache.Cache``."""
+    if isinstance(dataset, (list, tuple)):
+        for record in dataset if indices is None else (dataset[i] for i in indices):
             yield record_inputs(record, config)
         return
-    for i in range(len(source)) if indices is None else indices:
-        yield inference_windows(source.signal(i), config.window, config.overlap), source.demographics[i]
+    for i in range(len(dataset)) if indices is None else indices:
+        yield inference_windows(dataset.signal(i), config.window, config.overlap), dataset.demographics[i]
 
 
-def _forward(models: Sequence[SEResNet], windows: np.ndarray, demo: np.ndarray, device: torch.device,
+def _window_batches(inputs: Iterator[tuple[np.ndarray, np.ndarray]], size: int
+                    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Batches (windows (B, 12, L), demographics (B, 5), record number (B,)) of ``size`` windows, the last one fewer.
+
+    Consecutive records share a batch and a record's windows may span several, so no
+    batch is bigger than ``size`` whatever the records' lengths.
+    """
+    pieces: list[tuple[np.ndarray, np.ndarray, int]] = []
+    filled = 0
+    for number, (windows, record_demographics) in enumerate(inputs):
+        start = 0
+        while start < len(windows):
+            piece = windows[start:start + size - filled]
+            pieces.append((piece, record_demographics, number))
+            start += len(piece)
+            filled += len(piece)
+            if filled == size:
+                yield _stack(pieces)
+                pieces, filled = [], 0
+    if pieces:
+        yield _stack(pieces)
+
+
+def _stack(pieces: list[tuple[np.ndarray, np.ndarray, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    windows = np.concatenate([piece for piece, _, _ in pieces])
+    repeated = np.concatenate([np.broadcast_to(np.asarray(d, np.float32), (len(piece), len(d))) for piece, d, _ in pieces])
+    numbers = np.concatenate([np.full(len(piece), number) for piece, _, number in pieces])
+    return windows, repeated, numbers
+
+
+def _forward(models: Sequence[SEResNet], windows: np.ndarray, demographics_batch: np.ndarray, device: torch.device,
              precision: str) -> np.ndarray:
-    """(F, P, C) sigmoid outputs of every model on a batch of windows."""
+    """(F, B, 24) sigmoid outputs of every model on windows (B, 12, L) with demographics (B, 5)."""
     x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)).to(device)
-    d = torch.from_numpy(np.ascontiguousarray(demo, dtype=np.float32)).to(device)
+    d = torch.from_numpy(np.ascontiguousarray(demographics_batch, dtype=np.float32)).to(device)
     with torch.inference_mode(), inference_autocast(device, precision):
         return np.stack([torch.sigmoid(model(x, d).float()).cpu().numpy() for model in models])
 
 
-def fold_probabilities(models: Sequence[SEResNet], source, config: Config, indices: Sequence[int] | None = None,
+def fold_probabilities(models: Sequence[SEResNet], dataset, config: Config, indices: Sequence[int] | None = None,
                        device: torch.device | None = None, precision: str = "fp32") -> np.ndarray:
-    """(F, N, 24) float64: each model's window-averaged probabilities for each record.
+    """(F, N, 24) float64: each model's sigmoid outputs averaged over each record's windows.
 
-    Windows of consecutive records share batches of ``config.inference_batch``, and a long
-    record's windows are split across batches, so memory stays bounded whatever the lengths.
+    ``dataset``: a list of ``Record`` (resampled and windowed here) or a ``cache.Cache``
+    (already at 257 Hz); ``indices`` picks and orders its records (N of them). At most
+    ``config.inference_batch`` windows go through the network at once.
     """
     device = device or next(models[0].parameters()).device
     for model in models:
         model.eval()
-    step = max(1, config.inference_batch)
-    results: list[np.ndarray] = []
-    counts: deque[int] = deque()  # windows of each record not yet averaged
-    waiting_w: list[np.ndarray] = []
-    waiting_d: list[np.ndarray] = []
-    done = np.zeros((len(models), 0, NUM_CLASSES), dtype=np.float32)  # window outputs not yet averaged
-
-    def run(final: bool) -> None:
-        nonlocal done
-        windows, demo = np.concatenate(waiting_w), np.concatenate(waiting_d)
-        cut = len(windows) if final else len(windows) - len(windows) % step
-        outputs = [done] + [_forward(models, windows[i:i + step], demo[i:i + step], device, precision) for i in range(0, cut, step)]
-        done = np.concatenate(outputs, axis=1)
-        waiting_w[:], waiting_d[:] = [windows[cut:]], [demo[cut:]]
-        while counts and done.shape[1] >= counts[0]:
-            count = counts.popleft()
-            results.append(done[:, :count].astype(np.float64).mean(axis=1))
-            done = done[:, count:]
-
-    for windows, demo in _source_inputs(source, config, indices):
-        waiting_w.append(windows)
-        waiting_d.append(np.repeat(np.asarray(demo, dtype=np.float32)[None], len(windows), axis=0))
-        counts.append(len(windows))
-        if sum(len(w) for w in waiting_w) >= step:
-            run(final=False)
-    if counts:
-        run(final=True)
-    if not results:
-        return np.zeros((len(models), 0, NUM_CLASSES))
-    return np.stack(results, axis=1)
+    count = len(dataset) if indices is None else len(indices)
+    totals = np.zeros((count, len(models), NUM_CLASSES))  # per record: the sum of its windows' outputs
+    windows_per_record = np.zeros(count)
+    batches = _window_batches(_dataset_inputs(dataset, config, indices), max(1, config.inference_batch))
+    for windows, demographics_batch, numbers in batches:
+        outputs = _forward(models, windows, demographics_batch, device, precision)
+        np.add.at(totals, numbers, outputs.transpose(1, 0, 2))
+        np.add.at(windows_per_record, numbers, 1)
+    return (totals / np.maximum(windows_per_record, 1)[:, None, None]).transpose(1, 0, 2)
 
 
-def predict_probabilities(models: Sequence[SEResNet], source, config: Config, indices: Sequence[int] | None = None,
+def predict_probabilities(models: Sequence[SEResNet], dataset, config: Config, indices: Sequence[int] | None = None,
                           device: torch.device | None = None, precision: str = "fp32") -> np.ndarray:
-    """(N, 24): the fold mean of ``fold_probabilities``."""
-    return fold_probabilities(models, source, config, indices, device, precision).mean(axis=0)
+    """(N, 24) float64: the fold mean of ``fold_probabilities`` (same arguments)."""
+    return fold_probabilities(models, dataset, config, indices, device, precision).mean(axis=0)
 
 
 def vote(probabilities: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Majority vote of the fold labels; returns (labels (N, C) bool, scores (N, C) mean probability)."""
+    """Majority vote of the folds: probabilities (F, N, C), thresholds (F, C) -> (outputs (N, C) bool, scores (N, C)).
+
+    ``scores`` is the fold mean of the probabilities. Raises ``ValueError`` when the shapes disagree.
+    """
     probabilities = np.asarray(probabilities, dtype=np.float64)
     thresholds = np.asarray(thresholds, dtype=np.float64)
     if probabilities.ndim != 3 or thresholds.shape != (probabilities.shape[0], probabilities.shape[2]):
@@ -122,16 +135,16 @@ def vote(probabilities: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray,
     folds = probabilities.shape[0]
     votes = np.stack([apply_thresholds(p, t) for p, t in zip(probabilities, thresholds)]).sum(axis=0)
     scores = probabilities.mean(axis=0)
-    labels = 2 * votes > folds
+    outputs = 2 * votes > folds
     # Scores lie in [0, 1], so half a score never outweighs one vote: it only breaks ties.
     top = np.argmax(votes + scores / 2, axis=1)
-    labels[np.arange(len(labels)), top] = True
-    return labels, scores
+    outputs[np.arange(len(outputs)), top] = True
+    return outputs, scores
 
 
 @dataclass
 class Ensemble:
-    """The fold models of a model directory with their thresholds and settings."""
+    """The fold models of a model directory with their thresholds (F, 24) and settings."""
 
     models: list[SEResNet]
     thresholds: np.ndarray  # (F, 24)
@@ -155,7 +168,7 @@ class Ensemble:
         return cls(models, thresholds, config, manifest, device, check_precision(precision or config.cpu_precision))
 
     def predict_record(self, record: Record) -> tuple[np.ndarray, np.ndarray]:
-        """Labels (bool, 24) and scores (float64, 24) of one record."""
+        """One record's binary outputs (bool, 24) and scores (float64, 24): resample, window, forward, vote."""
         probabilities = fold_probabilities(self.models, [record], self.config, device=self.device, precision=self.precision)
-        labels, scores = vote(probabilities, self.thresholds)
-        return labels[0], scores[0]
+        outputs, scores = vote(probabilities, self.thresholds)
+        return outputs[0], scores[0]

@@ -122,7 +122,13 @@ def read_output(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def format_output(record_name: str, codes: Sequence[str], labels: Sequence[bool] | np.ndarray, scores: Sequence[float] | np.ndarray) -> str:
-    """The text of an output file; probabilities at the shortest exact precision of their dtype."""
+    """The text of an output file: ``#NAME``, then codes (C,), 0/1 labels (C,) and scores (C,), comma-separated.
+
+    Scores are written at the shortest exact precision of their dtype. Empty answers
+    (C = 0, a record that failed) give ``#NAME`` and three empty lines, as the organisers'
+    drivers write them; both scorers count such a file as all-negative. Raises
+    ``ValueError`` for a bad record name, unequal lengths or a code that would break the format.
+    """
     codes = [str(code) for code in codes]
     labels = np.asarray(labels)
     scores = np.asarray(scores)
@@ -145,6 +151,6 @@ def format_output(record_name: str, codes: Sequence[str], labels: Sequence[bool]
     ) + "\n"
 
 
-def write_output(path: str | Path, record_name: str, classes: Sequence[str], labels: Sequence[bool] | np.ndarray, scores: Sequence[float] | np.ndarray) -> None:
-    """Write ``path`` atomically: a reader sees the old file or the complete new one, never a part."""
-    atomic_write_text(path, format_output(record_name, classes, labels, scores), sync=False)
+def write_output(path: str | Path, record_name: str, codes: Sequence[str], labels: Sequence[bool] | np.ndarray, scores: Sequence[float] | np.ndarray) -> None:
+    """Write ``format_output``'s text to ``path`` atomically: a reader sees the old file or the complete new one, never a part."""
+    atomic_write_text(path, format_output(record_name, codes, labels, scores), sync=False)

@@ -1,16 +1,25 @@
-"""Classifying a directory of records: what ``driver.py`` and the demo run.
+"""Classifying records: the one per-record path of ``driver.py`` and ``run_12ECG_classifier``.
 
-``classify(model, data, header_data)`` is the body of the contract's
-``run_12ECG_classifier``; ``predict_directory`` loops it over a directory the way the
-official 2020 driver does (``loadmat(f)['val']`` as float64 plus the header's lines),
-so its files are byte-identical to per-record calls of the official interface. On top:
+Per record, straight down: read (``load_challenge_data``: ``loadmat(f)['val']`` as float64
+plus the header's lines, as the official 2020 driver), scale by the gains
+(``records.record_from_arrays``), resample, window, forward, vote and threshold
+(``Ensemble.predict_record``), write (``outputs.write_output``). ``classify`` is the body of
+the contract's ``run_12ECG_classifier``, and ``predict_directory`` calls it for every
+record, so its files are byte-identical to per-record calls of the official interface.
 
-- the next records are read in a background thread while the current one is classified;
-- files are written atomically (``outputs.write_output``): no half-written CSV after a crash;
-- a record that cannot be read or classified never stops the run: one log line names the
-  file and the reason, the others go on, and the failures are returned (and listed); a
-  header without its ``.mat`` counts as such a failure (the official driver skips it);
-- an existing output file whose content differs is never replaced silently: each
+Failure policy (one, for both): a record that cannot be read or classified gets empty
+answers ``([], [], [])`` and one log line naming the file and the reason. Empty answers,
+written as the organisers' later harnesses do with ``allow_failures``, make an output
+file with the record line and empty class, label and score lines, which the official
+2020 scorer and ours both count as all-negative instead of refusing the folder for a
+missing file. Answering a class instead would be an answer made from missing signal.
+On top, ``predict_directory``:
+
+- lists the failed files at the end (``main`` then exits 1); a header without its
+  ``.mat`` counts as a failure (the official driver skips it without a word);
+- reads the next records in a background thread while the current one is classified;
+- writes files atomically: no half-written CSV after a crash;
+- never replaces an existing output file whose content differs silently: each
   replacement is logged with the file's name, and counted at the end.
 """
 from __future__ import annotations
@@ -26,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from .classes import CLASSES, NORMAL_INDEX
+from .classes import CLASSES
 from .device import set_threads
 from .ensemble import Ensemble
 from .errors import ModelDirError, RecordError
@@ -39,6 +48,8 @@ from .records import load_mat, record_from_arrays
 log = logging.getLogger(__name__)
 
 LOOKAHEAD = 4  # records read ahead of the model: hides file reading, keeps memory flat
+
+Answers = tuple[list[int], list[float], list[str]]  # the contract's (labels, scores, classes)
 
 
 def record_name(header_data) -> str:
@@ -55,37 +66,33 @@ def load_model(model_dir: str | Path) -> Ensemble:
     return model
 
 
-def classify(model: Ensemble, data: np.ndarray, header_data) -> tuple[list[int], list[float], list[str]]:
-    """``run_12ECG_classifier``'s contract: raw ``val`` counts + header lines -> (labels, scores, classes).
+def classify(model: Ensemble, data: np.ndarray, header_data, where: str | Path | None = None) -> Answers:
+    """``run_12ECG_classifier``'s contract: raw ``val`` counts (12, N) + header lines -> (labels, scores, classes).
 
-    Plain ints and floats, so the official driver's ``str()`` of them equals our files.
-    """
-    record = record_from_arrays(data, header_data, where=record_name(header_data), gain_policy=model.config.gain_policy)
-    for warning in record.warnings:  # repairs (e.g. a wrong source-wide gain): once per file, never silent
-        log.warning("%s: %s", record.name, warning)
-    labels, scores = model.predict_record(record)
-    return [int(x) for x in labels], [float(x) for x in scores], list(CLASSES)
-
-
-def classify_or_fallback(model: Ensemble, data: np.ndarray, header_data) -> tuple[list[int], list[float], list[str]]:
-    """``classify``, but a record that cannot be classified gets the normal class instead of an exception.
-
-    The organisers' own driver stops at the first exception, and their scorer then stops
-    at the missing output file: one bad record would cost the whole test set. So the
-    contract's ``run_12ECG_classifier`` logs the reason and answers "sinus rhythm" (the
-    challenge metric's inactive prediction, scoring as if nothing were said). Our
-    ``driver.py`` calls ``classify`` and reports such records as failures instead.
+    ``labels`` are 0/1 ints, ``scores`` floats in [0, 1] (plain Python types, so the
+    official driver's ``str()`` of them equals our files), ``classes`` the 24 SNOMED CT
+    codes. Never raises: a record that cannot be classified gets ``([], [], [])`` and one
+    ERROR line naming ``where`` (default: the header's record name) and the reason.
     """
     try:
-        return classify(model, data, header_data)
-    except Exception as error:  # noqa: BLE001 - see above: nothing may escape to the organisers' loop
-        log.error("%s: %s; answered the normal class (%s) instead", record_name(header_data), _error_text(error), CLASSES[NORMAL_INDEX])
-        labels = [int(i == NORMAL_INDEX) for i in range(len(CLASSES))]
-        return labels, [float(x) for x in labels], list(CLASSES)
+        where = where or record_name(header_data)
+        record = record_from_arrays(data, header_data, where=str(where), gain_policy=model.config.gain_policy)
+        for warning in record.warnings:  # repairs (e.g. a wrong source-wide gain): once per file, never silent
+            log.warning("%s: %s", record.name, warning)
+        outputs, scores = model.predict_record(record)
+    except Exception as error:  # noqa: BLE001 - the organisers' driver stops at the first exception
+        return failed(where or "<record>", error)
+    return [int(x) for x in outputs], [float(x) for x in scores], list(CLASSES)
+
+
+def failed(where: str | Path, error: BaseException) -> Answers:
+    """The failure policy: one ERROR line naming ``where`` and the reason, and empty answers ``([], [], [])``."""
+    log.error("%s: %s; answered with empty outputs (scored as all-negative)", where, _error_text(error))
+    return [], [], []
 
 
 def load_challenge_data(mat_path: Path) -> tuple[np.ndarray, list[str]]:
-    """What the official driver hands ``run_12ECG_classifier``: float64 ``val`` and the header's lines.
+    """What the official driver hands ``run_12ECG_classifier``: ``val`` (12, N) float64 counts and the header's lines.
 
     ``val`` is checked first (``records.load_mat``): the official ``np.asarray(..., float64)``
     would silently drop a complex signal's imaginary part and fail on garbage with scipy's
@@ -112,17 +119,14 @@ def headers_without_signal(input_dir: Path, files: list[Path]) -> list[Path]:
 
 
 def _read_ahead(reader: ThreadPoolExecutor, files: list[Path]) -> Iterator[tuple[Path, Future]]:
+    """(file, future of ``load_challenge_data``) in order, with at most ``LOOKAHEAD`` reads ahead of the consumer."""
     pending: deque[tuple[Path, Future]] = deque()
-    queue = iter(files)
-    for path in queue:
+    for path in files:
         pending.append((path, reader.submit(load_challenge_data, path)))
-        if len(pending) >= LOOKAHEAD:
-            break
+        if len(pending) > LOOKAHEAD:
+            yield pending.popleft()
     while pending:
         yield pending.popleft()
-        for path in queue:
-            pending.append((path, reader.submit(load_challenge_data, path)))
-            break
 
 
 def _error_text(error: BaseException) -> str:
@@ -131,42 +135,59 @@ def _error_text(error: BaseException) -> str:
     return " ".join(text.split())
 
 
+def _classify_file(model: Ensemble, mat_path: Path, loaded: Future) -> Answers:
+    """Read (already submitted as ``loaded``), then ``classify``; either failure gets the same empty answers."""
+    try:
+        data, header_data = loaded.result()
+    except Exception as error:  # noqa: BLE001 - one bad record must not stop the others
+        return failed(mat_path, error)
+    return classify(model, data, header_data, where=mat_path)
+
+
+def _write(output_dir: Path, name: str, answers: Answers) -> bool:
+    """Write ``OUTPUT_DIR/NAME.csv`` atomically; True (and a warning naming it) when it replaced other content."""
+    labels, scores, classes = answers
+    output = output_dir / f"{name}.csv"
+    replaced = output.is_file() and output.read_text(encoding="utf-8", errors="replace") != format_output(name, classes, labels, scores)
+    if replaced:
+        log.warning("%s: existed with other content; replaced by this run's output", output)
+    write_output(output, name, classes, labels, scores)
+    return replaced
+
+
+def _remove_leftovers(output_dir: Path) -> None:
+    for leftover in temporary_files(output_dir, "*.csv"):  # ours: a write that a killed run never renamed into place
+        log.warning("%s: removed the temporary file of an interrupted earlier run", leftover)
+        leftover.unlink(missing_ok=True)
+
+
 def predict_directory(model_dir: str | Path, input_dir: str | Path, output_dir: str | Path, model: Ensemble | None = None) -> list[str]:
-    """Write ``OUTPUT_DIR/NAME.csv`` for every ``INPUT_DIR/NAME.mat``; returns the files that failed."""
+    """Write ``OUTPUT_DIR/NAME.csv`` for every ``INPUT_DIR/NAME.mat`` (empty answers where it failed).
+
+    Returns the files that failed, also listed in the log at the end. Raises
+    ``FileNotFoundError`` when ``input_dir`` is not a directory.
+    """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if not input_dir.is_dir():
         raise FileNotFoundError(f"{input_dir}: no such input directory")
     files = input_files(input_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     model = model or load_model(model_dir)
-    for leftover in temporary_files(output_dir, "*.csv"):  # ours: a write that a killed run never renamed into place
-        log.warning("%s: removed the temporary file of an interrupted earlier run", leftover)
-        leftover.unlink(missing_ok=True)
+    _remove_leftovers(output_dir)
     failures: list[str] = []
+    replaced = 0
     for header_path in headers_without_signal(input_dir, files):
-        log.error("%s: signal file %s is missing", header_path, header_path.with_suffix(".mat").name)
+        missing = RecordError(header_path, f"signal file {header_path.with_suffix('.mat').name} is missing")
+        replaced += _write(output_dir, header_path.stem, failed(header_path, missing))
         failures.append(str(header_path))
     total = len(files) + len(failures)
-    replaced = 0
     # Log lines go through tqdm while its bar is shown, else they are glued to the bar's last state.
     with ThreadPoolExecutor(max_workers=1) as reader, logging_redirect_tqdm():
-        for mat_path, future in progress(_read_ahead(reader, files), desc="records", total=len(files), unit="record"):
-            try:
-                data, header_data = future.result()
-                labels, scores, classes = classify(model, data, header_data)
-                name = mat_path.stem
-                output = output_dir / f"{name}.csv"
-                text = format_output(name, classes, labels, scores)
-                if output.is_file() and output.read_text(encoding="utf-8", errors="replace") != text:
-                    log.warning("%s: existed with other content; replaced by this run's output", output)
-                    replaced += 1
-                write_output(output, name, classes, labels, scores)
-            except Exception as error:  # noqa: BLE001 - one bad record must not stop the others
-                log.error("%s: %s", mat_path, _error_text(error))
+        for mat_path, loaded in progress(_read_ahead(reader, files), desc="records", total=len(files), unit="record"):
+            answers = _classify_file(model, mat_path, loaded)
+            if not answers[2]:
                 failures.append(str(mat_path))
-                stale = output_dir / f"{mat_path.stem}.csv"
-                if stale.is_file():
-                    log.warning("%s: left as it was, from an earlier run: it is not this run's output for the failed record", stale)
+            replaced += _write(output_dir, mat_path.stem, answers)
     if replaced:
         log.warning("%d existing output file(s) in %s were replaced (listed above)", replaced, output_dir)
     log.info("%d of %d record(s) classified into %s", total - len(failures), total, output_dir)
@@ -176,7 +197,7 @@ def predict_directory(model_dir: str | Path, input_dir: str | Path, output_dir: 
 
 
 def main(model_dir: str, input_dir: str, output_dir: str) -> int:
-    """``driver.py``'s body: exit status 1 when any record failed, after all others are written."""
+    """``driver.py``'s body: exit status 1 when any record failed (after all outputs are written), 2 for a bad model directory."""
     print("Loading 12ECG model...")
     try:
         model = load_model(model_dir)

@@ -23,8 +23,8 @@ def _probabilities(rows: list[list[float]]) -> np.ndarray:
 def test_a_class_needs_more_than_half_of_the_folds():
     # Class 1 is labelled by 3 of 5 folds, class 2 by 2 of 5; class 0 is every fold's top class.
     p = _probabilities([[0.9, 0.6, 0.6], [0.9, 0.6, 0.6], [0.9, 0.6, 0.1], [0.9, 0.1, 0.1], [0.9, 0.1, 0.1]])
-    labels, scores = vote(p, np.full((5, NUM_CLASSES), 0.5))
-    assert labels[0, :3].tolist() == [True, True, False] and labels[0].sum() == 2
+    outputs, scores = vote(p, np.full((5, NUM_CLASSES), 0.5))
+    assert outputs[0, :3].tolist() == [True, True, False] and outputs[0].sum() == 2
     np.testing.assert_allclose(scores[0, :3], [0.9, 0.4, 0.3])
 
 
@@ -32,8 +32,8 @@ def test_the_top_voted_class_is_forced_on_with_ties_broken_by_mean_probability()
     # No class reaches 3 votes; classes 3 and 4 have 2 votes each, class 4 the higher mean.
     p = _probabilities([[0, 0, 0, 0.3, 0.2], [0, 0, 0, 0.3, 0.2], [0, 0, 0, 0.2, 0.3], [0, 0, 0, 0.2, 0.3], [0.1, 0, 0, 0.0, 0.45]])
     thresholds = np.full((5, NUM_CLASSES), 0.9)
-    labels, _ = vote(p, thresholds)
-    assert np.flatnonzero(labels[0]).tolist() == [4]
+    outputs, _ = vote(p, thresholds)
+    assert np.flatnonzero(outputs[0]).tolist() == [4]
 
 
 def test_per_fold_thresholds_are_used():
@@ -74,3 +74,18 @@ def test_record_probability_is_the_mean_over_its_windows_whatever_the_batching(b
         with torch.no_grad():
             expected = torch.sigmoid(model(windows, torch.zeros(len(windows), 5))).mean(0).numpy()
         np.testing.assert_allclose(batched[i], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_no_batch_holds_more_windows_than_the_inference_batch():
+    """Memory stays bounded: the network never sees more than ``inference_batch`` windows at once."""
+    config = PRESETS["smoke"].replace(inference_batch=4)
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    seen: list[int] = []
+    model.register_forward_pre_hook(lambda module, args: seen.append(len(args[0])))
+    rng = np.random.default_rng(1)
+    signals = [rng.standard_normal((12, n)).astype(np.float32) for n in (5000, 300, 20000, 1024)]
+    windows = sum(len(inference_windows(x, config.window, config.overlap)) for x in signals)
+    probabilities = fold_probabilities([model], _Cache(signals), config)
+    assert probabilities.shape == (1, 4, NUM_CLASSES)
+    assert max(seen) == 4 and sum(seen) == windows and len(seen) == -(-windows // 4)
