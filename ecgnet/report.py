@@ -45,12 +45,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def modified_confusion(labels: np.ndarray, outputs: np.ndarray) -> np.ndarray:
-    """The challenge metric's matrix A: each record adds 1/|labels ∪ outputs| to every (true, output) pair."""
-    union = np.maximum((labels | outputs).sum(axis=1), 1).astype(float)
-    return (labels / union[:, None]).T.astype(float) @ outputs.astype(float)
-
-
 def _save(fig: plt.Figure, path: Path) -> str:
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -97,7 +91,7 @@ def _figure_curves(oof: OutOfFold, path: Path, kind: str) -> str:
 
 def _figure_confusion(oof: OutOfFold, path: Path) -> str:
     weights = load_weights()
-    matrix = modified_confusion(oof.labels, oof.outputs)
+    matrix = metrics.modified_confusion_matrix(oof.labels, oof.outputs)
     lost = matrix * (1.0 - weights)
     fig, axes = plt.subplots(1, 2, figsize=(16, 7))
     for ax, data, title in ((axes[0], matrix, "Challenge confusion matrix A (rows: truth, columns: output)"), (axes[1], lost, "Reward lost: A x (1 - W)")):
