@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.colors import LogNorm, Normalize  # noqa: E402
 import numpy as np  # noqa: E402
 
 from . import metrics  # noqa: E402
@@ -53,24 +54,30 @@ def _save(fig: plt.Figure, path: Path) -> str:
 
 def _figure_per_class(stats: dict[str, np.ndarray], thresholds_mean: np.ndarray | None, path: Path) -> str:
     x = np.arange(NUM_CLASSES)
-    fig, ax = plt.subplots(figsize=(13, 4.5))
+    fig, ax = plt.subplots(figsize=(13, 4.8))
     for offset, name in zip((-0.3, -0.1, 0.1, 0.3), ("sensitivity", "specificity", "F1", "AUROC")):
         ax.bar(x + offset, np.nan_to_num(stats[name]), width=0.2, label=name)
     if thresholds_mean is not None:
         ax.plot(x, thresholds_mean, "k_", markersize=14, label="mean threshold")
     ax.set_xticks(x, ABBREVIATIONS, rotation=60)
     ax.set_ylim(0, 1.05)
-    ax.set_title("Per-class results (out-of-fold)")
-    ax.legend(ncol=5, loc="lower left", fontsize=8)
+    ax.set_title("Per-class results (out-of-fold; a missing bar is 0 or undefined)", pad=24)
+    # Above the axes, where no bar can be: inside, every placement covers some class's bars.
+    ax.legend(ncol=5, loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=8, frameon=False)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
 
 
-def _figure_curves(oof: OutOfFold, path: Path, kind: str) -> str:
+def _curve_title(c: int, positives: np.ndarray, stats: dict[str, np.ndarray], kind: str) -> str:
+    area = ("AUROC", stats["AUROC"][c]) if kind == "roc" else ("AUPRC", stats["AUPRC"][c])
+    return f"{ABBREVIATIONS[c]} n={int(positives.sum())}, {area[0]} {_fmt(area[1])}"
+
+
+def _figure_curves(oof: OutOfFold, stats: dict[str, np.ndarray], path: Path, kind: str) -> str:
     fig, axes = plt.subplots(4, 6, figsize=(15, 10), sharex=True, sharey=True)
     for c, ax in enumerate(axes.ravel()):
         positives = oof.labels[:, c]
-        ax.set_title(f"{ABBREVIATIONS[c]} (n={int(positives.sum())})", fontsize=9)
+        ax.set_title(_curve_title(c, positives, stats, kind), fontsize=9)
         if positives.all() or not positives.any():
             ax.text(0.5, 0.5, "undefined", ha="center", va="center", fontsize=8)
             continue
@@ -79,47 +86,79 @@ def _figure_curves(oof: OutOfFold, path: Path, kind: str) -> str:
             ax.plot(1.0 - specificity, recall, lw=1.2)
             ax.plot([0, 1], [0, 1], color="grey", lw=0.5, ls="--")
         else:
-            ax.step(recall, np.r_[1.0, precision], where="post", lw=1.2)
+            # From the first operating point: precision at "predict nothing" is undefined, not 1.
+            ax.step(recall[1:], precision, where="pre", lw=1.2)
+            ax.plot(recall[1], precision[0], "o", markersize=3, color="C0")
             ax.axhline(positives.mean(), color="grey", lw=0.5, ls="--")
     label = ("false-positive rate", "sensitivity") if kind == "roc" else ("recall", "precision")
     fig.supxlabel(label[0])
     fig.supylabel(label[1])
-    fig.suptitle("ROC curves per class" if kind == "roc" else "Precision-recall curves per class (dashed: prevalence)")
+    fig.suptitle("ROC curves per class (n: positive records; dashed: chance)" if kind == "roc"
+                 else "Precision-recall curves per class (n: positive records; dot: highest-score point; dashed: prevalence)")
     fig.tight_layout()
     return _save(fig, path)
 
 
+def _annotate_cells(ax: plt.Axes, values: np.ndarray, colour_fraction: np.ndarray) -> None:
+    """Print each non-negligible cell's value, dark on light cells and light on dark ones."""
+    for j, k in zip(*np.nonzero(values >= 0.05)):
+        text = f"{values[j, k]:.0f}" if values[j, k] >= 9.5 else f"{values[j, k]:.1f}"
+        colour = "black" if colour_fraction[j, k] > 0.6 else "white"
+        ax.text(k, j, text, ha="center", va="center", fontsize=5.5, color=colour)
+
+
 def _figure_confusion(oof: OutOfFold, path: Path) -> str:
-    weights = load_weights()
     matrix = metrics.modified_confusion_matrix(oof.labels, oof.outputs)
-    lost = matrix * (1.0 - weights)
-    fig, axes = plt.subplots(1, 2, figsize=(16, 7))
-    for ax, data, title in ((axes[0], matrix, "Challenge confusion matrix A (rows: truth, columns: output)"), (axes[1], lost, "Reward lost: A x (1 - W)")):
-        image = ax.imshow(data, cmap="viridis" if ax is axes[0] else "magma")
+    lost = matrix * (1.0 - load_weights())
+    row_sums = matrix.sum(axis=1, keepdims=True)
+    # Per row: the normal class holds most records, so one shared scale hides every other row.
+    by_row = np.divide(matrix, row_sums, out=np.zeros_like(matrix), where=row_sums > 0)
+    # Log scale: the lost reward spans orders of magnitude, most of it in the normal row.
+    floor = max(lost[lost > 0].min(initial=np.inf), 0.01) if (lost > 0).any() else 0.01
+    log_norm = LogNorm(vmin=floor, vmax=max(lost.max(), floor * 10))
+    shown_lost = np.clip(lost, floor, None)
+    fig, axes = plt.subplots(1, 2, figsize=(20, 9.5), layout="constrained")
+    panels = (
+        (axes[0], by_row, Normalize(0.0, 1.0), "viridis", "Challenge confusion matrix A, colour normalised per row\n(cells: A, records weighted 1/|labels ∪ outputs|)", "fraction of the row"),
+        (axes[1], shown_lost, log_norm, "magma", "Reward lost: A x (1 - W), log colour scale\n(cells: lost reward, in records)", "lost reward (log scale)"),
+    )
+    true_counts = oof.labels.sum(axis=0)
+    for ax, data, norm, cmap, title, bar_label in panels:
+        image = ax.imshow(data, cmap=cmap, norm=norm)
+        _annotate_cells(ax, matrix if ax is axes[0] else lost, np.asarray(norm(data)))
         ax.set_xticks(range(NUM_CLASSES), ABBREVIATIONS, rotation=90, fontsize=7)
-        ax.set_yticks(range(NUM_CLASSES), ABBREVIATIONS, fontsize=7)
+        ax.set_yticks(range(NUM_CLASSES), [f"{name} ({int(n)})" for name, n in zip(ABBREVIATIONS, true_counts)], fontsize=7)
+        ax.set_xlabel("output class")
+        ax.set_ylabel("true class (positive records)")
         ax.set_title(title, fontsize=10)
-        fig.colorbar(image, ax=ax, fraction=0.046)
+        fig.colorbar(image, ax=ax, fraction=0.046, label=bar_label)
     return _save(fig, path)
 
 
 def global_threshold_curve(oof: OutOfFold, steps: int = 101) -> tuple[np.ndarray, np.ndarray]:
-    """Pooled challenge score with one threshold for every class (top class always on)."""
+    """Pooled challenge score with one threshold for every class (top class always on).
+
+    Returns the thresholds (``steps``,) in [0, 1] and their scores (``steps``,).
+    """
     grid = np.linspace(0.0, 1.0, steps)
     candidates = (oof.probabilities[None] >= grid[:, None, None]) | top_class_mask(oof.probabilities)[None]
     return grid, np.asarray(metrics.ChallengeMetric(oof.labels).score(candidates))
 
 
-def _figure_thresholds(oof: OutOfFold, path: Path) -> str:
+def _figure_thresholds(oof: OutOfFold, held_out_global: float | None, path: Path) -> str:
     grid, scores = global_threshold_curve(oof)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(grid, scores)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot(grid, scores, label="pooled out-of-fold score at each threshold")
     best = int(np.argmax(scores))
-    ax.plot(grid[best], scores[best], "o", label=f"best {scores[best]:.3f} at {grid[best]:.2f}")
-    ax.set_xlabel("global threshold")
+    ax.plot(grid[best], scores[best], "o", label=f"in-sample best {scores[best]:.3f} at {grid[best]:.2f}\n(chosen and scored on the same predictions: optimistic)")
+    if held_out_global is not None:
+        ax.axhline(held_out_global, color="C2", ls="--",
+                   label=f"held out: chosen on each fold's inner split (the 'global' ablation) {held_out_global:.3f}")
+    ax.set_xlabel("global threshold (every class)")
     ax.set_ylabel("challenge score (pooled out-of-fold)")
+    ax.set_title("Challenge score against one global threshold")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), frameon=False)
     return _save(fig, path)
 
 
@@ -214,10 +253,10 @@ def render_report(results_dir: Path) -> Path:
     lines += ["", "## Per class", "", *_per_class_table(stats, thresholds_mean), ""]
     sections = [
         ("Per-class bars", _figure_per_class(stats, thresholds_mean, figures / "per_class.png")),
-        ("ROC curves", _figure_curves(oof, figures / "roc.png", "roc")),
-        ("Precision-recall curves", _figure_curves(oof, figures / "pr.png", "pr")),
+        ("ROC curves", _figure_curves(oof, stats, figures / "roc.png", "roc")),
+        ("Precision-recall curves", _figure_curves(oof, stats, figures / "pr.png", "pr")),
         ("Where the reward is lost", _figure_confusion(oof, figures / "confusion.png")),
-        ("Score against one global threshold", _figure_thresholds(oof, figures / "thresholds.png")),
+        ("Score against one global threshold", _figure_thresholds(oof, summary.get("ablations", {}).get("global"), figures / "thresholds.png")),
         ("Learning curves", _figure_learning(results_dir, figures / "learning.png")),
     ]
     for title, name in sections:
