@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime
+import json
 import logging
+import subprocess
 from pathlib import Path
 
 import matplotlib
@@ -17,10 +20,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import LogNorm, Normalize  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import metrics  # noqa: E402
+from . import __version__, metrics  # noqa: E402
 from .classes import ABBREVIATIONS, NUM_CLASSES, load_weights  # noqa: E402
+from .config import COMPUTE_ONLY, PRESETS  # noqa: E402
 from .fileio import atomic_write_text  # noqa: E402
-from .results import OutOfFold, read_oof, read_summary, read_thresholds  # noqa: E402
+from .modeldir import MANIFEST  # noqa: E402
+from .records import source_of  # noqa: E402
+from .results import OOF_FILE, OutOfFold, read_oof, read_summary, read_thresholds  # noqa: E402
+from .synth import PREFIX as SYNTHETIC_PREFIX  # noqa: E402
 from .thresholds import top_class_mask  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -31,6 +38,29 @@ ABLATION_NAMES = {
     "none": "no thresholds (0.5, top class forced)",
     "global": "one global threshold",
     "constrained": "constrained per-class search",
+}
+# What each figure shows and what it does not, printed under it.
+CAPTIONS = {
+    "Per-class bars": "Out-of-fold sensitivity, specificity, F1 and AUROC per class at the chosen thresholds; "
+                      "the black marks are the per-class thresholds averaged over the folds. A class with few "
+                      "positive records (column n above) has bars that can swing with one record.",
+    "ROC curves": "Each class's operating points over the pooled out-of-fold probabilities; the title gives the "
+                  "positive records (n) and the area the challenge scorer reports (AUROC).",
+    "Precision-recall curves": "Drawn from the first operating point (the highest probability) on: precision is "
+                               "undefined before any record is predicted positive. The step heights are the ones "
+                               "the challenge scorer's AUPRC sums; the dashed line is the class's prevalence, "
+                               "what a random ranking achieves.",
+    "Where the reward is lost": "Left: the challenge metric's modified confusion matrix A (each record spreads 1 over "
+                                "its true x output pairs, divided by the size of their union), coloured as a fraction "
+                                "of its row so that rare classes are visible beside the normal class; the cells print "
+                                "A itself. Right: the reward each cell costs against a perfect score, A x (1 - W), on "
+                                "a log colour scale.",
+    "Score against one global threshold": "The pooled out-of-fold challenge score if every class used the same "
+                                          "threshold. The marked best is chosen on the very predictions it is scored "
+                                          "on, so it is optimistic; the dashed line is the honest figure, each fold's "
+                                          "threshold chosen on its inner split and scored on its held-out records.",
+    "Learning curves": "Per fold: training loss and the challenge score on the inner validation split (which also "
+                       "chooses the checkpoint and the thresholds), by epoch.",
 }
 REPORT_FILE = "report.md"
 FIGURE_DIR = "figures"
@@ -200,12 +230,115 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None or not np.isfinite(value) else f"{value:.3f}"
 
 
+def preset_of(config: dict) -> tuple[str, list[str]]:
+    """The preset a configuration (``Config.to_dict()``) was built on, and the training settings it changes.
+
+    The nearest preset by the number of changed training settings (compute-only
+    settings such as threads are ignored); the configuration does not record its name.
+    """
+    identity = {key: value for key, value in config.items() if key not in COMPUTE_ONLY}
+
+    def changed(name: str) -> list[str]:
+        return sorted(key for key, value in PRESETS[name].training_identity().items() if identity.get(key, value) != value)
+
+    name = min(PRESETS, key=lambda preset: len(changed(preset)))
+    return name, changed(name)
+
+
+def _git_commit() -> str | None:
+    """The commit of the git checkout this ecgnet runs from (+ "with uncommitted changes"), or None."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+
+    try:
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != root:
+            return None  # an installed copy inside some other repository
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+        return git("rev-parse", "--short=12", "HEAD") + (" with uncommitted changes" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _utc(timestamp: float) -> str:
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _epoch_seconds(results_dir: Path, manifest: dict) -> float | None:
+    """Seconds spent in training epochs, summed over the folds' epoch logs (across resumed runs)."""
+    paths = [results_dir / entry["log"] for entry in manifest.get("folds", []) if "log" in entry]
+    logs = [_read_log(path) for path in paths if path.is_file()]
+    return float(sum(log_["seconds"].sum() for log_ in logs if "seconds" in log_)) if logs else None
+
+
+def _code_and_time(results_dir: Path, manifest: dict) -> list[str]:
+    versions = manifest.get("versions", {})
+    trained = (f"ecgnet {versions.get('ecgnet', '?')} (Python {versions.get('python', '?')}, torch {versions.get('torch', '?')}, "
+               f"numpy {versions.get('numpy', '?')})") if versions else "an unrecorded version (no manifest.json)"
+    commit = _git_commit()
+    rendered = f"ecgnet {__version__}" + (f", git commit {commit}" if commit else ", git commit unknown (not a git checkout)")
+    data = manifest.get("data", {})
+    run_time = "not recorded"
+    if "training_seconds" in data:
+        run_time = (f"training {data['training_seconds']:.0f} s wall (record cache included) in the last `cv` call, on "
+                    f"{data.get('device', '?')} with {data.get('threads', '?')} threads; folds reused from earlier calls not counted")
+    epochs = _epoch_seconds(results_dir, manifest)
+    if epochs is not None:
+        run_time += f"; {epochs:.0f} s in training epochs over all folds"
+    return [f"| code | trained by {trained}; report by {rendered} |",
+            f"| date | results written {_utc((results_dir / OOF_FILE).stat().st_mtime)}; report rendered {_utc(datetime.datetime.now().timestamp())} |",
+            f"| run time | {run_time} |"]
+
+
+def _data_lines(oof: OutOfFold, summary: dict) -> list[str]:
+    sources = ", ".join(f"{source or '(no prefix)'} {oof.sources.count(source)}" for source in sorted(set(oof.sources)))
+    counts = oof.labels.sum(axis=0)
+    missing = [name for name, n in zip(ABBREVIATIONS, counts) if n == 0]
+    unreadable = summary.get("unreadable_records")
+    return [
+        f"| data | {summary.get('data_dir', 'directory not recorded')}: {len(oof.records)} labelled records in "
+        f"{len(np.unique(oof.folds))} folds ({'?' if unreadable is None else unreadable} unreadable); per source: {sources} |",
+        f"| labels | {int(counts.sum())} positive labels ({counts.sum() / len(oof.records):.2f} per record); positive records "
+        f"per class in the column n below; classes without any: {', '.join(missing) or 'none'} |",
+    ]
+
+
+def _banners(oof: OutOfFold, preset: str, config: dict) -> list[str]:
+    """Warnings that must be read before any number: a smoke preset, synthetic records."""
+    lines = []
+    if preset == "smoke":
+        lines.append(f"> **SMOKE PRESET: the scores mean nothing.** A width-{config.get('width', '?')} network trained for "
+                     f"{config.get('epochs', '?')} epochs to check that the machinery runs, not to learn.")
+    synthetic = sum(source == source_of(SYNTHETIC_PREFIX) for source in oof.sources)
+    if synthetic:
+        share = "All" if synthetic == len(oof.sources) else f"{synthetic} of {len(oof.sources)}"
+        lines.append(f"> **SYNTHETIC DATA.** {share} records come from ecgnet's built-in generator (`{SYNTHETIC_PREFIX}` names): "
+                     "the scores say how well the model learns the generator's rules, not how it reads real ECGs.")
+    return [line for banner in lines for line in (banner, ">")][:-1]
+
+
+def header_lines(results_dir: Path, oof: OutOfFold, summary: dict) -> list[str]:
+    """The report's first lines: title, warning banners, then preset, code, date, run time and data.
+
+    Reads ``summary`` (``summary.json``) for the configuration and data directory and
+    ``manifest.json``, when present, for versions and run time; missing facts say so.
+    """
+    manifest_path = Path(results_dir) / MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    config = summary.get("config") or manifest.get("config")
+    preset, changed = preset_of(config) if config else ("not recorded", [])
+    banners = _banners(oof, preset, config or {})
+    settings = ", ".join(f"{key}={config[key]}" for key in changed) if changed else "none"
+    lines = ["# ecgnet cross-validation report", ""] + (banners + [""] if banners else [])
+    lines += ["| | |", "|---|---|", f"| preset | {preset} (training settings changed from it: {settings}) |"]
+    lines += _code_and_time(Path(results_dir), manifest) + _data_lines(oof, summary)
+    return lines
+
+
 def _summary_lines(oof: OutOfFold, summary: dict) -> list[str]:
     pooled = metrics.with_sensitivity_specificity(oof.labels, oof.outputs, oof.probabilities)
     lines = [
-        f"Records: {len(oof.records)} in {len(np.unique(oof.folds))} folds; sources: "
-        + ", ".join(f"{s} {oof.sources.count(s)}" for s in sorted(set(oof.sources))),
-        "",
         "| metric | pooled out-of-fold |",
         "|---|---:|",
     ]
@@ -229,12 +362,13 @@ def _summary_lines(oof: OutOfFold, summary: dict) -> list[str]:
     return lines
 
 
-def _per_class_table(stats: dict[str, np.ndarray], thresholds_mean: np.ndarray | None) -> list[str]:
-    lines = ["| class | prevalence | sensitivity | specificity | F1 | AUROC | threshold |", "|---|---:|---:|---:|---:|---:|---:|"]
+def _per_class_table(counts: np.ndarray, stats: dict[str, np.ndarray], thresholds_mean: np.ndarray | None) -> list[str]:
+    lines = ["| class | n | prevalence | sensitivity | specificity | F1 | AUROC | AUPRC | threshold |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for c, name in enumerate(ABBREVIATIONS):
         threshold = _fmt(thresholds_mean[c]) if thresholds_mean is not None else "n/a"
-        cells = " | ".join(_fmt(stats[key][c]) for key in ("prevalence", "sensitivity", "specificity", "F1", "AUROC"))
-        lines.append(f"| {name} | {cells} | {threshold} |")
+        cells = " | ".join(_fmt(stats[key][c]) for key in ("prevalence", "sensitivity", "specificity", "F1", "AUROC", "AUPRC"))
+        lines.append(f"| {name} | {counts[c]} | {cells} | {threshold} |")
     return lines
 
 
@@ -247,10 +381,10 @@ def render_report(results_dir: Path) -> Path:
     thresholds_mean = np.mean(list(thresholds.values()), axis=0) if thresholds else None
     figures = results_dir / FIGURE_DIR
     figures.mkdir(exist_ok=True)
-    lines = ["# ecgnet cross-validation report", ""]
+    lines = header_lines(results_dir, oof, summary) + ["", "## Scores", ""]
     lines += _summary_lines(oof, summary)
     stats = metrics.per_class(oof.labels, oof.outputs, oof.probabilities)
-    lines += ["", "## Per class", "", *_per_class_table(stats, thresholds_mean), ""]
+    lines += ["", "## Per class", "", *_per_class_table(oof.labels.sum(axis=0), stats, thresholds_mean), ""]
     sections = [
         ("Per-class bars", _figure_per_class(stats, thresholds_mean, figures / "per_class.png")),
         ("ROC curves", _figure_curves(oof, stats, figures / "roc.png", "roc")),
@@ -261,7 +395,7 @@ def render_report(results_dir: Path) -> Path:
     ]
     for title, name in sections:
         if name:
-            lines += [f"## {title}", "", f"![{title}]({FIGURE_DIR}/{name})", ""]
+            lines += [f"## {title}", "", f"![{title}]({FIGURE_DIR}/{name})", "", CAPTIONS[title], ""]
     path = results_dir / REPORT_FILE
     atomic_write_text(path, "\n".join(lines))
     log.info("report written to %s", path)
