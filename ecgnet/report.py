@@ -47,14 +47,14 @@ CAPTIONS = {
     "ROC curves": "Each class's operating points over the pooled out-of-fold probabilities; the title gives the "
                   "positive records (n) and the area the challenge scorer reports (AUROC).",
     "Precision-recall curves": "Drawn from the first operating point (the highest probability) on: precision is "
-                               "undefined before any record is predicted positive. The step heights are the ones "
-                               "the challenge scorer's AUPRC sums; the dashed line is the class's prevalence, "
-                               "what a random ranking achieves.",
-    "Where the reward is lost": "Left: the challenge metric's modified confusion matrix A (each record spreads 1 over "
-                                "its true x output pairs, divided by the size of their union), coloured as a fraction "
-                                "of its row so that rare classes are visible beside the normal class; the cells print "
-                                "A itself. Right: the reward each cell costs against a perfect score, A x (1 - W), on "
-                                "a log colour scale.",
+                               "undefined before any record is predicted positive. Each step's height is the "
+                               "precision the challenge scorer's AUPRC uses over that step of recall; the dashed line "
+                               "is the class's prevalence, what a random ranking achieves.",
+    "Where the reward is lost": "Left: the challenge metric's modified confusion matrix A (each record adds 1 / |labels ∪ "
+                                "outputs| to every pair of its true and output classes), coloured as a fraction of its "
+                                "row so that rare classes stay visible beside the normal class; the cells print A itself. "
+                                "Right: what each cell earns less than correct pairs would, A x (1 - W) with W the "
+                                "challenge weights, on a log colour scale.",
     "Score against one global threshold": "The pooled out-of-fold challenge score if every class used the same "
                                           "threshold. The marked best is chosen on the very predictions it is scored "
                                           "on, so it is optimistic; the dashed line is the honest figure, each fold's "
