@@ -17,7 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.colors import LogNorm, Normalize  # noqa: E402
+from matplotlib.colors import LogNorm, PowerNorm  # noqa: E402
 import numpy as np  # noqa: E402
 
 from . import __version__, metrics  # noqa: E402
@@ -52,7 +52,7 @@ CAPTIONS = {
                                "is the class's prevalence, what a random ranking achieves.",
     "Where the reward is lost": "Left: the challenge metric's modified confusion matrix A (each record adds 1 / |labels ∪ "
                                 "outputs| to every pair of its true and output classes), coloured as a fraction of its "
-                                "row so that rare classes stay visible beside the normal class; the cells print A itself. "
+                                "row (square-root scale) so that rare classes stay visible beside the normal class; the cells print A itself. "
                                 "Right: what each cell earns less than correct pairs would, A x (1 - W) with W the "
                                 "challenge weights, on a log colour scale.",
     "Score against one global threshold": "The pooled out-of-fold challenge score if every class used the same "
@@ -141,7 +141,8 @@ def _figure_confusion(oof: OutOfFold, path: Path) -> str:
     matrix = metrics.modified_confusion_matrix(oof.labels, oof.outputs)
     lost = matrix * (1.0 - load_weights())
     row_sums = matrix.sum(axis=1, keepdims=True)
-    # Per row: the normal class holds most records, so one shared scale hides every other row.
+    # Per row: the normal class holds most records, so one shared scale hides every other row; a square-root
+    # scale because a row spreads over up to 24 output classes, so the fractions that matter are small.
     by_row = np.divide(matrix, row_sums, out=np.zeros_like(matrix), where=row_sums > 0)
     # Log scale: the lost reward spans orders of magnitude, most of it in the normal row.
     floor = max(lost[lost > 0].min(initial=np.inf), 0.01) if (lost > 0).any() else 0.01
@@ -149,7 +150,8 @@ def _figure_confusion(oof: OutOfFold, path: Path) -> str:
     shown_lost = np.clip(lost, floor, None)
     fig, axes = plt.subplots(1, 2, figsize=(20, 9.5), layout="constrained")
     panels = (
-        (axes[0], by_row, Normalize(0.0, 1.0), "viridis", "Challenge confusion matrix A, colour normalised per row\n(cells: A, records weighted 1/|labels ∪ outputs|)", "fraction of the row"),
+        (axes[0], by_row, PowerNorm(0.5, 0.0, 1.0), "viridis", "Challenge confusion matrix A, colour normalised per row\n(cells: A, records weighted 1/|labels ∪ outputs|)",
+         "fraction of the row (square-root scale)"),
         (axes[1], shown_lost, log_norm, "magma", "Reward lost: A x (1 - W), log colour scale\n(cells: lost reward, in records)", "lost reward (log scale)"),
     )
     true_counts = oof.labels.sum(axis=0)
