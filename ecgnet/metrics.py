@@ -292,3 +292,18 @@ def per_class(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray) -> di
     _, _, auroc, auprc = auroc_auprc(y_true, y_score)
     prevalence = np.asarray(y_true, dtype=bool).mean(axis=0)
     return {"prevalence": prevalence, "sensitivity": sensitivity, "specificity": specificity, "F1": f1, "AUROC": auroc, "AUPRC": auprc}
+
+
+def modified_confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """The challenge metric's modified confusion matrix A, (C, C) float: rows truth, columns outputs.
+
+    ``y_true`` and ``y_pred`` are boolean (N, C). Each record adds 1 / max(|L_i ∪ O_i|, 1)
+    to A[j, k] for every true class j and output class k of the record, so the raw
+    challenge score is ``sum(A * W)`` (``compute_modified_confusion_matrix`` of the
+    official 2020 ``evaluate_12ECG_score.py``). Raises ValueError on mismatched shapes.
+    """
+    y_true, y_pred = np.asarray(y_true, dtype=bool), np.asarray(y_pred, dtype=bool)
+    if y_true.ndim != 2 or y_pred.shape != y_true.shape:
+        raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} must be the same (records, classes) shape")
+    union = np.maximum((y_true | y_pred).sum(axis=1), 1).astype(np.float64)
+    return (y_true / union[:, None]).T @ y_pred.astype(np.float64)
