@@ -16,7 +16,8 @@ Kinds: ``misclassified`` (label != thresholded output for the class: false posit
 false negatives together, the paper's choice), ``random`` (any record), ``label-issues``
 (the most doubtful labels of the class in ``label_issues.csv``, rank 1 first). Case
 numbers follow a seeded shuffle, so their order says nothing about the kind of error.
-An unreadable record is logged and replaced by the next candidate.
+An unreadable record is logged and replaced by the next candidate. Each page shows the
+first 10 s of the record (the paper ECG's length); a shorter record fills what it has.
 """
 from __future__ import annotations
 
@@ -242,6 +243,9 @@ def write_review(results: Results, c: int, n: int, out: Path, kind: str = "miscl
     if len(pool) == 0:
         raise AnalysisError(f"{results.path}: no {kind} records for {ABBREVIATIONS[c]} to review")
     taken, skipped = _readable(results, pool, n)
+    if not taken:
+        raise AnalysisError(f"{results.data_dir}: none of the {len(pool)} {kind} records for {ABBREVIATIONS[c]} could be read "
+                            f"(first: {skipped[0]['reason']})")
     if len(taken) < n:
         log.warning("%d of the %d cases asked for: only %d readable %s records for %s", len(taken), n, len(taken), kind, ABBREVIATIONS[c])
     order = [taken[i] for i in rng.permutation(len(taken))]  # case numbers say nothing about rank or error type

@@ -166,6 +166,22 @@ def test_forced_rewrite_and_an_unreadable_record_replaced_by_the_next(cv, tmp_pa
     assert not list(tmp_path.glob(".review-*"))  # no staging folder left behind
 
 
+def test_no_readable_candidate_is_an_error_not_an_empty_packet(cv, tmp_path):
+    results_dir, oof = cv
+    results = load_results(results_dir)
+    mats = [results.data_dir / f"{oof.records[row]}.mat" for row in FALSE_NEGATIVES + FALSE_POSITIVES]
+    originals = [mat.read_bytes() for mat in mats]
+    try:
+        for mat in mats:
+            mat.write_bytes(b"")
+        with pytest.raises(AnalysisError, match="none of the 5 misclassified records for LAD could be read"):
+            write_review(results, LAD, 3, tmp_path)
+    finally:
+        for mat, original in zip(mats, originals):
+            mat.write_bytes(original)
+    assert not (tmp_path / "packet").exists() and not list(tmp_path.glob(".review-*"))
+
+
 def test_label_issue_cases_are_the_top_ranked_of_the_class(cv, tmp_path):
     results_dir, oof = cv
     results = load_results(results_dir)
