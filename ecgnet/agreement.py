@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import cohen_kappa_score
 
+from .classes import description
 from .errors import AnalysisError
 from .fileio import atomic_write_text
 from .progress import progress
@@ -232,7 +233,8 @@ def _number(value: float | None, digits: int = 3) -> str:
 
 def markdown(result: dict) -> str:
     """The paper-style table: one row per comparison (cases, kappa, 95 % interval, observed agreement), then the 2x2 tables."""
-    lines = [f"# Agreement on {result['class']} ({result['code']}): {result['cases']} cases, {len(result['raters'])} rater(s)", "",
+    lines = [f"# Agreement on {description(result['code'])} ({result['class']}): {result['cases']} cases, "
+             f"{len(result['raters'])} rater(s)", "",
              "| rater | yes | no | unsure or blank |", "|---|---|---|---|"]
     lines += [f"| {name} | {t['yes']} | {t['no']} | {t['unsure or blank']} |" for name, t in result["raters"].items()]
     lines += ["", "| comparison | cases | Cohen's kappa | 95 % CI | observed agreement |", "|---|---|---|---|---|"]

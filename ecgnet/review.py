@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .classes import ABBREVIATIONS, CLASSES, class_index, description
+from .classes import ABBREVIATIONS, CLASSES, canonical_code, class_index, description
 from .errors import AnalysisError, RecordError
 from .fileio import atomic_write_text
 from .progress import progress
@@ -81,7 +81,9 @@ def load_results(results_dir: Path, data_dir: Path | None = None) -> Results:
         oof, summary = read_oof(results_dir), read_summary(results_dir)
     except (ValueError, KeyError) as error:
         raise AnalysisError(f"{results_dir}: unreadable cv results: {error}") from error
-    records = Path(data_dir or summary.get("data_dir", ""))
+    if data_dir is None and not summary.get("data_dir"):
+        raise AnalysisError(f"{results_dir / SUMMARY_FILE}: names no data_dir; give the records' folder with --data DIR")
+    records = Path(data_dir or summary["data_dir"])
     if not records.is_dir():
         raise AnalysisError(f"{results_dir}: its records were in {records}, which is not a directory now; "
                             "give their new place with --data DIR")
@@ -95,10 +97,10 @@ def _label_issue_order(results_dir: Path, oof: OutOfFold, c: int) -> np.ndarray:
         raise AnalysisError(f"{path}: no label-issue ranking here; run `python -m ecgnet label-issues {results_dir}` first")
     with open(path, newline="") as handle:
         reader = csv.DictReader(handle)
-        missing = [c for c in LABEL_ISSUES_COLUMNS if c not in (reader.fieldnames or [])]
+        missing = [column for column in LABEL_ISSUES_COLUMNS if column not in (reader.fieldnames or [])]
         if missing:
             raise AnalysisError(f"{path}: columns {missing} are missing (expected {', '.join(LABEL_ISSUES_COLUMNS)})")
-        rows = [r for r in reader if r["code"].strip() == CLASSES[c]]
+        rows = [r for r in reader if canonical_code(r["code"]) == CLASSES[c]]
     try:
         rows.sort(key=lambda r: int(r["rank"]))
     except ValueError as error:

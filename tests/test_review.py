@@ -214,3 +214,20 @@ def test_help(capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main(["review", "--help"])
     assert exit_.value.code == 0 and "--kind" in capsys.readouterr().out
+
+
+def test_records_that_moved_are_found_with_data(cv, tmp_path):
+    results_dir, oof = cv
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for name in ("oof_predictions.csv", "summary.json"):
+        (moved / name).write_bytes((results_dir / name).read_bytes())
+    summary = json.loads((moved / "summary.json").read_text())
+    data = Path(summary["data_dir"])
+    (moved / "summary.json").write_text(json.dumps({**summary, "data_dir": str(tmp_path / "gone")}))
+    with pytest.raises(AnalysisError, match="not a directory now.*--data"):
+        load_results(moved)
+    assert load_results(moved, data).data_dir == data
+    (moved / "summary.json").write_text("{}")
+    with pytest.raises(AnalysisError, match="names no data_dir"):
+        load_results(moved)
