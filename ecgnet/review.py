@@ -52,6 +52,7 @@ LABEL_ISSUES_COLUMNS = ("record", "class", "code", "given_label", "probability",
 SHEET_COLUMNS = ("case", "class", "present", "comment")
 KEY_COLUMNS = ("case", "record", "source", "fold", "class", "code", "label", "output", "probability")
 RATINGS = ("yes", "no", "unsure")
+PAGE_S = 10.0  # seconds of signal on a page: plot.plot_12lead draws the first 10 s
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -156,7 +157,8 @@ def _readable(results: Results, rows: np.ndarray, n: int) -> tuple[list[tuple[in
             log.warning("skipped %s: %s", name, error)
             skipped.append({"record": name, "reason": str(error)})
             continue
-        taken.append((int(row), record.signal, record.fs))
+        # Only the page's 10 s are kept: 100 long records (PTB: 111 s at 1000 Hz) would hold gigabytes.
+        taken.append((int(row), record.signal[:, : int(round(PAGE_S * record.fs))], record.fs))
     return taken, skipped
 
 
