@@ -141,6 +141,13 @@ def kappa_from_tables(tables: np.ndarray) -> np.ndarray:
         return np.where(expected < 1, (observed - expected) / (1 - expected), np.nan)
 
 
+def _estimate(kappa: float, draws: np.ndarray) -> dict:
+    """The point estimate (None when undefined) and the percentile 95 % interval of the defined bootstrap draws."""
+    defined = draws[np.isfinite(draws)]
+    interval = [float(v) for v in np.percentile(defined, [2.5, 97.5])] if len(defined) else [None, None]
+    return {"kappa": None if np.isnan(kappa) else float(kappa), "ci95": interval, "undefined_resamples": int(len(draws) - len(defined))}
+
+
 def cohen(a: np.ndarray, b: np.ndarray, resamples: int, rng: np.random.Generator) -> dict:
     """Cohen's kappa of two answer vectors (1 yes, 0 no, -1 excluded), its 2x2 table and bootstrap 95 % interval."""
     both = (a >= 0) & (b >= 0)
@@ -154,11 +161,7 @@ def cohen(a: np.ndarray, b: np.ndarray, resamples: int, rng: np.random.Generator
         warnings.simplefilter("ignore")  # undefined kappa: reported as None below, not as a warning
         kappa = float(cohen_kappa_score(a[both], b[both], labels=[0, 1], replace_undefined_by=np.nan))
     draws = kappa_from_tables(rng.multinomial(n, table.ravel() / n, size=resamples).reshape(-1, 2, 2))
-    defined = draws[np.isfinite(draws)]
-    result.update(kappa=None if np.isnan(kappa) else kappa, undefined_resamples=int(resamples - len(defined)))
-    if len(defined):
-        result["ci95"] = [float(v) for v in np.percentile(defined, [2.5, 97.5])]
-    return result
+    return {**result, **_estimate(kappa, draws)}
 
 
 def fleiss_kappa(counts: np.ndarray) -> float:
@@ -193,13 +196,8 @@ def fleiss(answers: np.ndarray, resamples: int, rng: np.random.Generator) -> dic
     result = {"raters": len(answers), "cases": int(complete.sum()), "kappa": None, "ci95": [None, None], "undefined_resamples": 0}
     if not complete.any():
         return result
-    kappa = fleiss_kappa(counts)
     draws = _fleiss(counts[rng.integers(0, len(counts), size=(resamples, len(counts)))])
-    defined = draws[np.isfinite(draws)]
-    result.update(kappa=None if np.isnan(kappa) else kappa, undefined_resamples=int(resamples - len(defined)))
-    if len(defined):
-        result["ci95"] = [float(v) for v in np.percentile(defined, [2.5, 97.5])]
-    return result
+    return {**result, **_estimate(fleiss_kappa(counts), draws)}
 
 
 def _tally(answers: np.ndarray) -> dict[str, int]:
