@@ -76,8 +76,9 @@ def load_results(results_dir: Path, data_dir: Path | None = None) -> Results:
         raise NotADirectoryError(f"{results_dir}: no such directory (expected a cv results directory)")
     for name in (OOF_FILE, SUMMARY_FILE):
         if not (results_dir / name).is_file():
-            raise AnalysisError(f"{results_dir}: not a cv results directory ({name} is missing); "
-                                f"make one with `python -m ecgnet cv DATA_DIR --out {results_dir}`")
+            hint = (f"it holds records: cross-validate them first with `python -m ecgnet cv {results_dir} --out RESULTS_DIR`"
+                    if any(results_dir.glob("*.hea")) else f"make one with `python -m ecgnet cv DATA_DIR --out {results_dir}`")
+            raise AnalysisError(f"{results_dir}: not a cv results directory ({name} is missing); {hint}")
     try:
         oof, summary = read_oof(results_dir), read_summary(results_dir)
     except (ValueError, KeyError) as error:
