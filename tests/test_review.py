@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -234,3 +236,19 @@ def test_records_that_moved_are_found_with_data(cv, tmp_path):
     (moved / "summary.json").write_text("{}")
     with pytest.raises(AnalysisError, match="names no data_dir"):
         load_results(moved)
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs the chromium browser (apt-get install chromium)")
+def test_a_browser_draws_the_embedded_ecgs(packet, tmp_path):
+    """What a rater sees: headless Chromium renders the page with the ECG paper and the traces."""
+    shot = tmp_path / "shot.png"
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+                    "--window-size=1400,1400", f"--screenshot={shot}", (packet / "packet" / PACKET_FILE).as_uri()],
+                   check=True, capture_output=True, timeout=180)
+    pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    red, green, blue = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    grid = (red > 200) & (green < 200) & (blue < 200)  # the pink/red millimetre grid
+    trace = (red < 80) & (green < 80) & (blue < 80)  # black traces, text and calibration pulses
+    assert grid.mean() > 0.05 and trace.mean() > 0.005
+    assert grid[700:].mean() > 0.05  # the first image fills the page below the instructions, not just a header
