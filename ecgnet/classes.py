@@ -121,3 +121,17 @@ def encode_codes(codes: Iterable[str]) -> np.ndarray:
         if index is not None:
             vector[index] = True
     return vector
+
+
+def class_index(name: str) -> int:
+    """Index into ``CLASSES`` of a scored class named by abbreviation (any case: ``LAD``, ``rbbb``) or SNOMED CT code.
+
+    Either member of an equivalent pair names the pair (``RBBB`` and ``59118001`` give CRBBB's index).
+    Raises ``ValueError`` listing the accepted abbreviations when ``name`` is neither.
+    """
+    name = name.strip()
+    by_abbreviation = {abbr.lower(): code for code, (abbr, _) in _mapping(SCORED_MAPPING_FILE).items()}
+    code = canonical_code(by_abbreviation.get(name.lower(), name))
+    if code not in CLASS_INDEX:
+        raise ValueError(f"{name!r} is not a scored class: give a SNOMED CT code or one of {', '.join(sorted(set(ABBREVIATIONS)))}")
+    return CLASS_INDEX[code]

@@ -41,7 +41,11 @@ class ConfigError(ValueError):
     """A configuration that names no preset, or a JSON file that is unreadable or invalid."""
 
 
+class AnalysisError(ValueError):
+    """An analysis input (a cv results directory, a review key, a rating sheet) is missing or malformed."""
+
+
 # Errors caused by what the user gave (paths, data, configuration, model directory): the
 # command-line tools print them as one line, without a traceback, and exit with status 2.
 USER_ERRORS: tuple[type[BaseException], ...] = (RecordError, ModelDirError, ConfigError, TooFewRecordsError, ScoringError,
-                                                FileNotFoundError, NotADirectoryError)
+                                                AnalysisError, FileNotFoundError, NotADirectoryError)

@@ -1,5 +1,6 @@
 """The class catalogue must match the official tables the organisers' scorer reads."""
 import numpy as np
+import pytest
 
 from ecgnet import classes
 from conftest import shared_path
@@ -38,3 +39,14 @@ def test_names_for_scored_and_unscored_codes():
     assert classes.abbreviation("164865005") == "MI"
     assert classes.description("426783006") == "sinus rhythm"
     assert classes.abbreviation("999") == "999"
+
+
+def test_a_class_is_found_by_abbreviation_or_code_and_an_unknown_name_is_refused():
+    lad = classes.CLASSES.index("39732003")
+    assert classes.class_index("LAD") == classes.class_index("lad") == classes.class_index(" 39732003 ") == lad
+    # Either member of an equivalent pair names the merged class.
+    assert classes.class_index("RBBB") == classes.class_index("59118001") == classes.class_index("CRBBB") == classes.CLASSES.index("713427006")
+    with pytest.raises(ValueError, match="not a scored class.*LAD"):
+        classes.class_index("LADX")
+    with pytest.raises(ValueError, match="not a scored class"):
+        classes.class_index("164865005")  # a real SNOMED CT code, but unscored
