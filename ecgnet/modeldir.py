@@ -31,6 +31,7 @@ from .classes import CLASSES
 from .config import Config
 from .errors import ModelDirError
 from .fileio import atomic_write_bytes, atomic_write_text
+from .signal import TARGET_FS
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -68,7 +69,7 @@ def package_versions() -> dict[str, str]:
 
 
 def preprocessing(config: Config) -> dict:
-    return {"fs": config.fs, "window": config.window, "overlap": config.overlap, "gain_policy": config.gain_policy}
+    return {"fs": TARGET_FS, "window": config.window, "overlap": config.overlap, "gain_policy": config.gain_policy}
 
 
 def build_manifest(config: Config, folds: list[dict], data: dict, seed: int) -> dict:

@@ -46,7 +46,7 @@ from .errors import TooFewRecordsError
 from .fileio import atomic_write_bytes, atomic_write_text
 from .folds import make_folds
 from .metrics import challenge_metric
-from .model import build_model
+from .model import SEResNet
 from .modeldir import build_manifest, save_torch, save_weights, sha256_file, weights_name, write_manifest
 from .progress import is_quiet, progress
 from .signal import random_crop_or_pad
@@ -129,7 +129,7 @@ def train_fold(cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray, config:
         raise TooFewRecordsError(f"fold {fold}: {len(train_idx)} training and {len(val_idx)} inner-validation records; both must be non-empty")
 
     torch.manual_seed(derive_seed(seed, fold, 0, 1))
-    model = build_model(config).to(device)
+    model = SEResNet(config.network).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.lr_milestones), gamma=config.lr_gamma)
     use_amp = device.type == "cuda"
@@ -162,10 +162,10 @@ def train_fold(cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray, config:
         total, seen = 0.0, 0
         bar = progress(_batches(cache, train_idx, config, rng), desc=f"fold {fold} epoch {epoch + 1}/{config.epochs}",
                        total=-(-len(train_idx) // config.batch_size), unit="batch")
-        for signals, demo, targets in bar:
-            signals, demo, targets = signals.to(device), demo.to(device), targets.to(device)
+        for signals, demographics, targets in bar:
+            signals, demographics, targets = signals.to(device), demographics.to(device), targets.to(device)
             with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
-                loss = loss_fn(model(signals, demo).float(), targets)
+                loss = loss_fn(model(signals, demographics).float(), targets)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)

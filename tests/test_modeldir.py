@@ -10,7 +10,7 @@ import torch
 from ecgnet.config import PRESETS
 from ecgnet.ensemble import Ensemble
 from ecgnet.errors import ModelDirError
-from ecgnet.model import build_model
+from ecgnet.model import SEResNet
 from ecgnet.modeldir import MANIFEST, build_manifest, load_manifest, save_weights, weights_name, write_manifest
 
 CONFIG = PRESETS["smoke"]
@@ -21,7 +21,7 @@ def model_dir(tmp_path):
     folds = []
     for k in range(3):
         torch.manual_seed(k)
-        digest = save_weights(tmp_path / weights_name(k), build_model(CONFIG).state_dict())
+        digest = save_weights(tmp_path / weights_name(k), SEResNet(CONFIG.network).state_dict())
         folds.append({"fold": k, "weights": weights_name(k), "sha256": digest, "thresholds": [0.3] * 24})
     write_manifest(tmp_path, build_manifest(CONFIG, folds, {"fingerprint": "x"}, seed=0))
     return tmp_path
@@ -88,10 +88,18 @@ def test_preprocessing_disagreeing_with_config(model_dir):
         load_manifest(model_dir)
 
 
+def test_a_manifest_of_the_previous_version_with_fs_in_its_config_loads(model_dir):
+    _edit_manifest(model_dir, lambda m: m["config"].update(fs=257))
+    assert Ensemble.load(model_dir).config == CONFIG
+    _edit_manifest(model_dir, lambda m: m["config"].update(fs=500))
+    with pytest.raises(ModelDirError, match="malformed manifest.*fs must be 257"):
+        load_manifest(model_dir)
+
+
 def test_weights_round_trip(model_dir):
     ensemble = Ensemble.load(model_dir)
     torch.manual_seed(1)
-    expected = build_model(CONFIG).state_dict()
+    expected = SEResNet(CONFIG.network).state_dict()
     for key, value in ensemble.models[1].state_dict().items():
         assert torch.equal(value, expected[key])
     assert np.all(ensemble.thresholds == 0.3)
