@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 from . import metrics  # noqa: E402
 from .classes import ABBREVIATIONS, NUM_CLASSES, load_weights  # noqa: E402
 from .fileio import atomic_write_text  # noqa: E402
-from .results import OutOfFold, read_oof, read_summary, read_thresholds  # noqa: E402
+from .results import OutOfFold, epoch_logs, read_oof, read_summary, read_thresholds  # noqa: E402
 from .thresholds import top_class_mask  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ def _read_log(path: Path) -> dict[str, np.ndarray]:
 
 
 def _figure_learning(results_dir: Path, path: Path) -> str | None:
-    logs = sorted(results_dir.glob("folds/fold_*/epochs.csv"))
+    logs = epoch_logs(results_dir)
     if not logs:
         return None
     fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(12, 4))

@@ -12,6 +12,7 @@ from ecgnet.ensemble import Ensemble
 from ecgnet.errors import ModelDirError
 from ecgnet.model import SEResNet
 from ecgnet.modeldir import MANIFEST, build_manifest, load_manifest, save_weights, weights_name, write_manifest
+from ecgnet.results import EPOCH_LOG, epoch_logs, fold_dir
 
 CONFIG = PRESETS["smoke"]
 
@@ -103,3 +104,11 @@ def test_weights_round_trip(model_dir):
     for key, value in ensemble.models[1].state_dict().items():
         assert torch.equal(value, expected[key])
     assert np.all(ensemble.thresholds == 0.3)
+
+
+def test_the_report_finds_the_epoch_log_training_writes_for_each_fold(tmp_path):
+    for k in (1, 0):
+        fold_dir(tmp_path, k).mkdir(parents=True)
+        (fold_dir(tmp_path, k) / EPOCH_LOG).write_text("epoch\n")
+    (tmp_path / "folds" / "other").mkdir()
+    assert epoch_logs(tmp_path) == [tmp_path / "folds" / "fold_0" / "epochs.csv", tmp_path / "folds" / "fold_1" / "epochs.csv"]
