@@ -1,4 +1,4 @@
-"""Configuration checks: bad values fail at once, with one clear line, before any data are read."""
+"""Configuration: presets, JSON files and $ECGNET_CONFIG; bad values fail at once, with one clear line, before any data are read."""
 from __future__ import annotations
 
 import json
@@ -78,3 +78,25 @@ def test_cv_with_one_fold_exits_with_one_line(tmp_path):
     done = subprocess.run([sys.executable, "-m", "ecgnet", "cv", str(tmp_path), "--folds", "1", "--out", str(tmp_path / "o")],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "n_folds must be at least 2" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_config_from_environment_preset_and_json(tmp_path, monkeypatch):
+    monkeypatch.delenv("ECGNET_CONFIG", raising=False)
+    assert load_config() == Config()
+    monkeypatch.setenv("ECGNET_CONFIG", "smoke")
+    assert load_config() == PRESETS["smoke"]
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"preset": "smoke", "epochs": 7, "blocks": [1, 2, 1, 1]}))
+    monkeypatch.setenv("ECGNET_CONFIG", str(path))
+    config = load_config()
+    assert config.epochs == 7 and config.network.blocks == (1, 2, 1, 1) and config.network.width == PRESETS["smoke"].network.width
+    assert Config.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_bad_config_names_the_problem(tmp_path):
+    with pytest.raises(ValueError, match="neither a preset"):
+        load_config("no-such-preset")
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"epoch": 3}))
+    with pytest.raises(ValueError, match="unknown configuration keys: epoch"):
+        load_config(str(path))

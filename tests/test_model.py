@@ -1,7 +1,5 @@
-"""The network: the seed's size, shapes, the age/sex branch and configuration presets."""
+"""The network: the seed's size and FLOPs, shapes, and the age/sex branch and its encoding."""
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
@@ -9,7 +7,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ecgnet.classes import NUM_CLASSES
-from ecgnet.config import PRESETS, Config, load_config
+from ecgnet.config import PRESETS, Config
 from ecgnet.model import SEResNet, SEResNetConfig, encode_demographics, forward_flops, parameter_count
 from ecgnet.signal import WINDOW
 
@@ -57,24 +55,3 @@ def test_windows_of_any_length_are_accepted():
     model = SEResNet(PRESETS["smoke"].network).eval()
     assert model(torch.randn(2, 12, 777), torch.zeros(2, 5)).shape == (2, NUM_CLASSES)
 
-
-def test_config_from_environment_preset_and_json(tmp_path, monkeypatch):
-    monkeypatch.delenv("ECGNET_CONFIG", raising=False)
-    assert load_config() == Config()
-    monkeypatch.setenv("ECGNET_CONFIG", "smoke")
-    assert load_config() == PRESETS["smoke"]
-    path = tmp_path / "c.json"
-    path.write_text(json.dumps({"preset": "smoke", "epochs": 7, "blocks": [1, 2, 1, 1]}))
-    monkeypatch.setenv("ECGNET_CONFIG", str(path))
-    config = load_config()
-    assert config.epochs == 7 and config.network.blocks == (1, 2, 1, 1) and config.network.width == PRESETS["smoke"].network.width
-    assert Config.from_dict(json.loads(json.dumps(config.to_dict()))) == config
-
-
-def test_bad_config_names_the_problem(tmp_path):
-    with pytest.raises(ValueError, match="neither a preset"):
-        load_config("no-such-preset")
-    path = tmp_path / "c.json"
-    path.write_text(json.dumps({"epoch": 3}))
-    with pytest.raises(ValueError, match="unknown configuration keys: epoch"):
-        load_config(str(path))
