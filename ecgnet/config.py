@@ -44,6 +44,8 @@ def _type_problems(settings: object) -> list[str]:
     problems = []
     for item in dataclasses.fields(settings):
         value, default = getattr(settings, item.name), item.default
+        if default is dataclasses.MISSING:  # Config.network: a dataclass, checked field by field on its own
+            continue
         expected = (int, float) if isinstance(default, float) else type(default)
         if isinstance(value, bool) or not isinstance(value, expected):
             problems.append(f"configuration key {item.name!r} must be {type(default).__name__}, got {value!r}")
@@ -54,6 +56,12 @@ def _type_problems(settings: object) -> list[str]:
 
 @dataclass(frozen=True)
 class Config:
+    """Every setting of a training run and of its model directory (units in the comments).
+
+    Built from presets or JSON by ``load_config`` / ``from_dict``; checked on creation
+    (``ConfigError``). ``network`` is what ``model.SEResNet`` is built from.
+    """
+
     # The network (defaults: the seed's SE-ResNet-18).
     network: SEResNetConfig = field(default_factory=SEResNetConfig)
     # Preprocessing at signal.TARGET_FS: window length and inference overlap, in samples.
@@ -85,7 +93,7 @@ class Config:
         """Reject wrong types and impossible values at once, before any data are read."""
         if not isinstance(self.network, SEResNetConfig):
             raise ConfigError(f"configuration key 'network' must be SEResNetConfig, got {self.network!r}")
-        types = _type_problems(self.network) + [p for p in _type_problems(self) if "'network'" not in p]
+        types = _type_problems(self.network) + _type_problems(self)
         if types:
             raise ConfigError("; ".join(types))
         network = self.network
