@@ -69,7 +69,7 @@ def main() -> int:
         if args.extra_hours:
             seconds = int(args.extra_hours * 3600)
             data = long_record(tmp / "extra", "LONG500", 500, seconds)
-            windows = num_windows(resampled_length(seconds * 500, 500, config.fs), config.window, config.overlap)
+            windows = num_windows(resampled_length(seconds * 500, 500), config.window, config.overlap)
             cases.append((f"one {args.extra_hours:g}-h 500 Hz record", data, ("fp32", "bf16"), windows))
         generate_dataset(tmp / "synth", 20, seed=0, workers=1, fs_choices=[500], duration_range=(10, 10))
         for count in sorted(set(args.many) | ({args.fp32_max} if args.fp32_max > 0 else set())):

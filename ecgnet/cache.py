@@ -37,7 +37,8 @@ from joblib import Parallel, delayed
 from .errors import RecordError
 from .progress import progress as progress_bar
 from .classes import NUM_CLASSES
-from .records import GAIN_POLICIES, LEADS, demographics, find_records, read_record
+from .model import encode_demographics
+from .records import GAIN_POLICIES, LEADS, find_records, read_record
 from .signal import TARGET_FS, resample
 
 logger = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ def _process(paths: list[str], gain_policy: str, part: str) -> list[tuple]:
                 continue
             handle.write(signal.tobytes())
             out.append(("ok", record.name, record.fs, signal.shape[1], record.labels,
-                        demographics(record.age, record.sex), record.source, record.warnings))
+                        encode_demographics(record.age, record.sex), record.source, record.warnings))
     return out
 
 

@@ -12,38 +12,61 @@ so the configuration is chosen by the environment variable ``ECGNET_CONFIG``:
 - a path to a JSON file: its keys override the ``default`` preset (or the preset named
   by its optional ``"preset"`` key).
 
-The configuration used is recorded in the model directory's manifest.
+The network's own settings (width, blocks, kernels, dropout, SE reduction) are a
+``model.SEResNetConfig`` held as ``Config.network``; in JSON (files, manifests) they are
+top-level keys like every other setting. The sampling rate is not a setting: windows are
+cut at ``signal.TARGET_FS``; a file or manifest may still carry ``"fs": 257`` (older
+manifests do), any other rate is refused. The configuration used is recorded in the
+model directory's manifest.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError
 from .device import PRECISIONS
+from .model import SEResNetConfig
 from .records import GAIN_POLICIES
-from .signal import TARGET_FS
+from .signal import OVERLAP, TARGET_FS, WINDOW
 
 ENV_VAR = "ECGNET_CONFIG"
 COMPUTE_ONLY = ("threads", "workers", "time_limit_hours", "inference_batch", "cpu_precision")
+NETWORK_KEYS = tuple(f.name for f in dataclasses.fields(SEResNetConfig))
+LIST_KEYS = ("blocks", "lr_milestones")
+
+
+def _type_problems(settings: object) -> list[str]:
+    """One message per field of the dataclass ``settings`` whose value is not of its default's type."""
+    problems = []
+    for item in dataclasses.fields(settings):
+        value, default = getattr(settings, item.name), item.default
+        if default is dataclasses.MISSING:  # Config.network: a dataclass, checked field by field on its own
+            continue
+        expected = (int, float) if isinstance(default, float) else type(default)
+        if isinstance(value, bool) or not isinstance(value, expected):
+            problems.append(f"configuration key {item.name!r} must be {type(default).__name__}, got {value!r}")
+        elif isinstance(default, tuple) and not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            problems.append(f"configuration key {item.name!r} must be a list of integers, got {list(value)!r}")
+    return problems
 
 
 @dataclass(frozen=True)
 class Config:
-    # Model (defaults: the seed's SE-ResNet-18).
-    width: int = 64
-    blocks: tuple[int, ...] = (2, 2, 2, 2)
-    kernel: int = 7
-    stem_kernel: int = 15
-    dropout: float = 0.2
-    se_reduction: int = 16
-    # Preprocessing: 257 Hz, 4096-sample windows, 256-sample overlap at inference.
-    fs: int = 257
-    window: int = 4096
-    overlap: int = 256
+    """Every setting of a training run and of its model directory (units in the comments).
+
+    Built from presets or JSON by ``load_config`` / ``from_dict``; checked on creation
+    (``ConfigError``). ``network`` is what ``model.SEResNet`` is built from.
+    """
+
+    # The network (defaults: the seed's SE-ResNet-18).
+    network: SEResNetConfig = field(default_factory=SEResNetConfig)
+    # Preprocessing at signal.TARGET_FS: window length and inference overlap, in samples.
+    window: int = WINDOW
+    overlap: int = OVERLAP
     gain_policy: str = "auto"
     # Optimisation (the seed's): BCE with logits, Adam, step decay.
     epochs: int = 50
@@ -68,23 +91,22 @@ class Config:
 
     def __post_init__(self) -> None:
         """Reject wrong types and impossible values at once, before any data are read."""
-        for field in dataclasses.fields(self):
-            value, default = getattr(self, field.name), field.default
-            expected = (int, float) if isinstance(default, float) else type(default)
-            if isinstance(value, bool) or not isinstance(value, expected):
-                raise ConfigError(f"configuration key {field.name!r} must be {type(default).__name__}, got {value!r}")
-            if isinstance(default, tuple) and not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-                raise ConfigError(f"configuration key {field.name!r} must be a list of integers, got {list(value)!r}")
+        if not isinstance(self.network, SEResNetConfig):
+            raise ConfigError(f"configuration key 'network' must be SEResNetConfig, got {self.network!r}")
+        types = _type_problems(self.network) + _type_problems(self)
+        if types:
+            raise ConfigError("; ".join(types))
+        network = self.network
         problems = [
             (self.n_folds < 2, "n_folds must be at least 2"),
             (self.inner_folds < 2, "inner_folds must be at least 2"),
-            (min(self.width, self.epochs, self.batch_size, self.kernel, self.stem_kernel, self.inference_batch) < 1,
-             "width, epochs, batch_size, kernels and inference_batch must be positive"),
-            (not self.blocks or min(self.blocks) < 1, "blocks must list at least one stage of at least one block"),
+            (min(network.width, self.epochs, self.batch_size, network.kernel, network.stem_kernel, network.se_reduction,
+                 self.inference_batch) < 1,
+             "width, epochs, batch_size, kernels, se_reduction and inference_batch must be positive"),
+            (not network.blocks or min(network.blocks) < 1, "blocks must list at least one stage of at least one block"),
             (not 0 <= self.overlap < self.window, "overlap must lie in [0, window)"),
             (self.lr <= 0 or self.weight_decay < 0 or self.lr_gamma <= 0, "lr and lr_gamma must be positive, weight_decay >= 0"),
-            (not 0 <= self.dropout < 1, "dropout must lie in [0, 1)"),
-            (self.fs != TARGET_FS, f"fs must be {TARGET_FS}: the record cache and the windows are built at {TARGET_FS} Hz"),
+            (not 0 <= network.dropout < 1, "dropout must lie in [0, 1)"),
             (self.gain_policy not in GAIN_POLICIES, f"gain_policy must be one of {', '.join(GAIN_POLICIES)}"),
             (self.cpu_precision not in PRECISIONS, f"cpu_precision must be one of {', '.join(PRECISIONS)}"),
             (self.threads < 0 or self.workers < 0 or self.time_limit_hours < 0, "threads, workers and time_limit_hours must be >= 0"),
@@ -103,36 +125,48 @@ class Config:
         return {k: v for k, v in self.to_dict().items() if k not in COMPUTE_ONLY}
 
     def to_dict(self) -> dict:
-        data = dataclasses.asdict(self)
-        data["blocks"] = list(self.blocks)
-        data["lr_milestones"] = list(self.lr_milestones)
-        return data
+        """Every setting under its own top-level key (the network's first), tuples as lists: JSON-ready."""
+        data = {**dataclasses.asdict(self.network), **dataclasses.asdict(self)}
+        del data["network"]
+        return {k: list(v) if k in LIST_KEYS else v for k, v in data.items()}
 
     @classmethod
     def from_dict(cls, data: dict) -> Config:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
+        """The configuration of ``to_dict``'s form; keys left out keep their defaults.
+
+        Raises ``ValueError`` for an unknown key and ``ConfigError`` for a bad value,
+        including a sampling rate ``"fs"`` other than ``signal.TARGET_FS``.
+        """
+        values = dict(data)
+        if values.pop("fs", TARGET_FS) != TARGET_FS:
+            raise ConfigError(f"fs must be {TARGET_FS}: the record cache and the windows are built at {TARGET_FS} Hz "
+                              f"(it is not a setting; leave it out)")
+        names = set(NETWORK_KEYS) | {f.name for f in dataclasses.fields(cls)} - {"network"}
+        unknown = sorted(set(values) - names)
         if unknown:
             raise ValueError(f"unknown configuration keys: {', '.join(unknown)} (known: {', '.join(sorted(names))})")
-        values = dict(data)
-        for key in ("blocks", "lr_milestones"):
+        for key in LIST_KEYS:
             if key in values:
                 values[key] = tuple(int(v) for v in values[key])
-        return cls(**values)
+        return cls().replace(**values)
 
     def replace(self, **changes) -> Config:
+        """A copy with ``changes``; network keys (width, blocks, ...) change ``network``."""
+        network = {k: changes.pop(k) for k in NETWORK_KEYS if k in changes}
+        if network:
+            changes["network"] = dataclasses.replace(self.network, **network)
         return dataclasses.replace(self, **changes)
 
 
 PRESETS: dict[str, Config] = {
     "default": Config(),
     "smoke": Config(
-        width=8, blocks=(1, 1, 1, 1), kernel=5, stem_kernel=7, window=1024, overlap=128,
+        SEResNetConfig(width=8, blocks=(1, 1, 1, 1), kernel=5, stem_kernel=7), window=1024, overlap=128,
         epochs=8, batch_size=32, lr_milestones=(6,), inner_folds=5, inference_batch=32,
     ),
     # The demo: a small model that learns the synthetic classes in a few minutes on 2 cores.
     "demo": Config(
-        width=16, blocks=(1, 1, 1, 1), kernel=7, stem_kernel=15, window=2048, overlap=256,
+        SEResNetConfig(width=16, blocks=(1, 1, 1, 1), kernel=7, stem_kernel=15), window=2048, overlap=256,
         epochs=22, batch_size=32, lr_milestones=(17,), inner_folds=6, inference_batch=64,
     ),
     "cpu": Config(epochs=15, lr_milestones=(10,), time_limit_hours=1.0, batch_size=32),

@@ -26,7 +26,7 @@ from .classes import CLASSES
 from .config import Config, load_config
 from .device import choose_device, set_threads
 from .ensemble import predict_probabilities
-from .model import build_model
+from .model import SEResNet
 from .modeldir import load_manifest, load_weights
 from .progress import is_quiet
 from .results import OutOfFold, write_oof, write_summary, write_thresholds
@@ -105,7 +105,7 @@ def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, th
         k = int(entry["fold"])
         held = np.flatnonzero(assignment == k)
         _, val_idx = inner_split(cache, usable[assignment != k], config, config.seed, k)
-        model = build_model(config)
+        model = SEResNet(config.network)
         model.load_state_dict(load_weights(out, entry))
         model.to(device)
         fold_probabilities = predict_probabilities([model], cache, config, indices=usable[held], device=device)

@@ -17,6 +17,7 @@ PRECISIONS = ("fp32", "bf16")
 
 
 def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, not the machine's count)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux

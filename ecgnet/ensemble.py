@@ -33,17 +33,17 @@ import torch
 from .classes import NUM_CLASSES
 from .config import Config
 from .device import check_precision, choose_device, inference_autocast
-from .model import SEResNet, build_model
+from .model import SEResNet, encode_demographics
 from .modeldir import load_manifest, load_weights
-from .records import Record, demographics
+from .records import Record
 from .signal import inference_windows, resample
 from .thresholds import apply_thresholds
 
 
 def record_inputs(record: Record, config: Config) -> tuple[np.ndarray, np.ndarray]:
     """The network inputs of one record: windows (P, 12, ``config.window``) float32 at 257 Hz, demographics (5,)."""
-    signal = resample(record.signal, record.fs, config.fs)
-    return inference_windows(signal, config.window, config.overlap), demographics(record.age, record.sex)
+    signal = resample(record.signal, record.fs)
+    return inference_windows(signal, config.window, config.overlap), encode_demographics(record.age, record.sex)
 
 
 def _dataset_inputs(dataset, config: Config, indices: Sequence[int] | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -161,7 +161,7 @@ class Ensemble:
         device = choose_device(device if isinstance(device, str) or device is None else str(device))
         models = []
         for fold in manifest["folds"]:
-            model = build_model(config)
+            model = SEResNet(config.network)
             model.load_state_dict(load_weights(model_dir, fold))
             models.append(model.to(device).eval())
         thresholds = np.array([fold["thresholds"] for fold in manifest["folds"]], dtype=np.float64)

@@ -1,12 +1,20 @@
 """The self-describing model directory: ``manifest.json`` plus one weights file per fold.
 
-Layout::
+Layout (what ``train.train_ensemble`` writes; the fold folders are named in ``results.py``,
+which ``report`` reads without importing torch, every other path here)::
 
     MODEL_DIR/
-      manifest.json     format version, classes, preprocessing, config, folds, seeds,
-                        training-data fingerprint, package versions
-      fold_0.pt ...     one state dict per fold model (torch.save, weights only)
-      logs/fold_0.csv   the epoch log of each fold (epoch, loss, inner-val score, lr, seconds)
+      manifest.json          format version, classes, preprocessing, config, folds, seeds,
+                             training-data fingerprint, package versions
+      fold_K.pt              the state dict of fold model K (torch.save, weights only)
+      bad_records.csv        file,reason of each unreadable record (absent when none)
+      folds/fold_K/
+        epochs.csv           fold K's epoch log (epoch, loss, inner_val_score, lr, seconds)
+        result.json          fold K's manifest entry, its config and data fingerprint (reuse check)
+        state.pt             the resumable training state; removed once fold K is finished
+      work/                  the record cache while training (removed at the end)
+
+A cross-validation results directory is a model directory plus the files of ``results.py``.
 
 Every file is written atomically (temporary file, then rename), so a crash leaves the
 old file or the new one, never half of one. ``load_manifest`` checks everything a
@@ -31,17 +39,22 @@ from .classes import CLASSES
 from .config import Config
 from .errors import ModelDirError
 from .fileio import atomic_write_bytes, atomic_write_text
+from .results import MANIFEST
+from .signal import TARGET_FS
 
 FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
+BAD_RECORDS = "bad_records.csv"  # the cache's list of unreadable records bears the same name
+WORK_DIR = "work"
 RETRAIN = "retrain with `python train_model.py TRAINING_DIR MODEL_DIR`"
 
 
 def weights_name(fold: int) -> str:
+    """File name (inside MODEL_DIR) of fold model ``fold``'s weights."""
     return f"fold_{fold}.pt"
 
 
 def sha256_file(path: Path) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -64,11 +77,13 @@ def save_weights(path: Path, state_dict: dict) -> str:
 
 
 def package_versions() -> dict[str, str]:
+    """Versions of ecgnet, Python, torch and numpy, as recorded in the manifest."""
     return {"ecgnet": __version__, "python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}
 
 
 def preprocessing(config: Config) -> dict:
-    return {"fs": config.fs, "window": config.window, "overlap": config.overlap, "gain_policy": config.gain_policy}
+    """What the windows fed to the network depend on: rate (Hz), window and overlap (samples), gain policy."""
+    return {"fs": TARGET_FS, "window": config.window, "overlap": config.overlap, "gain_policy": config.gain_policy}
 
 
 def build_manifest(config: Config, folds: list[dict], data: dict, seed: int) -> dict:
@@ -86,6 +101,7 @@ def build_manifest(config: Config, folds: list[dict], data: dict, seed: int) -> 
 
 
 def write_manifest(model_dir: Path, manifest: dict) -> None:
+    """Write ``MODEL_DIR/manifest.json`` atomically (indented JSON)."""
     atomic_write_text(Path(model_dir) / MANIFEST, json.dumps(manifest, indent=2) + "\n")
 
 

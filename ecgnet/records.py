@@ -74,15 +74,6 @@ class Record:
     warnings: tuple[str, ...]
 
 
-def demographics(age: float | None, sex: str | None) -> np.ndarray:
-    """The network's age/sex input: [age/100 (0 if missing), age missing, female, male, sex known]."""
-    known_age = age is not None and math.isfinite(age)
-    return np.array(
-        [age / 100.0 if known_age else 0.0, 0.0 if known_age else 1.0, sex == "Female", sex == "Male", sex in ("Female", "Male")],
-        dtype=np.float32,
-    )
-
-
 def find_records(directory: str | Path) -> list[Path]:
     """The ``.hea`` files directly inside ``directory`` (not its subfolders), sorted by name."""
     directory = Path(directory)

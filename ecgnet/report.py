@@ -24,9 +24,8 @@ from . import __version__, metrics  # noqa: E402
 from .classes import ABBREVIATIONS, NUM_CLASSES, load_weights  # noqa: E402
 from .config import COMPUTE_ONLY, PRESETS  # noqa: E402
 from .fileio import atomic_write_text  # noqa: E402
-from .modeldir import MANIFEST  # noqa: E402
 from .records import source_of  # noqa: E402
-from .results import OOF_FILE, OutOfFold, read_oof, read_summary, read_thresholds  # noqa: E402
+from .results import MANIFEST, OOF_FILE, OutOfFold, epoch_logs, read_oof, read_summary, read_thresholds  # noqa: E402
 from .synth import PREFIX as SYNTHETIC_PREFIX  # noqa: E402
 from .thresholds import top_class_mask  # noqa: E402
 
@@ -207,7 +206,7 @@ def _read_log(path: Path) -> dict[str, np.ndarray]:
 
 
 def _figure_learning(results_dir: Path, path: Path) -> str | None:
-    logs = sorted(results_dir.glob("folds/fold_*/epochs.csv"))
+    logs = epoch_logs(results_dir)
     if not logs:
         return None
     fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(12, 4))

@@ -1,12 +1,16 @@
-"""The files of a cross-validation results directory, read and written in one place.
+"""The files of a cross-validation results directory, and the fold folders of training, named in one place.
 
 Layout (what ``python -m ecgnet cv`` writes and ``python -m ecgnet report`` reads)::
 
-    RESULTS_DIR/
+    RESULTS_DIR/            also a model directory (modeldir.py: manifest.json, fold_K.pt, ...)
       oof_predictions.csv   one row per record: record, source, fold, label_*, prob_*, output_*
       thresholds.csv        one row per fold: the per-class thresholds used for output_*
       summary.json          per-fold and pooled metrics, ablations, per-class table
-      fold_K/               the fold's model directory (weights, training log)
+      cache/                the record cache, kept for the next run (crossval.CACHE_DIR)
+      folds/fold_K/         what training writes for fold K in every model directory:
+        epochs.csv          its epoch log (epoch, loss, inner_val_score, lr, seconds)
+        result.json         its manifest entry with its config and data fingerprint (reuse check)
+        state.pt            its resumable training state; removed once the fold is finished
 
 ``output_*`` are the labels of the chosen thresholding (the constrained search by default).
 """
@@ -22,9 +26,24 @@ import numpy as np
 from .classes import CLASSES
 from .fileio import atomic_write_text
 
+MANIFEST = "manifest.json"  # the model directory's description (modeldir.py writes and checks it)
 OOF_FILE = "oof_predictions.csv"
 THRESHOLDS_FILE = "thresholds.csv"
 SUMMARY_FILE = "summary.json"
+FOLDS_DIR = "folds"
+EPOCH_LOG = "epochs.csv"
+FOLD_RESULT = "result.json"
+TRAINING_STATE = "state.pt"
+
+
+def fold_dir(root: str | Path, fold: int) -> Path:
+    """``root/folds/fold_K``: fold ``fold``'s epoch log, result and training state (``root``: a model directory)."""
+    return Path(root) / FOLDS_DIR / f"fold_{fold}"
+
+
+def epoch_logs(root: str | Path) -> list[Path]:
+    """Every fold's ``epochs.csv`` under ``root`` (a model or results directory), sorted by path."""
+    return sorted(Path(root).glob(f"{FOLDS_DIR}/fold_*/{EPOCH_LOG}"))
 
 
 @dataclass
@@ -48,6 +67,7 @@ def _csv_text(rows: list[list[object]]) -> str:
 
 
 def write_oof(results_dir: Path, oof: OutOfFold) -> Path:
+    """Write ``oof_predictions.csv`` (one row per record, N rows, 3 + 3 x 24 columns); returns its path."""
     header = ["record", "source", "fold"]
     header += [f"label_{c}" for c in CLASSES] + [f"prob_{c}" for c in CLASSES] + [f"output_{c}" for c in CLASSES]
     rows: list[list[object]] = [header]
@@ -64,6 +84,7 @@ def write_oof(results_dir: Path, oof: OutOfFold) -> Path:
 
 
 def read_oof(results_dir: Path) -> OutOfFold:
+    """Read ``oof_predictions.csv``; ``FileNotFoundError`` / ``ValueError`` naming the file when absent or not ours."""
     path = Path(results_dir) / OOF_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no out-of-fold predictions here; run `python -m ecgnet cv DATA_DIR --out {results_dir}` first")
@@ -89,6 +110,7 @@ def read_oof(results_dir: Path) -> OutOfFold:
 
 
 def write_thresholds(results_dir: Path, thresholds: dict[int, np.ndarray]) -> Path:
+    """Write ``thresholds.csv``: fold -> (24,) thresholds, one row per fold; returns its path."""
     rows: list[list[object]] = [["fold", *CLASSES]]
     rows += [[fold, *(repr(float(t)) for t in values)] for fold, values in sorted(thresholds.items())]
     path = Path(results_dir) / THRESHOLDS_FILE
@@ -97,16 +119,19 @@ def write_thresholds(results_dir: Path, thresholds: dict[int, np.ndarray]) -> Pa
 
 
 def read_thresholds(results_dir: Path) -> dict[int, np.ndarray]:
+    """Read ``thresholds.csv``: fold -> (24,) float thresholds."""
     path = Path(results_dir) / THRESHOLDS_FILE
     with open(path, newline="") as handle:
         return {int(r["fold"]): np.array([float(r[c]) for c in CLASSES]) for r in csv.DictReader(handle)}
 
 
 def write_summary(results_dir: Path, summary: dict) -> Path:
+    """Write ``summary.json`` (NaN allowed for undefined metrics); returns its path."""
     path = Path(results_dir) / SUMMARY_FILE
     atomic_write_text(path, json.dumps(summary, indent=2, allow_nan=True) + "\n")
     return path
 
 
 def read_summary(results_dir: Path) -> dict:
+    """Read ``summary.json``."""
     return json.loads((Path(results_dir) / SUMMARY_FILE).read_text())

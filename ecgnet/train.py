@@ -31,13 +31,14 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from . import results
 from .cache import Cache, build_cache
 from .config import Config
 from .device import choose_device, make_deterministic, set_threads
@@ -46,18 +47,15 @@ from .errors import TooFewRecordsError
 from .fileio import atomic_write_bytes, atomic_write_text
 from .folds import make_folds
 from .metrics import challenge_metric
-from .model import build_model
-from .modeldir import build_manifest, save_torch, save_weights, sha256_file, weights_name, write_manifest
+from .model import SEResNet
+from .modeldir import BAD_RECORDS, WORK_DIR, build_manifest, save_torch, save_weights, sha256_file, weights_name, write_manifest
 from .progress import is_quiet, progress
-from .signal import random_crop_or_pad
+from .results import EPOCH_LOG, FOLD_RESULT, TRAINING_STATE
+from .signal import TARGET_FS, random_crop_or_pad
 from .thresholds import apply_thresholds, search_thresholds
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = "state.pt"
-LOG_FILE = "epochs.csv"
-RESULT_FILE = "result.json"
-BAD_RECORDS_FILE = "bad_records.csv"  # file,reason of each skipped record, in the cache and in MODEL_DIR
 LOG_COLUMNS = ("epoch", "loss", "inner_val_score", "lr", "seconds")
 CHECKPOINT_THRESHOLD = 0.5
 
@@ -76,6 +74,25 @@ class FoldResult:
     log: list[dict]
 
 
+@dataclass
+class _Run:
+    """One fold's training in progress; ``state`` is what ``state.pt`` holds after each epoch."""
+
+    model: SEResNet
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    epoch: int = 0  # epochs completed
+    rows: list[dict] = field(default_factory=list)  # the epoch log
+    best: dict = field(default_factory=lambda: {"score": -np.inf, "epoch": 0, "state": None})
+
+    def state(self, identity: dict) -> dict:
+        """The resumable state: model, optimiser, schedule, scaler, epoch log, best checkpoint and whose run it is."""
+        return {"identity": identity, "epoch": self.epoch, "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(), "rows": self.rows, "best": self.best}
+
+
 def derive_seed(*parts: int) -> int:
     """A 63-bit seed that depends only on ``parts`` (e.g. seed, fold, epoch)."""
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)[0] >> np.uint64(1))
@@ -90,6 +107,7 @@ def inner_split(cache: Cache, train_idx: np.ndarray, config: Config, seed: int, 
 
 
 def _batches(cache: Cache, fit_idx: np.ndarray, config: Config, rng: np.random.Generator):
+    """Shuffled batches of (windows (B, 12, window), demographics (B, 5), labels (B, 24)) as float32 tensors."""
     order = rng.permutation(fit_idx)
     for start in range(0, len(order), config.batch_size):
         idx = np.sort(order[start:start + config.batch_size])
@@ -107,17 +125,92 @@ def _write_log(path: Path, rows: list[dict]) -> None:
 
 
 def _inner_score(model: nn.Module, cache: Cache, val_idx: np.ndarray, config: Config, device: torch.device) -> tuple[float, np.ndarray]:
+    """(challenge score at probability >= 0.5 plus the top class, probabilities (N, 24)) on ``val_idx``."""
     probabilities = predict_probabilities([model], cache, config, indices=val_idx, device=device)
     outputs = apply_thresholds(probabilities, CHECKPOINT_THRESHOLD)
     return challenge_metric(cache.labels[val_idx], outputs), probabilities
+
+
+def _current(stored: dict) -> dict:
+    """A stored fold identity (state.pt, result.json) in this version's form: older configs carry "fs": 257."""
+    return {**stored, "config": {k: v for k, v in stored["config"].items() if (k, v) != ("fs", TARGET_FS)}}
+
+
+def _start_or_resume(config: Config, device: torch.device, state_path: Path, identity: dict, seed: int, fold: int) -> _Run:
+    """A fresh run seeded by (seed, fold), continued from ``state_path`` when that was written by the same run."""
+    torch.manual_seed(derive_seed(seed, fold, 0, 1))
+    model = SEResNet(config.network).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.lr_milestones), gamma=config.lr_gamma)
+    run = _Run(model, optimizer, scheduler, torch.amp.GradScaler("cuda", enabled=device.type == "cuda"))
+    if not state_path.exists():
+        return run
+    state = torch.load(state_path, map_location=device, weights_only=True)
+    if _current(state["identity"]) != identity:
+        log.warning("%s: from another run (config, seed or data differ); starting fold %d afresh", state_path, fold)
+        return run
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if state["scaler"]:  # empty when the fold began on the CPU, where the scaler is disabled
+        run.scaler.load_state_dict(state["scaler"])
+    run.epoch, run.rows, run.best = state["epoch"], state["rows"], state["best"]
+    log.info("fold %d: resuming after epoch %d of %d", fold, run.epoch, config.epochs)
+    return run
+
+
+def _train_epoch(run: _Run, cache: Cache, fit_idx: np.ndarray, config: Config, device: torch.device,
+                 seed: int, fold: int, deadline: float | None) -> float | None:
+    """One pass over ``fit_idx``: the mean BCE loss, or None when the deadline passed (the one place it is checked).
+
+    The deadline is only honoured once a checkpoint exists, so at least one epoch runs.
+    Data order, crops and dropout masks depend only on (seed, fold, epoch).
+    """
+    torch.manual_seed(derive_seed(seed, fold, run.epoch + 1, 2))
+    rng = np.random.default_rng(derive_seed(seed, fold, run.epoch + 1, 3))
+    run.model.train()
+    loss_fn, use_amp = nn.BCEWithLogitsLoss(), run.scaler.is_enabled()
+    total, seen = 0.0, 0
+    batches = progress(_batches(cache, fit_idx, config, rng), desc=f"fold {fold} epoch {run.epoch + 1}/{config.epochs}",
+                       total=-(-len(fit_idx) // config.batch_size), unit="batch")
+    for signals, demographics, targets in batches:
+        if deadline is not None and time.time() > deadline and run.best["state"] is not None:
+            return None
+        signals, demographics, targets = signals.to(device), demographics.to(device), targets.to(device)
+        with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+            loss = loss_fn(run.model(signals, demographics).float(), targets)
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        total += loss.item() * len(targets)
+        seen += len(targets)
+    return total / max(seen, 1)
+
+
+def _end_epoch(run: _Run, loss: float, began: float, cache: Cache, val_idx: np.ndarray, config: Config,
+               device: torch.device, fold_dir: Path, identity: dict) -> None:
+    """Step the schedule, score the inner split, keep the best checkpoint, then save the state and the log."""
+    lr = run.optimizer.param_groups[0]["lr"]
+    run.scheduler.step()
+    score, _ = _inner_score(run.model, cache, val_idx, config, device)
+    run.epoch += 1
+    if score > run.best["score"] or run.best["state"] is None:
+        run.best = {"score": score, "epoch": run.epoch, "state": copy.deepcopy({k: v.cpu() for k, v in run.model.state_dict().items()})}
+    run.rows.append({"epoch": run.epoch, "loss": f"{loss:.6f}", "inner_val_score": f"{score:.6f}",
+                     "lr": f"{lr:.3g}", "seconds": f"{time.time() - began:.1f}"})
+    save_torch(fold_dir / TRAINING_STATE, run.state(identity))
+    _write_log(fold_dir / EPOCH_LOG, run.rows)
 
 
 def train_fold(cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray, config: Config, fold_dir: str | Path,
                seed: int, fold: int = 0, deadline: float | None = None, device: torch.device | None = None) -> FoldResult:
     """Train one fold model on ``train_idx``, choosing the checkpoint and thresholds on ``val_idx``.
 
-    ``val_idx`` is the inner validation split (``inner_split``), never the held-out fold.
-    ``deadline`` is a ``time.time()`` value after which training stops cleanly.
+    ``train_idx`` and ``val_idx`` index ``cache``; ``val_idx`` is the inner validation
+    split (``inner_split``), never the held-out fold. ``fold_dir`` receives ``epochs.csv``
+    and ``state.pt``. ``deadline`` is a ``time.time()`` value (s) after which training
+    stops cleanly with the best checkpoint so far.
     """
     fold_dir = Path(fold_dir)
     fold_dir.mkdir(parents=True, exist_ok=True)
@@ -127,82 +220,28 @@ def train_fold(cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray, config:
     train_idx, val_idx = np.asarray(train_idx), np.asarray(val_idx)
     if len(train_idx) == 0 or len(val_idx) == 0:
         raise TooFewRecordsError(f"fold {fold}: {len(train_idx)} training and {len(val_idx)} inner-validation records; both must be non-empty")
-
-    torch.manual_seed(derive_seed(seed, fold, 0, 1))
-    model = build_model(config).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.lr_milestones), gamma=config.lr_gamma)
-    use_amp = device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    loss_fn = nn.BCEWithLogitsLoss()
     identity = {"config": config.training_identity(), "seed": seed, "fold": fold,
                 "train": sha256_of(train_idx), "val": sha256_of(val_idx), "fingerprint": cache.fingerprint}
-
-    start_epoch, rows, best = 0, [], {"score": -np.inf, "epoch": 0, "state": None}
-    state_path = fold_dir / STATE_FILE
-    if state_path.exists():
-        state = torch.load(state_path, map_location=device, weights_only=True)
-        if state["identity"] == identity:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            if state["scaler"]:  # empty when the fold began on the CPU, where the scaler is disabled
-                scaler.load_state_dict(state["scaler"])
-            start_epoch, rows, best = state["epoch"], state["rows"], state["best"]
-            log.info("fold %d: resuming after epoch %d of %d", fold, start_epoch, config.epochs)
-        else:
-            log.warning("%s: from another run (config, seed or data differ); starting fold %d afresh", state_path, fold)
-
+    run = _start_or_resume(config, device, fold_dir / TRAINING_STATE, identity, seed, fold)
     stopped = False
-    for epoch in range(start_epoch, config.epochs):
+    while run.epoch < config.epochs:
         began = time.time()
-        torch.manual_seed(derive_seed(seed, fold, epoch + 1, 2))
-        rng = np.random.default_rng(derive_seed(seed, fold, epoch + 1, 3))
-        model.train()
-        total, seen = 0.0, 0
-        bar = progress(_batches(cache, train_idx, config, rng), desc=f"fold {fold} epoch {epoch + 1}/{config.epochs}",
-                       total=-(-len(train_idx) // config.batch_size), unit="batch")
-        for signals, demo, targets in bar:
-            signals, demo, targets = signals.to(device), demo.to(device), targets.to(device)
-            with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
-                loss = loss_fn(model(signals, demo).float(), targets)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            total += loss.item() * len(targets)
-            seen += len(targets)
-            if deadline is not None and time.time() > deadline and best["state"] is not None:
-                stopped = True
-                break
-        if stopped:
-            log.warning("fold %d: time limit reached during epoch %d; keeping the best checkpoint (epoch %d)", fold, epoch + 1, best["epoch"])
-            break
-        lr = optimizer.param_groups[0]["lr"]
-        scheduler.step()
-        score, _ = _inner_score(model, cache, val_idx, config, device)
-        if score > best["score"] or best["state"] is None:
-            best = {"score": score, "epoch": epoch + 1, "state": copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()})}
-        rows.append({"epoch": epoch + 1, "loss": f"{total / max(seen, 1):.6f}", "inner_val_score": f"{score:.6f}",
-                     "lr": f"{lr:.3g}", "seconds": f"{time.time() - began:.1f}"})
-        save_torch(state_path, {"identity": identity, "epoch": epoch + 1, "model": model.state_dict(),
-                                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                                 "scaler": scaler.state_dict(), "rows": rows, "best": best})
-        _write_log(fold_dir / LOG_FILE, rows)
-        if not is_quiet():
-            log.info("fold %d epoch %d: loss %s, inner-val score %s", fold, epoch + 1, rows[-1]["loss"], rows[-1]["inner_val_score"])
-        if deadline is not None and time.time() > deadline and epoch + 1 < config.epochs:
+        loss = _train_epoch(run, cache, train_idx, config, device, seed, fold, deadline)
+        if loss is None:
             stopped = True
-            log.warning("fold %d: time limit reached after epoch %d; keeping the best checkpoint (epoch %d)", fold, epoch + 1, best["epoch"])
+            log.warning("fold %d: time limit reached after epoch %d; keeping the best checkpoint (epoch %d)", fold, run.epoch, run.best["epoch"])
             break
-
-    model.load_state_dict(best["state"])
-    score, probabilities = _inner_score(model, cache, val_idx, config, device)
+        _end_epoch(run, loss, began, cache, val_idx, config, device, fold_dir, identity)
+        if not is_quiet():
+            log.info("fold %d epoch %d: loss %s, inner-val score %s", fold, run.epoch, run.rows[-1]["loss"], run.rows[-1]["inner_val_score"])
+    run.model.load_state_dict(run.best["state"])
+    _, probabilities = _inner_score(run.model, cache, val_idx, config, device)
     thresholds = search_thresholds(cache.labels[val_idx], probabilities, passes=config.threshold_passes)
-    return FoldResult(fold, best["state"], thresholds, best["epoch"], float(best["score"]), len(rows), stopped, rows)
+    return FoldResult(fold, run.best["state"], thresholds, run.best["epoch"], float(run.best["score"]), len(run.rows), stopped, run.rows)
 
 
 def sha256_of(indices: np.ndarray) -> str:
+    """SHA-256 (hex) of an index array as int64: identifies a fold's training or validation split."""
     return hashlib.sha256(np.asarray(indices, dtype=np.int64).tobytes()).hexdigest()
 
 
@@ -212,33 +251,17 @@ def labelled_records(cache: Cache) -> np.ndarray:
 
 
 def minimum_records(config: Config) -> int:
+    """The fewest labelled records that fill every fold's inner split."""
     return config.n_folds * config.inner_folds
 
 
-def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, cache_root: str | Path | None = None) -> dict:
-    """Train ``config.n_folds`` fold models on ``data_dir`` and write the model directory.
-
-    Resumable: finished folds (``MODEL_DIR/folds/fold_K/result.json`` + weights) are kept,
-    an unfinished one resumes from its last epoch; a fold trained on other data or with
-    another configuration is trained again. The record cache lives in ``cache_root``
-    when given (and is kept, e.g. for cross-validation), else in ``MODEL_DIR/work``,
-    which is removed once the manifest is written. Unreadable records are skipped and
-    listed in ``MODEL_DIR/bad_records.csv`` (``file,reason``; absent when there are none).
-    """
-    data_dir, model_dir = Path(data_dir), Path(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    started = time.time()
-    deadline = started + config.time_limit_hours * 3600 if config.time_limit_hours > 0 else None
-    threads = set_threads(config.threads)
-    device = choose_device()
-    log.info("training on %s with %d threads; config %s", device, threads, config)
-    work = model_dir / "work"
-    cache = build_cache(data_dir, cache_root if cache_root is not None else work / "cache", gain_policy=config.gain_policy, workers=config.workers or None,
-                        progress=not is_quiet())
+def _read_training_data(data_dir: Path, model_dir: Path, config: Config, cache_root: Path) -> tuple[Cache, np.ndarray]:
+    """The record cache and its labelled records; unreadable ones listed in MODEL_DIR/bad_records.csv."""
+    cache = build_cache(data_dir, cache_root, gain_policy=config.gain_policy, workers=config.workers or None, progress=not is_quiet())
     # The cache's own list goes when MODEL_DIR/work is removed: keep a copy where the user will look.
-    bad_list = model_dir / BAD_RECORDS_FILE
+    bad_list = model_dir / BAD_RECORDS
     if cache.bad_records:
-        atomic_write_bytes(bad_list, (cache.path / BAD_RECORDS_FILE).read_bytes())
+        atomic_write_bytes(bad_list, (cache.path / BAD_RECORDS).read_bytes())
         log.warning("%d unreadable record(s) skipped; listed with their reasons in %s", len(cache.bad_records), bad_list)
     else:
         bad_list.unlink(missing_ok=True)
@@ -248,37 +271,70 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
             f"{data_dir}: {len(usable)} readable records with a scored class ({len(cache)} readable, "
             f"{len(cache.bad_records)} unreadable); {config.n_folds} folds with {config.inner_folds} inner splits "
             f"need at least {minimum_records(config)}")
-    assignment = make_folds([str(n) for n in cache.names[usable]], cache.labels[usable], n_folds=config.n_folds, seed=config.seed)
+    return cache, usable
 
+
+def _finished_fold(model_dir: Path, k: int, config: Config, fingerprint: str) -> dict | None:
+    """Fold ``k``'s manifest entry when its weights were trained on the same data and configuration, else None."""
+    result_path, weights = results.fold_dir(model_dir, k) / FOLD_RESULT, model_dir / weights_name(k)
+    if not (result_path.exists() and weights.exists()):
+        return None
+    entry = json.loads(result_path.read_text())
+    if (entry.get("sha256") == sha256_file(weights) and "config" in entry and _current(entry)["config"] == config.training_identity()
+            and entry.get("fingerprint") == fingerprint):
+        log.info("fold %d: already trained on the same data and configuration (%s), reused", k, weights)
+        return {key: v for key, v in entry.items() if key not in ("config", "fingerprint")}
+    log.info("fold %d: %s was trained on other data or with another configuration; training again", k, weights)
+    return None
+
+
+def _train_and_save_fold(cache: Cache, train_idx: np.ndarray, held_out: np.ndarray, model_dir: Path, k: int,
+                         config: Config, deadline: float | None, device: torch.device) -> dict:
+    """Train fold ``k`` (checkpoint and thresholds from an inner split of ``train_idx``); write its weights and result."""
+    folder = results.fold_dir(model_dir, k)
+    fit_idx, val_idx = inner_split(cache, train_idx, config, config.seed, k)
+    result = train_fold(cache, fit_idx, val_idx, config, folder, config.seed, k, deadline, device)
+    weights = model_dir / weights_name(k)
+    digest = save_weights(weights, result.state_dict)
+    entry = {"fold": k, "weights": weights.name, "sha256": digest, "thresholds": [round(float(t), 2) for t in result.thresholds],
+             "seed": config.seed, "best_epoch": result.best_epoch, "inner_val_score": result.inner_val_score,
+             "epochs_run": result.epochs_run, "stopped_by_time_limit": result.stopped_by_time_limit,
+             "n_fit": int(len(fit_idx)), "n_inner_val": int(len(val_idx)), "nheld_out": int(len(held_out)),
+             "log": str((folder / EPOCH_LOG).relative_to(model_dir))}
+    record = {**entry, "config": config.training_identity(), "fingerprint": cache.fingerprint}
+    atomic_write_text(folder / FOLD_RESULT, json.dumps(record, indent=2) + "\n")
+    (folder / TRAINING_STATE).unlink(missing_ok=True)
+    return entry
+
+
+def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, cache_root: str | Path | None = None) -> dict:
+    """Train ``config.n_folds`` fold models on ``data_dir`` and write the model directory (``modeldir.py``).
+
+    Resumable: finished folds (``MODEL_DIR/folds/fold_K/result.json`` + weights) are kept,
+    an unfinished one resumes from its last epoch; a fold trained on other data or with
+    another configuration is trained again. The record cache lives in ``cache_root``
+    when given (and is kept, e.g. for cross-validation), else in ``MODEL_DIR/work``,
+    which is removed once the manifest is written. Unreadable records are skipped and
+    listed in ``MODEL_DIR/bad_records.csv`` (``file,reason``; absent when there are none).
+    ``config.time_limit_hours`` is shared out among the folds still to train. Returns the manifest.
+    """
+    data_dir, model_dir = Path(data_dir), Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    deadline = started + config.time_limit_hours * 3600 if config.time_limit_hours > 0 else None
+    threads = set_threads(config.threads)
+    device = choose_device()
+    log.info("training on %s with %d threads; config %s", device, threads, config)
+    work = model_dir / WORK_DIR
+    cache, usable = _read_training_data(data_dir, model_dir, config, Path(cache_root) if cache_root is not None else work / "cache")
+    assignment = make_folds([str(n) for n in cache.names[usable]], cache.labels[usable], n_folds=config.n_folds, seed=config.seed)
     folds = []
     for k in range(config.n_folds):
-        fold_dir = model_dir / "folds" / f"fold_{k}"
-        weights = model_dir / weights_name(k)
-        result_path = fold_dir / RESULT_FILE
-        if result_path.exists() and weights.exists():
-            entry = json.loads(result_path.read_text())
-            if (entry.get("sha256") == sha256_file(weights) and entry.get("config") == config.training_identity()
-                    and entry.get("fingerprint") == cache.fingerprint):
-                log.info("fold %d: already trained on the same data and configuration (%s), reused", k, weights)
-                folds.append({key: v for key, v in entry.items() if key not in ("config", "fingerprint")})
-                continue
-            log.info("fold %d: %s was trained on other data or with another configuration; training again", k, weights)
-        train_idx, held_out = usable[assignment != k], usable[assignment == k]
-        fit_idx, val_idx = inner_split(cache, train_idx, config, config.seed, k)
-        fold_deadline = None
-        if deadline is not None:
-            fold_deadline = time.time() + max(0.0, deadline - time.time()) / (config.n_folds - k)
-        result = train_fold(cache, fit_idx, val_idx, config, fold_dir, config.seed, k, fold_deadline, device)
-        digest = save_weights(weights, result.state_dict)
-        entry = {"fold": k, "weights": weights.name, "sha256": digest, "thresholds": [round(float(t), 2) for t in result.thresholds],
-                 "seed": config.seed, "best_epoch": result.best_epoch, "inner_val_score": result.inner_val_score,
-                 "epochs_run": result.epochs_run, "stopped_by_time_limit": result.stopped_by_time_limit,
-                 "n_fit": int(len(fit_idx)), "n_inner_val": int(len(val_idx)), "nheld_out": int(len(held_out)),
-                 "log": str((fold_dir / LOG_FILE).relative_to(model_dir))}
-        atomic_write_text(result_path, json.dumps({**entry, "config": config.training_identity(), "fingerprint": cache.fingerprint}, indent=2) + "\n")
-        (fold_dir / STATE_FILE).unlink(missing_ok=True)
+        entry = _finished_fold(model_dir, k, config, cache.fingerprint)
+        if entry is None:
+            fold_deadline = None if deadline is None else time.time() + max(0.0, deadline - time.time()) / (config.n_folds - k)
+            entry = _train_and_save_fold(cache, usable[assignment != k], usable[assignment == k], model_dir, k, config, fold_deadline, device)
         folds.append(entry)
-
     data = {"fingerprint": cache.fingerprint, "records": int(len(cache)), "labelled_records": int(len(usable)),
             "unreadable_records": len(cache.bad_records), "fold_assignment": {str(n): int(f) for n, f in zip(cache.names[usable], assignment)},
             "training_seconds": round(time.time() - started, 1), "device": str(device), "threads": threads}

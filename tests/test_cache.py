@@ -15,7 +15,8 @@ from conftest import shared_path
 import ecgnet.cache as cache_module
 from ecgnet.cache import Cache, build_cache, fingerprint
 from ecgnet.errors import RecordError
-from ecgnet.records import demographics, read_record
+from ecgnet.model import encode_demographics
+from ecgnet.records import read_record
 from ecgnet.signal import TARGET_FS, resample
 
 
@@ -44,7 +45,7 @@ def test_cache_holds_the_preprocessed_records(data_dir, tmp_path, caplog):
     assert cache.sources.tolist() == ["CPSC", "Georgia", "PTB-XL"]
     assert cache.fs.tolist() == [500.0, 1000.0, 300.0]
     assert cache.labels.shape == (3, 24) and cache.labels[0].sum() == 2 and cache.labels[1].sum() == 1
-    np.testing.assert_array_equal(cache.demographics[1], demographics(None, "Female"))
+    np.testing.assert_array_equal(cache.demographics[1], encode_demographics(None, "Female"))
     for i, name in enumerate(cache.names):
         record = read_record(data_dir / f"{name}.hea")
         expected = resample(record.signal, record.fs)

@@ -16,7 +16,7 @@ from ecgnet.cache import build_cache
 from ecgnet.config import load_config
 from ecgnet.crossval import ABLATIONS, cross_validate
 from ecgnet.ensemble import predict_probabilities
-from ecgnet.model import build_model
+from ecgnet.model import SEResNet
 from ecgnet.modeldir import load_manifest, load_weights
 from ecgnet.report import render_report
 from ecgnet.results import read_oof, read_summary
@@ -65,7 +65,7 @@ def test_every_record_is_predicted_by_the_one_model_that_never_saw_it(data_dir, 
         held = {n for n, f in zip(oof.records, oof.folds) if f == k}
         assert held and not held & seen, f"fold {k}: a held-out record was used in training"
         # The stored probabilities are this fold model's, not another's.
-        model = build_model(config)
+        model = SEResNet(config.network)
         model.load_state_dict(load_weights(out, entry))
         rows = [i for i, f in enumerate(oof.folds) if f == k][:3]
         indices = [usable[names.index(oof.records[i])] for i in rows]

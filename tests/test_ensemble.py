@@ -8,7 +8,7 @@ import torch
 from ecgnet.classes import NUM_CLASSES
 from ecgnet.config import PRESETS
 from ecgnet.ensemble import fold_probabilities, vote
-from ecgnet.model import build_model
+from ecgnet.model import SEResNet
 from ecgnet.signal import inference_windows
 
 
@@ -65,7 +65,7 @@ def test_record_probability_is_the_mean_over_its_windows_whatever_the_batching(b
     """Batch 4 splits the 6 windows of the 5000-sample record across batches; 32 holds all records at once."""
     config = PRESETS["smoke"].replace(inference_batch=batch)
     torch.manual_seed(0)
-    model = build_model(config).eval()
+    model = SEResNet(config.network).eval()
     rng = np.random.default_rng(0)
     signals = [rng.standard_normal((12, n)).astype(np.float32) for n in (300, 3000, 1024, 5000)]
     batched = fold_probabilities([model], _Cache(signals), config)[0]

@@ -10,8 +10,9 @@ import torch
 from ecgnet.config import PRESETS
 from ecgnet.ensemble import Ensemble
 from ecgnet.errors import ModelDirError
-from ecgnet.model import build_model
+from ecgnet.model import SEResNet
 from ecgnet.modeldir import MANIFEST, build_manifest, load_manifest, save_weights, weights_name, write_manifest
+from ecgnet.results import EPOCH_LOG, epoch_logs, fold_dir
 
 CONFIG = PRESETS["smoke"]
 
@@ -21,7 +22,7 @@ def model_dir(tmp_path):
     folds = []
     for k in range(3):
         torch.manual_seed(k)
-        digest = save_weights(tmp_path / weights_name(k), build_model(CONFIG).state_dict())
+        digest = save_weights(tmp_path / weights_name(k), SEResNet(CONFIG.network).state_dict())
         folds.append({"fold": k, "weights": weights_name(k), "sha256": digest, "thresholds": [0.3] * 24})
     write_manifest(tmp_path, build_manifest(CONFIG, folds, {"fingerprint": "x"}, seed=0))
     return tmp_path
@@ -88,10 +89,26 @@ def test_preprocessing_disagreeing_with_config(model_dir):
         load_manifest(model_dir)
 
 
+def test_a_manifest_of_the_previous_version_with_fs_in_its_config_loads(model_dir):
+    _edit_manifest(model_dir, lambda m: m["config"].update(fs=257))
+    assert Ensemble.load(model_dir).config == CONFIG
+    _edit_manifest(model_dir, lambda m: m["config"].update(fs=500))
+    with pytest.raises(ModelDirError, match="malformed manifest.*fs must be 257"):
+        load_manifest(model_dir)
+
+
 def test_weights_round_trip(model_dir):
     ensemble = Ensemble.load(model_dir)
     torch.manual_seed(1)
-    expected = build_model(CONFIG).state_dict()
+    expected = SEResNet(CONFIG.network).state_dict()
     for key, value in ensemble.models[1].state_dict().items():
         assert torch.equal(value, expected[key])
     assert np.all(ensemble.thresholds == 0.3)
+
+
+def test_the_report_finds_the_epoch_log_training_writes_for_each_fold(tmp_path):
+    for k in (1, 0):
+        fold_dir(tmp_path, k).mkdir(parents=True)
+        (fold_dir(tmp_path, k) / EPOCH_LOG).write_text("epoch\n")
+    (tmp_path / "folds" / "other").mkdir()
+    assert epoch_logs(tmp_path) == [tmp_path / "folds" / "fold_0" / "epochs.csv", tmp_path / "folds" / "fold_1" / "epochs.csv"]

@@ -12,7 +12,7 @@ from conftest import shared_path
 from ecgnet.classes import CLASS_INDEX, encode_codes
 from ecgnet.errors import RecordError
 from ecgnet.header import read_dx_codes, read_header
-from ecgnet.records import LEADS, demographics, find_records, load_mat, qrs_amplitude, read_record, record_from_arrays
+from ecgnet.records import LEADS, find_records, load_mat, qrs_amplitude, read_record, record_from_arrays
 
 UNIT = np.ones(12, dtype=np.float32)
 
@@ -271,13 +271,6 @@ def test_record_at_300_hz(tmp_path):
     val = _counts(3000, 300)
     record = read_record(_write(tmp_path, "U0001", val, fs=300))
     assert record.fs == 300 and record.signal.shape == (12, 3000)
-
-
-def test_demographics_vector():
-    np.testing.assert_allclose(demographics(74.0, "Male"), [0.74, 0, 0, 1, 1], rtol=1e-6)
-    np.testing.assert_array_equal(demographics(None, "Female"), [0, 1, 1, 0, 1])
-    np.testing.assert_array_equal(demographics(float("nan"), None), [0, 1, 0, 0, 0])
-    assert demographics(50.0, None).dtype == np.float32
 
 
 def test_find_records_is_sorted_and_rejects_a_missing_directory(tmp_path):

@@ -1,6 +1,8 @@
 """Fold training: it learns, keeps the held-out fold out, resumes exactly, stops on time."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -19,8 +21,11 @@ from ecgnet.config import PRESETS
 from ecgnet.ensemble import predict_probabilities
 from ecgnet.folds import make_folds
 from ecgnet.metrics import challenge_metric
+from ecgnet.model import SEResNet
 from ecgnet.thresholds import apply_thresholds
-from ecgnet.train import LOG_COLUMNS, LOG_FILE, STATE_FILE, TooFewRecordsError, inner_split, train_ensemble, train_fold
+from ecgnet.modeldir import weights_name
+from ecgnet.results import EPOCH_LOG, FOLD_RESULT, TRAINING_STATE, fold_dir
+from ecgnet.train import LOG_COLUMNS, TooFewRecordsError, _finished_fold, inner_split, train_ensemble, train_fold
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = PRESETS["smoke"].replace(window=512, overlap=64, epochs=6, lr_milestones=(5,), batch_size=32, threads=1)
@@ -75,14 +80,12 @@ def test_tiny_model_beats_the_all_normal_baseline_on_held_out_records(tmp_path):
     probabilities = predict_probabilities([model], cache, TINY, indices=held_out)
     score = challenge_metric(cache.labels[held_out], apply_thresholds(probabilities, result.thresholds))
     assert score > 0.5, f"held-out challenge score {score:.3f} (all-normal baseline: 0)"
-    lines = (tmp_path / LOG_FILE).read_text().splitlines()
+    lines = (tmp_path / EPOCH_LOG).read_text().splitlines()
     assert lines[0] == ",".join(LOG_COLUMNS) and len(lines) == 1 + TINY.epochs
 
 
 def _model_from(state_dict: dict):
-    from ecgnet.model import build_model
-
-    model = build_model(TINY)
+    model = SEResNet(TINY.network)
     model.load_state_dict(state_dict)
     return model.eval()
 
@@ -96,12 +99,25 @@ def test_time_limit_stops_cleanly_with_the_best_checkpoint(tmp_path):
 
 
 def test_too_few_records_is_refused_with_a_clear_message(tmp_path):
-    pytest.importorskip("scipy")
     from test_contract import write_records
 
     data = write_records(tmp_path / "data", 6)
     with pytest.raises(TooFewRecordsError, match="6 readable records with a scored class.*need at least 25"):
         train_ensemble(data, tmp_path / "model", PRESETS["smoke"].replace(threads=1))
+
+
+@pytest.mark.parametrize("stored_fs, reused", [(None, True), (257, True), (500, False)])
+def test_a_finished_fold_is_reused_only_with_the_same_configuration(tmp_path, stored_fs, reused):
+    """Result files of the previous version carry "fs": 257 in their config: still the same configuration."""
+    weights = tmp_path / weights_name(2)
+    weights.write_bytes(b"weights")
+    config = dict(TINY.training_identity(), **({} if stored_fs is None else {"fs": stored_fs}))
+    entry = {"fold": 2, "weights": weights.name, "sha256": hashlib.sha256(b"weights").hexdigest(), "thresholds": [0.5] * NUM_CLASSES}
+    fold_dir(tmp_path, 2).mkdir(parents=True)
+    (fold_dir(tmp_path, 2) / FOLD_RESULT).write_text(json.dumps({**entry, "config": config, "fingerprint": "data"}))
+    assert _finished_fold(tmp_path, 2, TINY, "data") == (entry if reused else None)
+    assert _finished_fold(tmp_path, 2, TINY, "other data") is None
+    assert _finished_fold(tmp_path, 2, TINY.replace(width=TINY.network.width + 1), "data") is None
 
 
 RESUME_SCRIPT = textwrap.dedent("""
@@ -131,10 +147,10 @@ def test_killed_and_restarted_training_ends_with_identical_weights(tmp_path):
     assert reference.wait(timeout=120) == 0
 
     victim = _train_subprocess(tmp_path / "run", tmp_path / "run.pt")
-    state = tmp_path / "run" / STATE_FILE
+    state = tmp_path / "run" / TRAINING_STATE
     while not state.exists() and victim.poll() is None:
         time.sleep(0.02)
-    epoch_seconds = float((tmp_path / "ref" / LOG_FILE).read_text().splitlines()[2].split(",")[-1])
+    epoch_seconds = float((tmp_path / "ref" / EPOCH_LOG).read_text().splitlines()[2].split(",")[-1])
     time.sleep(0.4 * epoch_seconds)  # into the second epoch
     victim.send_signal(signal.SIGKILL)
     assert victim.wait(timeout=30) == -signal.SIGKILL, "training finished before it could be killed"
@@ -148,4 +164,4 @@ def test_killed_and_restarted_training_ends_with_identical_weights(tmp_path):
     for key in a["weights"]:
         assert torch.equal(a["weights"][key], b["weights"][key]), key
     np.testing.assert_array_equal(a["thresholds"], b["thresholds"])
-    assert (tmp_path / "ref" / LOG_FILE).read_text().count("\n") == (tmp_path / "run" / LOG_FILE).read_text().count("\n")
+    assert (tmp_path / "ref" / EPOCH_LOG).read_text().count("\n") == (tmp_path / "run" / EPOCH_LOG).read_text().count("\n")
