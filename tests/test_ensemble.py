@@ -80,7 +80,7 @@ def test_no_batch_holds_more_windows_than_the_inference_batch():
     """Memory stays bounded: the network never sees more than ``inference_batch`` windows at once."""
     config = PRESETS["smoke"].replace(inference_batch=4)
     torch.manual_seed(0)
-    model = build_model(config).eval()
+    model = SEResNet(config.network).eval()
     seen: list[int] = []
     model.register_forward_pre_hook(lambda module, args: seen.append(len(args[0])))
     rng = np.random.default_rng(1)
