@@ -108,8 +108,8 @@ class Classifier:
 
     @classmethod
     def load(cls, model_dir: str | Path, device: str | None = None, precision: str | None = None) -> Classifier:
-        """Validate and load ``model_dir``; ``device`` "cpu"/"cuda" (default: CUDA when present,
-        else ``$ECGNET_DEVICE``), ``precision`` "fp32"/"bf16" for CPU inference (default: the
+        """Validate and load ``model_dir``; ``device`` "cpu"/"cuda" (default: ``$ECGNET_DEVICE``,
+        else CUDA when present), ``precision`` "fp32"/"bf16" for CPU inference (default: the
         directory's). Raises ``ModelDirError`` naming the file and the fix."""
         return cls(Ensemble.load(model_dir, device=device, precision=precision))
 
