@@ -1,12 +1,14 @@
 """The demo's training epoch alone and beside one busy process, under torch/OpenMP thread settings.
 
-    .venv/bin/python bench/bench_threads.py [--records 600] [--epochs 2] [--busy 1]
+    .venv/bin/python bench/bench_threads.py [--records 600] [--epochs 2] [--busy 1] [--repeats 1]
 
 Trains one fold of the ``demo`` preset for ``--epochs`` epochs (inner validation
 included, as the demo runs them) on synthetic 10-s 500 Hz records, each setting in a
-fresh process (OpenMP reads its environment when torch is loaded), first alone, then
-beside ``--busy`` processes running ``while True: pass``. Prints a Markdown table: wall
-seconds and CPU seconds (user + sys) per epoch, and the load average before each row.
+fresh process (OpenMP reads its environment when torch is loaded), alone and beside
+``--busy`` processes running ``while True: pass``. Prints a Markdown table: wall seconds
+and CPU seconds (user + sys) per epoch and the load average before each run; with
+``--repeats`` > 1, the median and the range of the runs, which go through the settings
+in turn, forwards then backwards, so a load that drifts meets every setting alike.
 
 Settings: libgomp's own default (``GOMP_SPINCOUNT=300000``: an idle thread spins that
 long before sleeping; set explicitly so that ecgnet's default does not apply),
@@ -18,6 +20,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,6 +72,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=600, help="synthetic training records (default 600)")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per measurement (default 2)")
     parser.add_argument("--busy", type=int, default=1, help="busy processes beside the training (default 1)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each setting (default 1)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
@@ -84,23 +88,32 @@ def main() -> None:
         data_dir, cache_root = Path(tmp) / "data", Path(tmp) / "cache"
         generate_dataset(data_dir, args.records, seed=0, workers=1, fs_choices=[500], duration_range=(10, 10))
         build_cache(data_dir, cache_root, workers=1, progress=False)
-        rows = []
-        for busy in (0, args.busy):
-            hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
-            try:
-                for label, environment, threads in SETTINGS:
-                    load = os.getloadavg()[0]
-                    result = measure(data_dir, cache_root, environment, threads, args.epochs)
-                    rows.append((label, busy, load, result["wall"], result["cpu"]))
-                    print(f"{label}, {busy} busy: {result['wall']:.1f} s/epoch", file=sys.stderr)
-            finally:
-                for hog in hogs:
-                    hog.kill()
-                    hog.wait()
-    print(f"\n{args.records} records, demo preset, {args.epochs} epochs per row, {os.cpu_count()} CPUs\n")
+        runs: dict[tuple[int, int], list[tuple[float, float, float]]] = {}
+        for repeat in range(args.repeats):
+            for busy in (0, args.busy):
+                order = list(range(len(SETTINGS)))[::-1 if repeat % 2 else 1]
+                hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
+                try:
+                    for i in order:
+                        label, environment, threads = SETTINGS[i]
+                        load = os.getloadavg()[0]
+                        result = measure(data_dir, cache_root, environment, threads, args.epochs)
+                        runs.setdefault((i, busy), []).append((load, result["wall"], result["cpu"]))
+                        print(f"{label}, {busy} busy: {result['wall']:.1f} s/epoch", file=sys.stderr)
+                finally:
+                    for hog in hogs:
+                        hog.kill()
+                        hog.wait()
+    print(f"\n{args.records} records, demo preset, {args.epochs} epochs per run, {args.repeats} run(s) per row, {os.cpu_count()} CPUs\n")
     print("| setting | busy processes | load average before | wall s/epoch | CPU s/epoch |\n|---|---:|---:|---:|---:|")
-    for label, busy, load, wall, cpu in rows:
-        print(f"| {label} | {busy} | {load:.1f} | {wall:.1f} | {cpu:.1f} |")
+    for (i, busy), measured in sorted(runs.items(), key=lambda item: (item[0][1], item[0][0])):
+        print(f"| {SETTINGS[i][0]} | {busy} | " + " | ".join(_spread([m[k] for m in measured]) for k in range(3)) + " |")
+
+
+def _spread(values: list[float]) -> str:
+    """The median, and the range when there are several values."""
+    text = f"{statistics.median(values):.1f}"
+    return text if len(values) == 1 else f"{text} ({min(values):.1f}-{max(values):.1f})"
 
 
 if __name__ == "__main__":
