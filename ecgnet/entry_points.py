@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -52,7 +53,9 @@ def _fail(prog: str, message: str) -> int:
 
 def _fold_progress(model_dir: Path) -> list[str]:
     """What a training run saved in ``model_dir``: a phrase per finished or started fold."""
-    from .train import LOG_FILE, RESULT_FILE  # torch is loaded by now: training ran
+    if not (model_dir / "folds").is_dir():
+        return []  # (and torch may be half imported: an interrupt can come during that import)
+    from .train import LOG_FILE, RESULT_FILE
     saved = []
     for fold_dir in sorted((model_dir / "folds").glob("fold_*"), key=lambda p: int(p.name.split("_")[1])):
         if (fold_dir / RESULT_FILE).is_file():
@@ -68,10 +71,11 @@ def _remove_if_ours_and_empty(model_dir: Path, created: bool) -> None:
     if not created or _fold_progress(model_dir):
         return
     shutil.rmtree(model_dir / "work", ignore_errors=True)  # the run's own record cache, rebuilt on the next run
-    try:
-        model_dir.rmdir()  # only succeeds when empty: e.g. bad_records.csv, which says why, stays
-    except OSError:
-        pass
+    for folder, _, _ in os.walk(model_dir, topdown=False):
+        try:
+            os.rmdir(folder)  # empty folders only: a file such as bad_records.csv, which says why, stays
+        except OSError:
+            pass
 
 
 def train_main(argv: list[str]) -> int:
@@ -86,10 +90,10 @@ def train_main(argv: list[str]) -> int:
     if model_dir.exists() and not model_dir.is_dir():
         return _fail(prog, f"MODEL_DIR {model_dir}: exists and is not a directory")
     created = not model_dir.exists()
-    from team_code import train_12ECG_classifier  # the heavy import, now that the arguments are good
-
     print("Running training code...")
     try:
+        from team_code import train_12ECG_classifier  # the heavy import, now that the arguments are good
+
         model_dir.mkdir(parents=True, exist_ok=True)
         train_12ECG_classifier(str(data_dir), str(model_dir))
     except KeyboardInterrupt:
@@ -120,9 +124,9 @@ def driver_main(argv: list[str]) -> int:
     if not args.input_dir.is_dir():
         return _fail(prog, f"INPUT_DIR {args.input_dir}: no such directory")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from .predict import main  # the heavy import, now that the arguments are good
-
     try:
+        from .predict import main  # the heavy import, now that the arguments are good
+
         return main(str(args.model_dir), str(args.input_dir), str(args.output_dir))
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted; every output file already in {args.output_dir} is whole (written atomically). "

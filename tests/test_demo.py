@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from ecgnet.fileio import current_umask
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,6 +34,10 @@ def test_demo_runs_end_to_end_and_says_what_it_reuses(tmp_path):
     assert "Held-out test set (12 records" in report
     assert len(list((out / "test_outputs").glob("*.csv"))) == 12
     assert not set(p.stem for p in (out / "data" / "test").glob("*.hea")) & set(p.stem for p in (out / "data" / "train").glob("*.hea"))
+    normal = 0o666 & ~current_umask()  # what a plain write gives a new file here
+    for written in ("report.md", "oof_predictions.csv", "manifest.json", "fold_0.pt"):
+        assert stat.S_IMODE((out / "model" / written).stat().st_mode) == normal, written
+    assert stat.S_IMODE(next((out / "test_outputs").glob("*.csv")).stat().st_mode) == normal
 
     second = _demo(out, config)
     assert second.returncode == 0, second.stderr[-2000:]

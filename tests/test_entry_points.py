@@ -134,3 +134,25 @@ def test_ctrl_c_before_the_first_epoch_leaves_no_model_dir(tmp_path):
     assert stderr.strip().splitlines()[-1] == ("train_model.py: interrupted before the first epoch finished; nothing was saved. "
                                                "Run the same command again to start.")
     assert not model.exists()
+
+
+def test_cleanup_removes_only_empty_folders_of_a_model_dir_this_run_made(tmp_path):
+    from ecgnet.entry_points import _remove_if_ours_and_empty
+
+    made = tmp_path / "made"
+    (made / "folds" / "fold_0").mkdir(parents=True)
+    (made / "work" / "cache").mkdir(parents=True)
+    (made / "work" / "cache" / "signals.npy").write_bytes(b"x")
+    _remove_if_ours_and_empty(made, created=True)
+    assert not made.exists()
+
+    kept = tmp_path / "kept"
+    (kept / "folds" / "fold_0").mkdir(parents=True)
+    (kept / "bad_records.csv").write_text("file,reason\n")
+    _remove_if_ours_and_empty(kept, created=True)
+    assert sorted(p.name for p in kept.iterdir()) == ["bad_records.csv"]
+
+    users = tmp_path / "users"
+    (users / "folds").mkdir(parents=True)
+    _remove_if_ours_and_empty(users, created=False)
+    assert (users / "folds").is_dir()

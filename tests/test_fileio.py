@@ -13,6 +13,7 @@ from ecgnet.fileio import atomic_write_bytes, atomic_write_text, current_umask, 
 from ecgnet.model import build_model
 from ecgnet.modeldir import MANIFEST, save_weights, write_manifest
 from ecgnet.outputs import write_output
+from ecgnet.results import write_summary
 
 
 def _mode(path) -> int:
@@ -51,10 +52,11 @@ def test_an_existing_file_keeps_its_mode(tmp_path, umask):
     assert path.read_bytes() == b"new" and _mode(path) == 0o640
 
 
-def test_weights_manifest_and_driver_outputs_are_readable_by_others(tmp_path, umask):
+def test_weights_manifest_summary_and_driver_outputs_are_readable_by_others(tmp_path, umask):
     umask(0o022)
     save_weights(tmp_path / "fold_0.pt", build_model(load_config("smoke")).state_dict())
     write_manifest(tmp_path, {"format": 1})
     write_output(tmp_path / "A0001.csv", "A0001", CLASSES, np.zeros(len(CLASSES), dtype=bool), np.zeros(len(CLASSES)))
-    for name in ("fold_0.pt", MANIFEST, "A0001.csv"):
+    summary = write_summary(tmp_path, {"pooled": {}})
+    for name in ("fold_0.pt", MANIFEST, "A0001.csv", summary.name):
         assert _mode(tmp_path / name) == 0o644, name
