@@ -30,10 +30,10 @@ import numpy as np
 from .classes import ABBREVIATIONS, CLASSES, NUM_CLASSES
 from .ensemble import Ensemble
 from .folds import source_of
+from .header import _SEX  # the header reader's sex spellings, one home for them
 from .records import LEADS, Record, read_record
 
-_SEX = {"female": "Female", "f": "Female", "male": "Male", "m": "Male"}
-MAX_AGE = 130  # years; the header reader treats larger ages as unknown, here they are an error
+MAX_AGE = 130  # years, the header reader's bound; there a larger age is unknown, here an error
 
 
 class ClassResult(NamedTuple):
