@@ -4,14 +4,12 @@
 The loop lives in ``ecgnet.predict``: its files equal per-record ``run_12ECG_classifier``
 calls byte for byte; a bad record is logged and listed instead of stopping the run
 (exit status 1), files are written atomically, and replaced files are reported.
+``--help`` answers at once; a missing folder is one line (exit status 2), Ctrl-C too
+(exit status 130): ``ecgnet.entry_points.driver_main``.
 """
-import logging
 import sys
 
-from ecgnet.predict import main
+from ecgnet.entry_points import driver_main
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
-        raise SystemExit("usage: python driver.py MODEL_DIR INPUT_DIR OUTPUT_DIR")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    sys.exit(main(*sys.argv[1:]))
+    sys.exit(driver_main(sys.argv[1:]))

@@ -1,24 +1,15 @@
 #!/usr/bin/env python
 """``python train_model.py TRAINING_DIR MODEL_DIR``: train the ensemble, as the official 2020 script.
 
-A problem with the input (no such directory, too few usable records, a bad
-``$ECGNET_CONFIG``) is printed as one line, and the exit status is 2.
+``--help`` answers at once and names the environment variables ($ECGNET_CONFIG chooses
+the preset; unset, the full 50-epoch network). A problem with the input (no such
+directory, too few usable records, a bad ``$ECGNET_CONFIG``) is printed as one line,
+and the exit status is 2; Ctrl-C says what was saved (exit status 130). The body is
+``ecgnet.entry_points.train_main``, which calls ``team_code.train_12ECG_classifier``.
 """
-import os
 import sys
 
-from ecgnet.errors import USER_ERRORS
-from team_code import train_12ECG_classifier
+from ecgnet.entry_points import train_main
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        raise SystemExit("usage: python train_model.py TRAINING_DIR MODEL_DIR")
-    input_directory, output_directory = sys.argv[1], sys.argv[2]
-    os.makedirs(output_directory, exist_ok=True)
-    print("Running training code...")
-    try:
-        train_12ECG_classifier(input_directory, output_directory)
-    except USER_ERRORS as error:
-        print(f"train_model.py: {error}", file=sys.stderr)
-        sys.exit(2)
-    print("Done.")
+    sys.exit(train_main(sys.argv[1:]))

@@ -4,7 +4,8 @@ The single source of truth: every other module takes the class list, the
 equivalences and the weights from here. Everything is read from the official
 tables at the repository root (``weights.csv``, ``dx_mapping_scored.csv``,
 ``dx_mapping_unscored.csv``; BSD-2-Clause, see NOTICE), so the project and the
-organisers' scorer cannot disagree about them.
+organisers' scorer cannot disagree about them. They are read through the links in
+``ecgnet/tables/``, which a built package (``pip install .``) carries as copies.
 
 The class order is the order of ``weights.csv`` with each equivalent pair
 collapsed onto its first code, exactly as the official 2020 scorer builds it.
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-TABLE_DIR = Path(__file__).resolve().parent.parent
+TABLE_DIR = Path(__file__).resolve().parent / "tables"  # links to the root's files
 WEIGHTS_FILE = TABLE_DIR / "weights.csv"
 SCORED_MAPPING_FILE = TABLE_DIR / "dx_mapping_scored.csv"
 UNSCORED_MAPPING_FILE = TABLE_DIR / "dx_mapping_unscored.csv"

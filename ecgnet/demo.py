@@ -54,12 +54,9 @@ def _ensure_data(out: Path, train: int, test: int, seed: int) -> tuple[Path, Pat
             return train_dir, test_dir
     shutil.rmtree(out / "data", ignore_errors=True)
     print(f"[1/5] generating {train} training + {test} test synthetic records (10 s, 500 Hz) in {out / 'data'}")
-    # Record i depends only on (seed, i): one set of train + test records, split by index, has no repeats.
-    headers = generate_dataset(train_dir, train + test, seed=seed, fs_choices=[500], duration_range=(10, 10))
-    test_dir.mkdir(parents=True)
-    for header in headers[train:]:
-        for path in (header, header.with_suffix(".mat")):
-            path.rename(test_dir / path.name)
+    # Record i depends only on (seed, i): records 0..train-1 train, the next `test` ones test; no repeats.
+    generate_dataset(train_dir, train, seed=seed, fs_choices=[500], duration_range=(10, 10))
+    generate_dataset(test_dir, test, seed=seed, fs_choices=[500], duration_range=(10, 10), first=train)
     atomic_write_text(params_path, json.dumps(params) + "\n")
     return train_dir, test_dir
 

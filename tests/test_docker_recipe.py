@@ -7,9 +7,12 @@ site-packages), the build context copied to a folder named ``physionet`` the way
 README's mount names: ``train_model.py training_data model`` (smoke configuration),
 ``driver.py model test_data outputs`` and the scorer on the outputs. It catches a
 runtime import of a dev-only package, a file the programs need that the image leaves
-out, and data or model outputs that would bloat the image.
+out, and data or model outputs that would bloat the image. The same environment then
+installs the package from that folder, as from a fresh clone (``pip install .``, then
+``pip install -e .``), and runs the README's Python example from another folder with
+the model just trained.
 
-About 40 s here (pip finds torch in the local wheel folder); the virtual environment
+About a minute here (pip finds torch in the local wheel folder); the virtual environment
 (~1.3 GB) is deleted at the end.
 """
 from __future__ import annotations
@@ -167,3 +170,25 @@ def _replay(venv: Path, tmp_path: Path) -> None:
     _run(python, ["evaluate_12ECG_score.py", "test_data", "outputs", "scores.csv"], image, env)
     header, values = (image / "scores.csv").read_text().splitlines()
     assert "Challenge" in header and len(values.split(",")) == len(header.split(","))
+    _use_the_package(python, image, tests[0], env, tmp_path / "elsewhere")
+
+
+def readme_api_example() -> str:
+    """The README's Python example (the code block of its "From Python" section)."""
+    section = (REPO / "README.md").read_text().split("### From Python", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def _use_the_package(python: Path, clone: Path, record: Path, env: dict, elsewhere: Path) -> None:
+    """``pip install .`` then ``pip install -e .`` from the clone; each time the README's example runs from another folder."""
+    example = readme_api_example().replace("runs/demo/model", str(clone / "model")).replace(
+        "runs/demo/data/test/SYN01501.hea", str(record))
+    assert len(example.strip().splitlines()) == 5 and str(record) in example and str(clone / "model") in example
+    elsewhere.mkdir()
+    for install in (["."], ["-e", "."]):
+        _run(python, ["-m", "pip", "install", "--no-cache-dir", "--no-deps", *install], clone, env)
+        where = _run(python, ["-c", "import ecgnet; print(ecgnet.__file__)"], elsewhere, env).stdout.strip()
+        assert where.startswith(str(clone if install[0] == "-e" else python.parents[1])), (install, where)
+        printed = _run(python, ["-c", example], elsewhere, env).stdout.strip().splitlines()
+        assert printed[:-1] and all(re.fullmatch(r"\d+ \w+ [01]\.\d\d", line) for line in printed[:-1]), printed
+        assert printed[-1].startswith("{") and printed[-1].count(":") == 24, printed[-1]

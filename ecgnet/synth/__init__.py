@@ -41,24 +41,26 @@ def _write_chunk(out_dir: Path, indices: Sequence[int], n: int, seed: int, fs_ch
 
 def generate_dataset(out_dir: str | Path, n: int, seed: int = 0, workers: int | None = None,
                      fs_choices: Sequence[float] | None = None,
-                     duration_range: tuple[float, float] | None = None) -> list[Path]:
-    """Write ``n`` records to ``out_dir`` and return their header paths, in order.
+                     duration_range: tuple[float, float] | None = None, first: int = 0) -> list[Path]:
+    """Write records ``first`` .. ``first + n - 1`` to ``out_dir`` and return their header paths, in order.
 
     Record ``i`` depends only on (seed, i): the output is identical for any ``workers``
-    (default: all CPU cores). ``fs_choices`` / ``duration_range`` replace the real-source
+    (default: all CPU cores), and two calls with adjacent ranges (e.g. a training and a
+    test set) share no record. ``fs_choices`` / ``duration_range`` replace the real-source
     mix of sampling rates and durations (e.g. ``[500]`` and ``(10, 10)`` for the demo).
     """
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
+    if n < 0 or first < 0:
+        raise ValueError(f"n and first must be >= 0, got n={n}, first={first}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     workers = max(1, workers or os.cpu_count() or 1)
     size = max(1, min(50, -(-n // (workers * 4)))) if n else 1
-    chunks = [list(range(i, min(i + size, n))) for i in range(0, n, size)]
+    total = first + n  # names are numbered (and zero-padded) over the whole range
+    chunks = [list(range(i, min(i + size, total))) for i in range(first, total, size)]
     if workers == 1:
-        results = [_write_chunk(out, c, n, seed, fs_choices, duration_range) for c in progress(chunks, "synth", unit="chunk")]
+        results = [_write_chunk(out, c, total, seed, fs_choices, duration_range) for c in progress(chunks, "synth", unit="chunk")]
     else:
-        jobs = (delayed(_write_chunk)(out, c, n, seed, fs_choices, duration_range) for c in chunks)
+        jobs = (delayed(_write_chunk)(out, c, total, seed, fs_choices, duration_range) for c in chunks)
         results = list(progress(Parallel(n_jobs=workers, return_as="generator")(jobs), "synth", total=len(chunks), unit="chunk"))
     paths = [p for chunk in results for p in chunk]
     log.info("wrote %d synthetic records to %s", len(paths), out)

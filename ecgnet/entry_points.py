@@ -1,0 +1,136 @@
+"""The bodies of ``train_model.py`` and ``driver.py``: arguments first, torch later.
+
+The arguments are parsed and the folders checked before anything heavy is imported,
+so ``--help`` and a mistyped path answer at once (importing torch takes seconds to
+tens of seconds on a busy machine). Bad input is one line and exit status 2; Ctrl-C
+is one line saying what was saved and how to go on, and exit status 130. A failed
+training run leaves no empty ``MODEL_DIR`` it created, and never deletes a folder
+the user already had or anything in it. The organisers' own scripts call
+``team_code`` directly and do not pass through here.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from .errors import USER_ERRORS
+
+# Kept equal to config.PRESETS, device.PRECISIONS and ecgnet/__init__.py by tests/test_entry_points.py
+# (those modules import torch, which --help must not wait for).
+ENVIRONMENT = """\
+environment:
+  ECGNET_CONFIG     training configuration (train_model.py): a preset, default, cpu,
+                    demo or smoke, or a JSON file of overrides such as
+                    {"preset": "default", "epochs": 30}. Unset means "default": the
+                    seed's full network (SE-ResNet-18), 50 epochs, batch 64; hours on a
+                    GPU, days on a CPU. "smoke" is a tiny model whose scores mean nothing.
+                    driver.py ignores it: the model directory records its configuration.
+  ECGNET_PRECISION  CPU inference precision (driver.py), fp32 or bf16; unset: the model
+                    directory's (fp32). Training is fp32 on a CPU, mixed on CUDA.
+  ECGNET_DEVICE     cpu or cuda; unset: CUDA when a GPU is available, else the CPU.
+  OMP_WAIT_POLICY   unset: ecgnet sets PASSIVE, so idle torch threads sleep instead of
+                    spinning (a shared machine stays usable); ACTIVE restores spinning.
+"""
+INTERRUPTED = 130  # the shell's status for a process ended by SIGINT
+
+
+def _parser(prog: str, description: str, folders: list[tuple[str, str]]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python {prog}", description=description, epilog=ENVIRONMENT,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, help_text in folders:
+        parser.add_argument(name.lower(), metavar=name, type=Path, help=help_text)
+    return parser
+
+
+def _fail(prog: str, message: str) -> int:
+    print(f"{prog}: {message}", file=sys.stderr)
+    return 2
+
+
+def _fold_progress(model_dir: Path) -> list[str]:
+    """What a training run saved in ``model_dir``: a phrase per finished or started fold."""
+    if not (model_dir / "folds").is_dir():
+        return []  # (and torch may be half imported: an interrupt can come during that import)
+    from .train import LOG_FILE, RESULT_FILE
+    saved = []
+    for fold_dir in sorted((model_dir / "folds").glob("fold_*"), key=lambda p: int(p.name.split("_")[1])):
+        if (fold_dir / RESULT_FILE).is_file():
+            saved.append(f"{fold_dir.name.replace('_', ' ')} finished")
+        elif (fold_dir / LOG_FILE).is_file():
+            epochs = len((fold_dir / LOG_FILE).read_text().splitlines()) - 1  # minus the header line
+            saved.append(f"{fold_dir.name.replace('_', ' ')} up to epoch {epochs}")
+    return saved
+
+
+def _remove_if_ours_and_empty(model_dir: Path, created: bool) -> None:
+    """Undo a run that saved no fold: its record cache, then the folder, if this run made the folder."""
+    if not created or _fold_progress(model_dir):
+        return
+    shutil.rmtree(model_dir / "work", ignore_errors=True)  # the run's own record cache, rebuilt on the next run
+    for folder, _, _ in os.walk(model_dir, topdown=False):
+        try:
+            os.rmdir(folder)  # empty folders only: a file such as bad_records.csv, which says why, stays
+        except OSError:
+            pass
+
+
+def train_main(argv: list[str]) -> int:
+    """``python train_model.py TRAINING_DIR MODEL_DIR``; returns the exit status."""
+    prog = "train_model.py"
+    args = _parser(prog, "Train the 5-fold ensemble (team_code.train_12ECG_classifier) and write MODEL_DIR.",
+                   [("TRAINING_DIR", "folder of NAME.hea + NAME.mat records with #Dx labels"),
+                    ("MODEL_DIR", "folder for the model (created if missing); a rerun resumes what it holds")]).parse_args(argv)
+    data_dir, model_dir = args.training_dir, args.model_dir
+    if not data_dir.is_dir():
+        return _fail(prog, f"TRAINING_DIR {data_dir}: no such directory")
+    if model_dir.exists() and not model_dir.is_dir():
+        return _fail(prog, f"MODEL_DIR {model_dir}: exists and is not a directory")
+    created = not model_dir.exists()
+    print("Running training code...")
+    try:
+        from team_code import train_12ECG_classifier  # the heavy import, now that the arguments are good
+
+        model_dir.mkdir(parents=True, exist_ok=True)
+        train_12ECG_classifier(str(data_dir), str(model_dir))
+    except KeyboardInterrupt:
+        saved = _fold_progress(model_dir)
+        _remove_if_ours_and_empty(model_dir, created)
+        what = (f"interrupted; saved in {model_dir}: {', '.join(saved)}. Run the same command again to resume from there."
+                if saved else "interrupted before the first epoch finished; nothing was saved. Run the same command again to start.")
+        print(f"\n{prog}: {what}", file=sys.stderr)
+        return INTERRUPTED
+    except BaseException as error:
+        _remove_if_ours_and_empty(model_dir, created)
+        if isinstance(error, USER_ERRORS):
+            return _fail(prog, str(error))
+        raise  # a bug: the traceback is what a report needs
+    print("Done.")
+    return 0
+
+
+def driver_main(argv: list[str]) -> int:
+    """``python driver.py MODEL_DIR INPUT_DIR OUTPUT_DIR``; returns the exit status."""
+    prog = "driver.py"
+    args = _parser(prog, "Classify every INPUT_DIR/NAME.mat into OUTPUT_DIR/NAME.csv with the ensemble in MODEL_DIR.",
+                   [("MODEL_DIR", "a model directory written by train_model.py (or python -m ecgnet cv / demo)"),
+                    ("INPUT_DIR", "folder of NAME.hea + NAME.mat records"),
+                    ("OUTPUT_DIR", "folder for the NAME.csv outputs (created if missing)")]).parse_args(argv)
+    if not args.model_dir.is_dir():
+        return _fail(prog, f"MODEL_DIR {args.model_dir}: no such model directory")
+    if not args.input_dir.is_dir():
+        return _fail(prog, f"INPUT_DIR {args.input_dir}: no such directory")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        from .predict import main  # the heavy import, now that the arguments are good
+
+        return main(str(args.model_dir), str(args.input_dir), str(args.output_dir))
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted; every output file already in {args.output_dir} is whole (written atomically). "
+              "Run the same command again to classify every record.", file=sys.stderr)
+        return INTERRUPTED
+    except USER_ERRORS as error:
+        return _fail(prog, str(error))
