@@ -53,15 +53,14 @@ def _fail(prog: str, message: str) -> int:
 
 def _fold_progress(model_dir: Path) -> list[str]:
     """What a training run saved in ``model_dir``: a phrase per finished or started fold."""
-    if not (model_dir / "folds").is_dir():
-        return []  # (and torch may be half imported: an interrupt can come during that import)
-    from .train import LOG_FILE, RESULT_FILE
+    from .results import EPOCH_LOG, FOLD_RESULT, FOLDS_DIR  # no torch: an interrupt can come during its import
+
     saved = []
-    for fold_dir in sorted((model_dir / "folds").glob("fold_*"), key=lambda p: int(p.name.split("_")[1])):
-        if (fold_dir / RESULT_FILE).is_file():
+    for fold_dir in sorted((model_dir / FOLDS_DIR).glob("fold_*"), key=lambda p: int(p.name.split("_")[1])):
+        if (fold_dir / FOLD_RESULT).is_file():
             saved.append(f"{fold_dir.name.replace('_', ' ')} finished")
-        elif (fold_dir / LOG_FILE).is_file():
-            epochs = len((fold_dir / LOG_FILE).read_text().splitlines()) - 1  # minus the header line
+        elif (fold_dir / EPOCH_LOG).is_file():
+            epochs = len((fold_dir / EPOCH_LOG).read_text().splitlines()) - 1  # minus the header line
             saved.append(f"{fold_dir.name.replace('_', ' ')} up to epoch {epochs}")
     return saved
 

@@ -11,7 +11,7 @@ from ecgnet.api import Classifier, signal_record
 from ecgnet.classes import ABBREVIATIONS, CLASSES
 from ecgnet.config import PRESETS
 from ecgnet.errors import RecordError
-from ecgnet.model import build_model
+from ecgnet.model import SEResNet
 from ecgnet.modeldir import build_manifest, save_weights, weights_name, write_manifest
 from ecgnet.predict import load_challenge_data
 from ecgnet.records import read_record
@@ -28,7 +28,7 @@ def model(tmp_path_factory) -> Classifier:
     folds = []
     for k in range(3):
         torch.manual_seed(k)
-        digest = save_weights(model_dir / weights_name(k), build_model(CONFIG).state_dict())
+        digest = save_weights(model_dir / weights_name(k), SEResNet(CONFIG.network).state_dict())
         folds.append({"fold": k, "weights": weights_name(k), "sha256": digest, "thresholds": [0.5] * 24})
     write_manifest(model_dir, build_manifest(CONFIG, folds, {"fingerprint": "x"}, seed=0))
     return Classifier.load(model_dir, device="cpu")

@@ -10,7 +10,7 @@ import pytest
 from ecgnet.classes import CLASSES
 from ecgnet.config import load_config
 from ecgnet.fileio import atomic_write_bytes, atomic_write_text, current_umask, temporary_files
-from ecgnet.model import build_model
+from ecgnet.model import SEResNet
 from ecgnet.modeldir import MANIFEST, save_weights, write_manifest
 from ecgnet.outputs import write_output
 from ecgnet.results import write_summary
@@ -54,7 +54,7 @@ def test_an_existing_file_keeps_its_mode(tmp_path, umask):
 
 def test_weights_manifest_summary_and_driver_outputs_are_readable_by_others(tmp_path, umask):
     umask(0o022)
-    save_weights(tmp_path / "fold_0.pt", build_model(load_config("smoke")).state_dict())
+    save_weights(tmp_path / "fold_0.pt", SEResNet(load_config("smoke").network).state_dict())
     write_manifest(tmp_path, {"format": 1})
     write_output(tmp_path / "A0001.csv", "A0001", CLASSES, np.zeros(len(CLASSES), dtype=bool), np.zeros(len(CLASSES)))
     summary = write_summary(tmp_path, {"pooled": {}})
