@@ -3,7 +3,12 @@
 Only text is handled here; reading and scaling the signal is ``records.py``'s job.
 Every variant seen in the 2020 and 2021 releases is accepted: ``NAME.mat`` on the
 record line, ``16x1+24`` formats, ``1000.0(0)/mV`` and ``/mv`` gains, ``# Age:``
-with a space, ``NaN``/``Unknown`` values, blank or ragged ``#Dx`` lists and CRLF.
+with a space, ``NaN``/``Unknown`` values, blank or ragged ``#Dx`` lists, and CRLF or
+CR-only line ends (universal newlines, as Python's text mode reads them). The fields
+follow WFDB's header(5) specification: a record line ``NAME NSIG [FS [NSAMP ...]]``
+(FS defaults to 250 Hz, NSAMP may be absent: the signal file gives the length) and
+signal lines ``FILE FORMAT [GAIN[(BASELINE)][/UNITS] [ADCRES [ADCZERO [INIT [CHECKSUM
+[BLOCK [DESCRIPTION]]]]]]]``.
 """
 from __future__ import annotations
 
@@ -15,6 +20,9 @@ from pathlib import Path
 from .errors import RecordError
 
 DEFAULT_GAIN = 200.0  # WFDB's default when a header gives none (or 0 = uncalibrated)
+DEFAULT_UNITS = "mV"  # WFDB's default when a gain field names no units
+# Physical units a gain may be given in (matched case-insensitively), as millivolts per unit.
+MV_PER_UNIT: dict[str, float] = {"uv": 1e-3, "mv": 1.0, "v": 1e3}
 
 _GAIN_RE = re.compile(r"^(?P<gain>[-+]?[0-9.eE+-]+)?(?:\((?P<baseline>[-+]?\d+)\))?(?:/(?P<units>\S+))?$")
 _FS_RE = re.compile(r"^(?P<fs>[0-9.eE+-]+)(?:/[0-9.eE+-]+)?(?:\([-+0-9.eE]+\))?$")
@@ -22,10 +30,10 @@ _FS_RE = re.compile(r"^(?P<fs>[0-9.eE+-]+)(?:/[0-9.eE+-]+)?(?:\([-+0-9.eE]+\))?$
 
 @dataclass(frozen=True)
 class SignalSpec:
-    """One signal line of a header."""
+    """One signal line of a header; ``gain`` is ADC units per ``units``, as written (0 read as 200)."""
 
     file_name: str
-    fmt: str
+    fmt: str  # the format field as written, e.g. "16+24" or "16x1+24"
     gain: float
     baseline: int
     units: str
@@ -33,6 +41,25 @@ class SignalSpec:
     init_value: int | None
     checksum: int | None
     lead: str
+    gain_field: str = ""  # the gain field exactly as written, for messages
+    adc_resolution: int | None = None  # bits; None when absent or 0 (WFDB: the format's default)
+
+    @property
+    def format_code(self) -> str:
+        """The storage format alone (``"16"`` of ``"16x1+24"``): the digits before any ``x`` or ``+``."""
+        return re.match(r"\d*", self.fmt)[0]
+
+
+def counts_per_mv(spec: SignalSpec, where: str | Path) -> float:
+    """The signal's gain in ADC units per millivolt, converted from the header's units (uV, mV, V, any case).
+
+    Raises ``RecordError`` naming ``where`` and quoting the gain field for any other unit.
+    """
+    factor = MV_PER_UNIT.get(spec.units.lower())
+    if factor is None:
+        raise RecordError(where, f"gain {spec.gain_field!r} of lead {spec.lead or '?'} is in unknown units {spec.units!r} "
+                                 f"(expected uV, mV or V)")
+    return spec.gain / factor
 
 
 @dataclass(frozen=True)
@@ -42,7 +69,7 @@ class Header:
     name: str
     num_leads: int
     fs: float
-    num_samples: int
+    num_samples: int | None  # None when line 1 gives none: the signal file's length is used
     signals: tuple[SignalSpec, ...]
     age: float | None
     sex: str | None  # "Female", "Male" or None when unknown
@@ -73,7 +100,7 @@ def _parse_signal_line(line: str, where: str) -> SignalSpec:
     if len(tokens) < 2:
         raise RecordError(where, f"signal line has too few fields: {line!r}")
     file_name, fmt = tokens[0], tokens[1]
-    gain, baseline, units = DEFAULT_GAIN, None, "mV"
+    gain, baseline, units = DEFAULT_GAIN, None, DEFAULT_UNITS
     if len(tokens) > 2:
         match = _GAIN_RE.match(tokens[2])
         if not match:
@@ -91,6 +118,7 @@ def _parse_signal_line(line: str, where: str) -> SignalSpec:
         raise RecordError(where, f"gain is not a finite number: {tokens[2]!r}")
     if gain == 0:
         gain = DEFAULT_GAIN
+    resolution = _int_or_none(tokens[3]) if len(tokens) > 3 else None
     adc_zero = _int_or_none(tokens[4]) if len(tokens) > 4 else 0
     adc_zero = 0 if adc_zero is None else adc_zero
     if baseline is None:
@@ -98,7 +126,8 @@ def _parse_signal_line(line: str, where: str) -> SignalSpec:
     init_value = _int_or_none(tokens[5]) if len(tokens) > 5 else None
     checksum = _int_or_none(tokens[6]) if len(tokens) > 6 else None
     lead = " ".join(tokens[8:]) if len(tokens) > 8 else ""
-    return SignalSpec(file_name, fmt, gain, baseline, units, adc_zero, init_value, checksum, lead)
+    return SignalSpec(file_name, fmt, gain, baseline, units, adc_zero, init_value, checksum, lead,
+                      gain_field=tokens[2] if len(tokens) > 2 else "", adc_resolution=resolution or None)
 
 
 def _parse_age(value: str) -> float | None:
@@ -152,8 +181,8 @@ def parse_header(text: str, where: str | Path = "<header>") -> Header:
     if not math.isfinite(fs) or fs <= 0:
         raise RecordError(where, f"sampling frequency must be positive, got {record[2]!r}")
     num_samples = _int_or_none(record[3]) if len(record) > 3 else None
-    if num_samples is None or num_samples < 0:
-        raise RecordError(where, "record line gives no valid number of samples")
+    if len(record) > 3 and (num_samples is None or num_samples < 0):
+        raise RecordError(where, f"record line gives no valid number of samples: {record[3]!r}")
     signal_lines = content[1:]
     if len(signal_lines) < num_leads:
         raise RecordError(where, f"header claims {num_leads} leads but has {len(signal_lines)} signal lines")
@@ -188,7 +217,8 @@ def read_header(path: str | Path) -> Header:
     return parse_header(read_header_text(path), path)
 
 
-_DX_LINE = re.compile(r"^[ \t]*#[ \t]*dx[ \t]*:([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
+# A line starts after LF, CR or CRLF (universal newlines, as the official scorer's text-mode reading).
+_DX_LINE = re.compile(r"(?:^|(?<=[\r\n]))[ \t]*#[ \t]*dx[ \t]*:([^\r\n]*)", re.IGNORECASE)
 
 
 def read_dx_codes(path: str | Path) -> tuple[str, ...]:
