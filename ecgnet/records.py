@@ -59,6 +59,7 @@ Intended deviations from ``wfdb.rdrecord``, each for a reason and each tested:
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -143,12 +144,41 @@ def demographics(age: float | None, sex: str | None) -> np.ndarray:
     )
 
 
-def find_records(directory: str | Path) -> list[Path]:
-    """The ``.hea`` files directly inside ``directory`` (not its subfolders), sorted by name."""
+def record_files(directory: str | Path, suffix: str = ".hea") -> list[Path]:
+    """The record files (``NAME`` + ``suffix``, any case) in ``directory`` and all its sub-folders, sorted by name.
+
+    The 2020 training data came as one folder per source, so records are looked for
+    at any depth; hidden files and folders (``.`` first) are skipped, as the official
+    driver skips hidden files. Record names must be unique (outputs are written flat,
+    ``OUTPUT_DIR/NAME.csv``): a name found twice is a ``RecordError`` naming both
+    paths. A missing directory is a ``RecordError``; an empty list is not.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise RecordError(directory, "not a directory of records")
-    return sorted(p for p in directory.glob("*.hea") if p.is_file())
+    found: dict[str, Path] = {}
+    for folder, subfolders, files in os.walk(directory):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        for file_name in files:
+            path = Path(folder, file_name)
+            if file_name.startswith(".") or path.suffix.lower() != suffix or not path.is_file():
+                continue
+            if path.stem in found:
+                first, second = sorted((found[path.stem], path))
+                raise RecordError(second, f"record name {path.stem!r} is also used by {first}: record names must be unique")
+            found[path.stem] = path
+    return [found[name] for name in sorted(found)]
+
+
+def find_records(directory: str | Path) -> list[Path]:
+    """The headers (``NAME.hea``) of every record in ``directory`` and its sub-folders (``record_files``).
+
+    A directory holding no header at any depth is a ``RecordError`` saying so.
+    """
+    headers = record_files(directory, ".hea")
+    if not headers:
+        raise RecordError(directory, "no records here: no NAME.hea file in this folder or its sub-folders")
+    return headers
 
 
 def _validated(val: object, where: str | Path) -> np.ndarray:

@@ -43,7 +43,7 @@ from .config import Config
 from .device import choose_device, make_deterministic, set_threads
 from .ensemble import predict_probabilities
 from .errors import TooFewRecordsError
-from .fileio import atomic_write_bytes, atomic_write_text
+from .fileio import atomic_write_text
 from .folds import make_folds
 from .metrics import challenge_metric
 from .model import build_model
@@ -57,7 +57,6 @@ log = logging.getLogger(__name__)
 STATE_FILE = "state.pt"
 LOG_FILE = "epochs.csv"
 RESULT_FILE = "result.json"
-BAD_RECORDS_FILE = "bad_records.csv"  # file,reason of each skipped record, in the cache and in MODEL_DIR
 LOG_COLUMNS = ("epoch", "loss", "inner_val_score", "lr", "seconds")
 CHECKPOINT_THRESHOLD = 0.5
 
@@ -223,7 +222,8 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
     another configuration is trained again. The record cache lives in ``cache_root``
     when given (and is kept, e.g. for cross-validation), else in ``MODEL_DIR/work``,
     which is removed once the manifest is written. Unreadable records are skipped and
-    listed in ``MODEL_DIR/bad_records.csv`` (``file,reason``; absent when there are none).
+    listed in ``MODEL_DIR/bad_records.csv`` (``file,reason``), each repair (e.g. a gain
+    override) in ``MODEL_DIR/warnings.csv`` (``name,warning``); each absent when empty.
     """
     data_dir, model_dir = Path(data_dir), Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -233,15 +233,9 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
     device = choose_device()
     log.info("training on %s with %d threads; config %s", device, threads, config)
     work = model_dir / "work"
+    # The cache's own lists go when MODEL_DIR/work is removed: MODEL_DIR keeps copies, and the log names those.
     cache = build_cache(data_dir, cache_root if cache_root is not None else work / "cache", gain_policy=config.gain_policy, workers=config.workers or None,
-                        progress=not is_quiet())
-    # The cache's own list goes when MODEL_DIR/work is removed: keep a copy where the user will look.
-    bad_list = model_dir / BAD_RECORDS_FILE
-    if cache.bad_records:
-        atomic_write_bytes(bad_list, (cache.path / BAD_RECORDS_FILE).read_bytes())
-        log.warning("%d unreadable record(s) skipped; listed with their reasons in %s", len(cache.bad_records), bad_list)
-    else:
-        bad_list.unlink(missing_ok=True)
+                        progress=not is_quiet(), lists_dir=model_dir)
     usable = labelled_records(cache)
     if len(usable) < minimum_records(config):
         raise TooFewRecordsError(
