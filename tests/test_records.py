@@ -405,3 +405,22 @@ def test_the_sample_count_may_be_absent_from_line_1(tmp_path):
     record = read_record(_write(tmp_path, "X0050", val, header=text))
     assert record.signal.shape == (12, 5000)
     np.testing.assert_allclose(record.signal, val / 1000.0, rtol=1e-6)
+
+
+def test_the_driver_finds_records_with_the_same_finder(tmp_path):
+    from ecgnet.predict import headers_without_signal, input_files
+
+    for folder, name in (("g1", "E1"), ("g2", "A1"), ("g2", "A2")):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        (tmp_path / folder / f"{name}.mat").write_bytes(b"x")
+        (tmp_path / folder / f"{name}.hea").write_text("x")
+    (tmp_path / "g2" / "A2.mat").unlink()
+    files = input_files(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in files] == ["g2/A1.mat", "g1/E1.mat"]
+    assert [p.name for p in headers_without_signal(tmp_path, files)] == ["A2.hea"]
+    (tmp_path / "g2" / "E1.mat").write_bytes(b"x")
+    with pytest.raises(RecordError, match=r"record name 'E1' is also used by"):
+        input_files(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RecordError, match="empty: no records here"):
+        input_files(tmp_path / "empty")

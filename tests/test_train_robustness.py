@@ -87,3 +87,11 @@ def test_too_few_usable_records_is_refused_with_a_clear_message_and_no_model(tmp
     assert not (tmp_path / "model" / "manifest.json").exists()
     assert not list((tmp_path / "model").glob("fold_*.pt"))
     assert (tmp_path / "model" / "bad_records.csv").is_file()
+
+
+def test_a_training_folder_without_records_says_so_and_exits_2(tmp_path):
+    (tmp_path / "data" / "sub").mkdir(parents=True)
+    (tmp_path / "data" / "notes.txt").write_text("no records here")
+    done = _train(tmp_path / "data", tmp_path / "model", tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"{tmp_path / 'data'}: no records here" in done.stderr
