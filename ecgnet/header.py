@@ -25,6 +25,7 @@ DEFAULT_UNITS = "mV"  # WFDB's default when a gain field names no units
 MV_PER_UNIT: dict[str, float] = {"uv": 1e-3, "mv": 1.0, "v": 1e3}
 
 _GAIN_RE = re.compile(r"^(?P<gain>[-+]?[0-9.eE+-]+)?(?:\((?P<baseline>[-+]?\d+)\))?(?:/(?P<units>\S+))?$")
+_FORMAT_RE = re.compile(r"\d*")
 _FS_RE = re.compile(r"^(?P<fs>[0-9.eE+-]+)(?:/[0-9.eE+-]+)?(?:\([-+0-9.eE]+\))?$")
 
 
@@ -43,11 +44,7 @@ class SignalSpec:
     lead: str
     gain_field: str = ""  # the gain field exactly as written, for messages
     adc_resolution: int | None = None  # bits; None when absent or 0 (WFDB: the format's default)
-
-    @property
-    def format_code(self) -> str:
-        """The storage format alone (``"16"`` of ``"16x1+24"``): the digits before any ``x`` or ``+``."""
-        return re.match(r"\d*", self.fmt)[0]
+    format_code: str = ""  # the storage format alone: "16" of "16x1+24" (the digits before any 'x' or '+')
 
 
 def counts_per_mv(spec: SignalSpec, where: str | Path) -> float:
@@ -81,9 +78,12 @@ class Header:
         return tuple(s.lead for s in self.signals)
 
 
-def signed_checksum(total: int) -> int:
-    """A signal line's checksum for samples summing to ``total``: the sum mod 2**16, as signed 16-bit."""
-    return ((int(total) + 32768) % 65536) - 32768
+def signed_checksum(total):
+    """A signal line's checksum for samples summing to ``total``: the sum mod 2**16, as signed 16-bit.
+
+    ``total`` is an int, or a numpy array of integer-valued sums (one per lead, element-wise).
+    """
+    return (total + 32768) % 65536 - 32768
 
 
 def _int_or_none(token: str | None) -> int | None:
@@ -127,7 +127,8 @@ def _parse_signal_line(line: str, where: str) -> SignalSpec:
     checksum = _int_or_none(tokens[6]) if len(tokens) > 6 else None
     lead = " ".join(tokens[8:]) if len(tokens) > 8 else ""
     return SignalSpec(file_name, fmt, gain, baseline, units, adc_zero, init_value, checksum, lead,
-                      gain_field=tokens[2] if len(tokens) > 2 else "", adc_resolution=resolution or None)
+                      gain_field=tokens[2] if len(tokens) > 2 else "", adc_resolution=resolution or None,
+                      format_code=_FORMAT_RE.match(fmt)[0])
 
 
 def _parse_age(value: str) -> float | None:

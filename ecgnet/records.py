@@ -61,7 +61,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -255,37 +255,40 @@ def _lead_order(header: Header, where: str, warnings: list[str]) -> list[int]:
 
 
 def _check_integrity(header: Header, val: np.ndarray, warnings: list[str]) -> None:
-    """Checksums and first values against the header: mismatches are warnings, the data stay usable."""
+    """Checksums and first values against the header: mismatches are warnings, the data stay usable.
+
+    A lead holding NaN or inf is not checked (its sum means nothing); the check is
+    vectorised over leads, as it runs for every record.
+    """
     if val.dtype.kind == "f":
         finite = np.isfinite(val).all(axis=1)
         sums = np.where(finite[:, None], val, 0).sum(axis=1)
     else:
         finite = np.ones(val.shape[0], dtype=bool)
-        sums = val.sum(axis=1, dtype=np.int64)
-    bad_sum, bad_first = [], []
-    for row, spec in enumerate(header.signals):
-        if not finite[row]:
-            continue
-        if spec.checksum is not None:
-            if signed_checksum(sums[row]) != spec.checksum:
-                bad_sum.append(spec.lead or str(row))
-        if spec.init_value is not None and val.shape[1] and val[row, 0] != spec.init_value:
-            bad_first.append(spec.lead or str(row))
-    if bad_sum:
-        warnings.append(f"checksum differs from the header in lead(s) {', '.join(bad_sum)}")
-    if bad_first:
-        warnings.append(f"first sample differs from the header in lead(s) {', '.join(bad_first)}")
+        if val.dtype == np.int16:  # the challenge's storage: a wrapping 16-bit sum is the sum mod 2**16 already
+            sums = val.view(np.uint16).sum(axis=1, dtype=np.uint16).astype(np.int64)
+        else:
+            sums = val.sum(axis=1, dtype=np.int64)
+    checksums = np.array([math.nan if s.checksum is None else s.checksum for s in header.signals])
+    firsts = np.array([math.nan if s.init_value is None else s.init_value for s in header.signals])
+    bad_sum = finite & ~np.isnan(checksums) & (signed_checksum(sums) != checksums)
+    bad_first = finite & ~np.isnan(firsts) & (val[:, 0] != firsts)
+    for bad, what in ((bad_sum, "checksum"), (bad_first, "first sample")):
+        if bad.any():
+            leads = ", ".join(header.signals[row].lead or str(row) for row in np.flatnonzero(bad))
+            warnings.append(f"{what} differs from the header in lead(s) {leads}")
 
 
-def _choose_gains(specs: list[SignalSpec], header_gains: np.ndarray, counts: np.ndarray, fs: float, policy: str,
+def _choose_gains(specs: list[SignalSpec], header_gains: np.ndarray, measurable: Callable[[], np.ndarray], fs: float, policy: str,
                   warnings: list[str]) -> np.ndarray:
-    """Counts per mV of each lead under ``policy``; ``counts`` has NaN at samples the amplitude must ignore."""
+    """Counts per mV of each lead under ``policy``; ``measurable()`` gives the counts with NaN where the amplitude must not look."""
     if policy == "header":
         return header_gains
     reference = np.full_like(header_gains, REFERENCE_GAIN)
     if policy == "fixed1000" or np.array_equal(header_gains, reference):
         return reference
     low, high = PLAUSIBLE_QRS_MV
+    counts = measurable()
     as_header = qrs_amplitude(counts, fs, header_gains)
     if low <= as_header <= high or math.isnan(as_header):  # nothing measurable: no ground to override the header
         return header_gains
@@ -312,26 +315,43 @@ def _log_distance(amplitude_mv: float) -> float:
     return max(math.log(low / amplitude_mv), math.log(amplitude_mv / high), 0.0)
 
 
-def _missing_and_clipped(specs: list[SignalSpec], raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Masks (leads, N) of missing samples (NaN, inf, the format's invalid value) and of samples at the ADC's rails.
+def _per_lead(values: list[float]) -> float | np.ndarray:
+    """One scalar when every lead shares the value (one comparison over the record), else a (leads, 1) column."""
+    return values[0] if len(set(values)) == 1 else np.array(values, dtype=np.float64)[:, None]
+
+
+def _missing(specs: list[SignalSpec], raw: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray | None:
+    """Mask (leads, N) of missing samples (NaN, inf, the format's invalid value: WFDB signal(5)); None when none.
+
+    ``low``/``high`` are each lead's extremes: every invalid value is its format's
+    minimum, so a clean record is recognised from them without another pass.
+    """
+    invalid = [INVALID_SAMPLE.get(spec.format_code, math.nan) for spec in specs]
+    nonfinite = raw.dtype.kind == "f" and not (np.isfinite(low).all() and np.isfinite(high).all())
+    if not nonfinite and not (low <= np.array(invalid)).any():  # NaN compares False: no invalid value
+        return None
+    missing = raw == _per_lead(invalid)  # NaN compares unequal: formats without an invalid value mark nothing
+    if raw.dtype.kind == "f":
+        missing |= ~np.isfinite(raw)
+    return missing
+
+
+def _clipped(specs: list[SignalSpec], raw: np.ndarray) -> np.ndarray:
+    """Mask (leads, N) of samples at the ADC's rails.
 
     The rails are ADC zero -/+ 2**(resolution - 1) (the top one less one) when the
-    header gives a resolution, else the format's digital range.
+    header gives a resolution, else the format's digital range; no rails, no clipping.
     """
-    missing = ~np.isfinite(raw)
-    clipped = np.zeros_like(missing)
-    for row, spec in enumerate(specs):
-        code = spec.format_code
-        if code in INVALID_SAMPLE:
-            missing[row] |= raw[row] == INVALID_SAMPLE[code]
+    low, high = [], []
+    for spec in specs:
         if spec.adc_resolution:
             half = 2 ** (spec.adc_resolution - 1)
             rails = (spec.adc_zero - half, spec.adc_zero + half - 1)
         else:
-            rails = SAMPLE_RANGE.get(code)
-        if rails is not None:
-            clipped[row] = (raw[row] <= rails[0]) | (raw[row] >= rails[1])
-    return missing, clipped & ~missing
+            rails = SAMPLE_RANGE.get(spec.format_code, (-math.inf, math.inf))
+        low.append(rails[0])
+        high.append(rails[1])
+    return (raw <= _per_lead(low)) | (raw >= _per_lead(high))
 
 
 def _check_length(header: Header, val: np.ndarray, where: str, mat_where: str) -> None:
@@ -344,6 +364,15 @@ def _check_length(header: Header, val: np.ndarray, where: str, mat_where: str) -
     if resampled_length(samples, header.fs) < MIN_SAMPLES:
         raise RecordError(where, f"record is too short: {samples} samples at {header.fs:g} Hz ({samples / header.fs:.3g} s); "
                                  f"at least {MIN_DURATION_S:g} s (one beat at 30/min) is needed")
+
+
+def _check_flat(spans: np.ndarray, mat_where: str, warnings: list[str]) -> None:
+    """From each lead's peak-to-peak span: a flat (constant) lead is a warning, every lead flat a ``RecordError``."""
+    if not spans.any():
+        raise RecordError(mat_where, "every lead is flat (constant): no signal")
+    flat = [LEADS[i] for i in np.flatnonzero(spans == 0)]
+    if flat:
+        warnings.append(f"flat (constant) lead(s) {', '.join(flat)}")
 
 
 def _repair_missing(signal: np.ndarray, missing: np.ndarray, specs: list[SignalSpec], warnings: list[str]) -> None:
@@ -366,23 +395,27 @@ def _assemble(header: Header, val: np.ndarray, name: str, path: Path, mat_where:
     _check_integrity(header, val, warnings)
     specs = [header.signals[r] for r in order]
     header_gains = np.array([counts_per_mv(spec, where) for spec in specs], dtype=np.float32)
-    counts = val[order].astype(np.float32)
-    missing, clipped = _missing_and_clipped(specs, counts)
-    counts -= np.array([spec.baseline for spec in specs], dtype=np.float32)[:, None]
-    counts[missing] = np.nan
-    if repair and missing.mean() > MAX_NONFINITE_FRACTION:
+    raw = val[order]
+    low, high = raw.min(axis=1), raw.max(axis=1)
+    missing = _missing(specs, raw, low, high)
+    if missing is not None and repair and missing.mean() > MAX_NONFINITE_FRACTION:
         raise RecordError(mat_where, f"{missing.mean():.0%} of the samples are NaN or infinite or the format's "
                                      f"invalid value (more than {MAX_NONFINITE_FRACTION:.0%})")
-    spans = np.ptp(np.where(missing, 0.0, counts) if missing.any() else counts, axis=1)
-    if not spans.any():
-        raise RecordError(mat_where, "every lead is flat (constant): no signal")
-    flat = [LEADS[i] for i in np.flatnonzero(spans == 0)]
-    if flat:
-        warnings.append(f"flat (constant) lead(s) {', '.join(flat)}")
-    ignored = np.where(clipped, np.float32(np.nan), counts) if clipped.any() else counts
-    gains = _choose_gains(specs, header_gains, ignored, header.fs, gain_policy, warnings)
+    counts = raw.astype(np.float32)
+    counts -= np.array([spec.baseline for spec in specs], dtype=np.float32)[:, None]
+    if missing is None:
+        _check_flat(high.astype(np.float64) - low, mat_where, warnings)
+    else:
+        _check_flat(np.ptp(np.where(missing, np.float32(0), counts), axis=1), mat_where, warnings)
+        counts[missing] = np.nan
+
+    def measurable() -> np.ndarray:  # only built when the gain check runs: clipped samples out as well
+        clipped = _clipped(specs, raw) if missing is None else _clipped(specs, raw) & ~missing
+        return np.where(clipped, np.float32(np.nan), counts) if clipped.any() else counts
+
+    gains = _choose_gains(specs, header_gains, measurable, header.fs, gain_policy, warnings)
     counts /= gains[:, None]
-    if repair and missing.any():
+    if repair and missing is not None:
         _repair_missing(counts, missing, specs, warnings)
     return Record(
         name=name,
