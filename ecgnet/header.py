@@ -97,38 +97,38 @@ def _int_or_none(token: str | None) -> int | None:
 
 def _parse_signal_line(line: str, where: str) -> SignalSpec:
     tokens = line.split()
-    if len(tokens) < 2:
+    count = len(tokens)
+    if count < 2:
         raise RecordError(where, f"signal line has too few fields: {line!r}")
     file_name, fmt = tokens[0], tokens[1]
-    gain, baseline, units = DEFAULT_GAIN, None, DEFAULT_UNITS
-    if len(tokens) > 2:
-        match = _GAIN_RE.match(tokens[2])
+    gain, baseline, units, gain_field = DEFAULT_GAIN, None, DEFAULT_UNITS, ""
+    if count > 2:
+        gain_field = tokens[2]
+        match = _GAIN_RE.match(gain_field)
         if not match:
-            raise RecordError(where, f"unreadable gain field {tokens[2]!r}")
-        if match["gain"]:
+            raise RecordError(where, f"unreadable gain field {gain_field!r}")
+        gain_text, baseline_text, units_text = match.group("gain", "baseline", "units")
+        if gain_text:
             try:
-                gain = float(match["gain"])
+                gain = float(gain_text)
             except ValueError:
-                raise RecordError(where, f"unreadable gain field {tokens[2]!r}") from None
-        if match["baseline"] is not None:
-            baseline = int(match["baseline"])
-        if match["units"]:
-            units = match["units"]
+                raise RecordError(where, f"unreadable gain field {gain_field!r}") from None
+        if baseline_text is not None:
+            baseline = int(baseline_text)
+        units = units_text or units
     if not math.isfinite(gain):
-        raise RecordError(where, f"gain is not a finite number: {tokens[2]!r}")
+        raise RecordError(where, f"gain is not a finite number: {gain_field!r}")
     if gain == 0:
         gain = DEFAULT_GAIN
-    resolution = _int_or_none(tokens[3]) if len(tokens) > 3 else None
-    adc_zero = _int_or_none(tokens[4]) if len(tokens) > 4 else 0
-    adc_zero = 0 if adc_zero is None else adc_zero
+    resolution = _int_or_none(tokens[3]) if count > 3 else None
+    adc_zero = (_int_or_none(tokens[4]) if count > 4 else 0) or 0
     if baseline is None:
         baseline = adc_zero  # WFDB: the baseline defaults to the ADC zero
-    init_value = _int_or_none(tokens[5]) if len(tokens) > 5 else None
-    checksum = _int_or_none(tokens[6]) if len(tokens) > 6 else None
-    lead = " ".join(tokens[8:]) if len(tokens) > 8 else ""
-    return SignalSpec(file_name, fmt, gain, baseline, units, adc_zero, init_value, checksum, lead,
-                      gain_field=tokens[2] if len(tokens) > 2 else "", adc_resolution=resolution or None,
-                      format_code=_FORMAT_RE.match(fmt)[0])
+    init_value = _int_or_none(tokens[5]) if count > 5 else None
+    checksum = _int_or_none(tokens[6]) if count > 6 else None
+    lead = " ".join(tokens[8:]) if count > 8 else ""
+    return SignalSpec(file_name, fmt, gain, baseline, units, adc_zero, init_value, checksum, lead, gain_field,
+                      resolution or None, _FORMAT_RE.match(fmt)[0])
 
 
 def _parse_age(value: str) -> float | None:
