@@ -111,7 +111,10 @@ _LEAD_INDEX = {lead.lower(): i for i, lead in enumerate(LEADS)}
 
 @dataclass
 class Record:
-    """One record, checked and scaled: the signal is float32 (12, N) in mV, leads in ``LEADS`` order."""
+    """One record, checked and scaled: the signal is float32 (12, N) in mV, leads in ``LEADS`` order.
+
+    Missing samples are 0 mV (NaN only in a ``read_record(..., repair=False)`` reading).
+    """
 
     name: str
     path: Path
