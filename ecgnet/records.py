@@ -344,6 +344,8 @@ def _clipped(specs: list[SignalSpec], raw: np.ndarray) -> np.ndarray:
 
     The rails are ADC zero -/+ 2**(resolution - 1) (the top one less one) when the
     header gives a resolution, else the format's digital range; no rails, no clipping.
+    The lowest code counts from one above the bottom rail: there WFDB keeps the
+    invalid value, so a signal clipped at the bottom reads one code higher.
     """
     low, high = [], []
     for spec in specs:
@@ -354,7 +356,7 @@ def _clipped(specs: list[SignalSpec], raw: np.ndarray) -> np.ndarray:
             rails = SAMPLE_RANGE.get(spec.format_code, (-math.inf, math.inf))
         low.append(rails[0])
         high.append(rails[1])
-    return (raw <= _per_lead(low)) | (raw >= _per_lead(high))
+    return (raw <= _per_lead([value + 1 for value in low])) | (raw >= _per_lead(high))
 
 
 def _check_length(header: Header, val: np.ndarray, where: str, mat_where: str) -> None:

@@ -424,3 +424,13 @@ def test_the_driver_finds_records_with_the_same_finder(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(RecordError, match="empty: no records here"):
         input_files(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("rail", [32767, -32767])
+def test_either_rail_alone_is_ignored_by_the_gain_check(tmp_path, rail):
+    """Seven leads whose every 2-s segment touches one rail (the bottom one reads -32767: -32768 is WFDB's invalid value)."""
+    val = _counts().astype(np.int32)
+    val[:7, ::50] = rail
+    val = val.astype(np.int16)
+    record = read_record(_write(tmp_path, "E09002", val, header=_header_text("E09002", val, gain="4880/mV")))
+    assert record.warnings[0].startswith("gain override: header gain 4880/mV"), record.warnings
