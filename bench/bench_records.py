@@ -1,6 +1,14 @@
 """Benchmark: records per second read and preprocessed into the cache, and the build's peak memory.
 
     .venv/bin/python bench/bench_records.py [--sizes 1000 5000] [--workers 2] [--source ../shared/data/ptbxl-dev]
+    .venv/bin/python bench/bench_records.py --read [--against ../main] [--repeats 3]
+
+``--read`` times ``records.read_record`` alone (CPU seconds of one process, no workers)
+over every record of ``--source``, best of three passes (the bound that used to sit in a unit
+test: all 904 ptbxl-dev records in under 30 s), for this checkout and, with ``--against``, for another checkout
+of the project (e.g. the reader before a change), alternating the two in fresh
+processes ``--repeats`` times so that both see the same load; it prints the best time
+of each and their ratio.
 
 The input is 10-s 500-Hz records: the ptbxl-dev records plus copies of them
 under new names (``HR9xxxxx``, header record line renamed, ``.mat`` bytes
@@ -111,16 +119,70 @@ def measure(source: Path, size: int, workers: int) -> dict:
     return {"size": size, "workers": workers, "seconds": seconds, "tree": peak.tree, "main": peak.main}
 
 
+_READ_SNIPPET = """
+import sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from ecgnet.records import read_record
+headers = sorted(Path(sys.argv[2]).glob("*.hea"))
+for header in headers[:50]:  # warm: imports, caches
+    read_record(header)
+passes = []
+for _ in range(3):
+    start = time.process_time()
+    for header in headers:
+        read_record(header)
+    passes.append(time.process_time() - start)
+print(len(headers), min(passes))
+"""
+
+
+def time_reader(repo: Path, source: Path) -> tuple[int, float]:
+    """Records read (every one of ``source``) and the CPU seconds of ``repo``'s ``read_record``, best of three passes.
+
+    CPU time of the process, and the best pass, rather than wall time: on a shared
+    machine the wall time mostly measures the other jobs.
+    """
+    done = subprocess.run([sys.executable, "-c", _READ_SNIPPET, str(repo), str(source)], check=True, capture_output=True, text=True)
+    count, seconds = done.stdout.split()
+    return int(count), float(seconds)
+
+
+def compare_readers(source: Path, against: Path | None, repeats: int) -> None:
+    """The ``--read`` table: best CPU seconds per checkout over all runs, records/s, and new / old time."""
+    repos = {"this checkout": REPO} | ({f"against {against}": against} if against else {})
+    times: dict[str, list[float]] = {label: [] for label in repos}
+    count = 0
+    for _ in range(repeats):
+        for label, repo in repos.items():  # alternated, so a change in load hits both
+            count, seconds = time_reader(repo, source)
+            times[label].append(seconds)
+    load = os.getloadavg()[0]
+    print(f"read_record over {count} records of {source}, {repeats} alternating runs, load average {load:.1f}")
+    print(f"{'reader':<40} {'best CPU s':>12} {'records/s':>10}")
+    best = {label: min(values) for label, values in times.items()}
+    for label, median in best.items():
+        print(f"{label:<40} {median:>12.2f} {count / median:>10.0f}")
+    if against:
+        print(f"time ratio this / against: {best['this checkout'] / best[f'against {against}']:.3f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: measure one size, print JSON
+    parser.add_argument("--read", action="store_true", help="time read_record alone (see --against)")
+    parser.add_argument("--against", type=Path, help="with --read: another checkout whose reader is timed alongside")
+    parser.add_argument("--repeats", type=int, default=3, help="with --read: alternating runs per checkout")
     args = parser.parse_args()
     if not args.source.is_dir():
         print(f"needs {args.source} (10-s 500-Hz challenge records)", file=sys.stderr)
         return 2
+    if args.read:
+        compare_readers(args.source, args.against, args.repeats)
+        return 0
     if args.one:
         print(json.dumps(measure(args.source, args.one, args.workers)))
         return 0

@@ -9,7 +9,10 @@ Layout of ``cache_root/<fingerprint>/``:
   demographics (N, 5), sources and original sampling rates;
 * ``meta.json``: the fingerprint's inputs, counts and the data directory;
 * ``bad_records.csv``: ``file,reason`` of each record that could not be read
-  (skipped, never fatal); ``warnings.csv``: ``name,warning`` of each repair.
+  (skipped, never fatal); ``warnings.csv``: ``name,warning`` of each repair
+  (``build_cache(..., lists_dir=...)`` keeps copies of both where the user looks).
+
+Records are found in the data directory and its sub-folders (``records.find_records``).
 
 The fingerprint hashes every file's name, size and modification time with the
 settings (gain policy, target rate, ``CACHE_VERSION``), so any change to the
@@ -35,6 +38,7 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from .errors import RecordError
+from .fileio import atomic_write_bytes
 from .progress import progress as progress_bar
 from .classes import NUM_CLASSES
 from .model import encode_demographics
@@ -43,7 +47,9 @@ from .signal import TARGET_FS, resample
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = 1  # bump whenever reading or preprocessing changes what lands in the cache
+CACHE_VERSION = 2  # bump whenever reading or preprocessing changes what lands in the cache
+BAD_RECORDS_FILE = "bad_records.csv"  # file,reason of each skipped record
+WARNINGS_FILE = "warnings.csv"  # name,warning of each repair (gain override, missing samples, ...)
 CHUNK = 32  # records per worker task: big enough to hide dispatch cost, small enough to keep memory flat
 
 
@@ -79,7 +85,7 @@ class Cache:
             meta = json.loads((path / "meta.json").read_text())
             with np.load(path / "index.npz", allow_pickle=False) as index:
                 arrays = {key: index[key] for key in index.files}
-            with open(path / "bad_records.csv", newline="") as handle:
+            with open(path / BAD_RECORDS_FILE, newline="") as handle:
                 bad = [(row["file"], row["reason"]) for row in csv.DictReader(handle)]
         except (OSError, ValueError, KeyError) as exc:
             raise RecordError(path, f"not a complete record cache ({exc})") from None
@@ -151,8 +157,8 @@ def _write(target: Path, data_dir: Path, key: str, gain_policy: str, workers: in
     bad: list[tuple[str, str]] = []
     kinds: Counter[str] = Counter()
     offset = 0
-    with open(target / "signals.f32", "wb") as signals, open(target / "bad_records.csv", "w", newline="") as bad_file, \
-            open(target / "warnings.csv", "w", newline="") as notes_file:
+    with open(target / "signals.f32", "wb") as signals, open(target / BAD_RECORDS_FILE, "w", newline="") as bad_file, \
+            open(target / WARNINGS_FILE, "w", newline="") as notes_file:
         bad_csv, notes_csv = csv.writer(bad_file), csv.writer(notes_file)
         bad_csv.writerow(("file", "reason"))
         notes_csv.writerow(("name", "warning"))
@@ -205,11 +211,39 @@ def _remove_superseded(cache_root: Path, data_dir: Path, gain_policy: str, keep:
             shutil.rmtree(meta_file.parent, ignore_errors=True)
 
 
-def build_cache(data_dir: str | Path, cache_root: str | Path, gain_policy: str = "auto", workers: int | None = None, progress: bool = True) -> Cache:
+def _keep_lists(cache: Cache, lists_dir: Path) -> None:
+    """Copies of the cache's ``bad_records.csv`` and ``warnings.csv`` in ``lists_dir`` (a stale copy goes when the list is empty)."""
+    for name in (BAD_RECORDS_FILE, WARNINGS_FILE):
+        data = (cache.path / name).read_bytes()
+        if data.count(b"\n") > 1:  # more than the column names
+            atomic_write_bytes(lists_dir / name, data)
+        else:
+            (lists_dir / name).unlink(missing_ok=True)
+
+
+def _log_lists(data_dir: Path, bad: list[tuple[str, str]], kinds: Counter[str], lists_dir: Path | None, final: Path) -> None:
+    """One line for the skipped records, one for the repairs, each naming the list a user can open."""
+    if bad:
+        shown = "; ".join(f"{Path(f).name}: {r}" for f, r in bad[:3]) + ("; ..." if len(bad) > 3 else "")
+        if lists_dir is None:
+            logger.warning("%s: skipped %d bad record(s) (%s); all listed in %s", data_dir, len(bad), shown, final / BAD_RECORDS_FILE)
+        else:
+            logger.warning("%s: %d unreadable record(s) skipped; listed with their reasons in %s (%s)", data_dir, len(bad),
+                           lists_dir / BAD_RECORDS_FILE, shown)
+    if kinds:
+        logger.info("%s: %d repair warning(s) (%s); listed in %s", data_dir, sum(kinds.values()),
+                    ", ".join(f"{k}: {n}" for k, n in kinds.most_common()), (lists_dir or final) / WARNINGS_FILE)
+
+
+def build_cache(data_dir: str | Path, cache_root: str | Path, gain_policy: str = "auto", workers: int | None = None, progress: bool = True,
+                lists_dir: str | Path | None = None) -> Cache:
     """The cache of ``data_dir`` under ``cache_root``: reused when the fingerprint matches, built otherwise.
 
     ``workers`` joblib processes read and resample in parallel (default: every
-    CPU); bad records are skipped and listed in ``bad_records.csv``.
+    CPU); bad records are skipped and listed in ``bad_records.csv``, repairs in
+    ``warnings.csv``. ``lists_dir`` (e.g. a model directory that outlives its
+    working cache) gets copies of both lists, and the log names those copies.
+    Raises ``RecordError`` when ``data_dir`` holds no records or two with one name.
     """
     if gain_policy not in GAIN_POLICIES:
         raise ValueError(f"gain_policy must be one of {GAIN_POLICIES}, got {gain_policy!r}")
@@ -219,7 +253,10 @@ def build_cache(data_dir: str | Path, cache_root: str | Path, gain_policy: str =
     final = cache_root / key
     if (final / "meta.json").exists():
         logger.info("reusing record cache %s", final)
-        return Cache.open(final)
+        cache = Cache.open(final)
+        if lists_dir is not None:
+            _keep_lists(cache, Path(lists_dir))
+        return cache
     cache_root.mkdir(parents=True, exist_ok=True)
     workers = workers or os.cpu_count() or 1
     temporary = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=cache_root))
@@ -235,12 +272,9 @@ def build_cache(data_dir: str | Path, cache_root: str | Path, gain_policy: str =
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
-    if bad:
-        shown = "; ".join(f"{Path(f).name}: {r}" for f, r in bad[:3])
-        logger.warning("%s: skipped %d bad record(s) (%s%s); all listed in %s", data_dir, len(bad), shown,
-                       "; ..." if len(bad) > 3 else "", final / "bad_records.csv")
-    if kinds:
-        logger.info("%s: %d repair warning(s) (%s); listed in %s", data_dir, sum(kinds.values()),
-                    ", ".join(f"{k}: {n}" for k, n in kinds.most_common()), final / "warnings.csv")
     _remove_superseded(cache_root, data_dir, gain_policy, key)
-    return Cache.open(final)
+    cache = Cache.open(final)
+    if lists_dir is not None:
+        _keep_lists(cache, Path(lists_dir))
+    _log_lists(data_dir, bad, kinds, None if lists_dir is None else Path(lists_dir), final)
+    return cache

@@ -40,7 +40,7 @@ CACHE_DIR = "cache"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("data_dir", type=Path, help="challenge-format records (NAME.hea + NAME.mat)")
+    parser.add_argument("data_dir", type=Path, help="challenge-format records (NAME.hea + NAME.mat), in it or its sub-folders")
     parser.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
     parser.add_argument("--config", default=None, help="preset (default, smoke, cpu, demo) or JSON file; default $ECGNET_CONFIG or 'default'")
     parser.add_argument("--out", type=Path, default=None, help="results directory (default runs/cv-<DATA_DIR name>)")

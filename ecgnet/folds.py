@@ -6,30 +6,11 @@ hardware, the same as the whole set's, as the seed did.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
 
-SOURCES: dict[str, str] = {
-    "A": "CPSC",
-    "Q": "CPSC-Extra",
-    "I": "INCART",
-    "S": "PTB",
-    "HR": "PTB-XL",
-    "E": "Georgia",
-}
-_PREFIX_RE = re.compile(r"^[A-Za-z]*")
-
-
-def source_of(name: str) -> str:
-    """The database a record comes from, by its name's letter prefix (``HR01014`` -> ``PTB-XL``).
-
-    An unknown prefix is its own group, named by the prefix itself (``JS20005``
-    -> ``JS``); a name without letters falls in the group ``""``.
-    """
-    prefix = _PREFIX_RE.match(name)[0]
-    return SOURCES.get(prefix.upper(), prefix.upper())
+from .records import source_of
 
 
 def _targets(size: int, n_folds: int, totals: np.ndarray) -> np.ndarray:

@@ -3,7 +3,12 @@
 Only text is handled here; reading and scaling the signal is ``records.py``'s job.
 Every variant seen in the 2020 and 2021 releases is accepted: ``NAME.mat`` on the
 record line, ``16x1+24`` formats, ``1000.0(0)/mV`` and ``/mv`` gains, ``# Age:``
-with a space, ``NaN``/``Unknown`` values, blank or ragged ``#Dx`` lists and CRLF.
+with a space, ``NaN``/``Unknown`` values, blank or ragged ``#Dx`` lists, and CRLF or
+CR-only line ends (universal newlines, as Python's text mode reads them). The fields
+follow WFDB's header(5) specification: a record line ``NAME NSIG [FS [NSAMP ...]]``
+(FS defaults to 250 Hz, NSAMP may be absent: the signal file gives the length) and
+signal lines ``FILE FORMAT [GAIN[(BASELINE)][/UNITS] [ADCRES [ADCZERO [INIT [CHECKSUM
+[BLOCK [DESCRIPTION]]]]]]]``.
 """
 from __future__ import annotations
 
@@ -15,17 +20,21 @@ from pathlib import Path
 from .errors import RecordError
 
 DEFAULT_GAIN = 200.0  # WFDB's default when a header gives none (or 0 = uncalibrated)
+DEFAULT_UNITS = "mV"  # WFDB's default when a gain field names no units
+# Physical units a gain may be given in (matched case-insensitively), as millivolts per unit.
+MV_PER_UNIT: dict[str, float] = {"uv": 1e-3, "mv": 1.0, "v": 1e3}
 
 _GAIN_RE = re.compile(r"^(?P<gain>[-+]?[0-9.eE+-]+)?(?:\((?P<baseline>[-+]?\d+)\))?(?:/(?P<units>\S+))?$")
+_FORMAT_RE = re.compile(r"\d*")
 _FS_RE = re.compile(r"^(?P<fs>[0-9.eE+-]+)(?:/[0-9.eE+-]+)?(?:\([-+0-9.eE]+\))?$")
 
 
 @dataclass(frozen=True)
 class SignalSpec:
-    """One signal line of a header."""
+    """One signal line of a header; ``gain`` is ADC units per ``units``, as written (0 read as 200)."""
 
     file_name: str
-    fmt: str
+    fmt: str  # the format field as written, e.g. "16+24" or "16x1+24"
     gain: float
     baseline: int
     units: str
@@ -33,6 +42,21 @@ class SignalSpec:
     init_value: int | None
     checksum: int | None
     lead: str
+    gain_field: str = ""  # the gain field exactly as written, for messages
+    adc_resolution: int | None = None  # bits; None when absent or 0 (WFDB: the format's default)
+    format_code: str = ""  # the storage format alone: "16" of "16x1+24" (the digits before any 'x' or '+')
+
+
+def counts_per_mv(spec: SignalSpec, where: str | Path) -> float:
+    """The signal's gain in ADC units per millivolt, converted from the header's units (uV, mV, V, any case).
+
+    Raises ``RecordError`` naming ``where`` and quoting the gain field for any other unit.
+    """
+    factor = MV_PER_UNIT.get(spec.units.lower())
+    if factor is None:
+        raise RecordError(where, f"gain {spec.gain_field!r} of lead {spec.lead or '?'} is in unknown units {spec.units!r} "
+                                 f"(expected uV, mV or V)")
+    return spec.gain / factor
 
 
 @dataclass(frozen=True)
@@ -42,7 +66,7 @@ class Header:
     name: str
     num_leads: int
     fs: float
-    num_samples: int
+    num_samples: int | None  # None when line 1 gives none: the signal file's length is used
     signals: tuple[SignalSpec, ...]
     age: float | None
     sex: str | None  # "Female", "Male" or None when unknown
@@ -54,9 +78,12 @@ class Header:
         return tuple(s.lead for s in self.signals)
 
 
-def signed_checksum(total: int) -> int:
-    """A signal line's checksum for samples summing to ``total``: the sum mod 2**16, as signed 16-bit."""
-    return ((int(total) + 32768) % 65536) - 32768
+def signed_checksum(total):
+    """A signal line's checksum for samples summing to ``total``: the sum mod 2**16, as signed 16-bit.
+
+    ``total`` is an int, or a numpy array of integer-valued sums (one per lead, element-wise).
+    """
+    return (total + 32768) % 65536 - 32768
 
 
 def _int_or_none(token: str | None) -> int | None:
@@ -70,35 +97,38 @@ def _int_or_none(token: str | None) -> int | None:
 
 def _parse_signal_line(line: str, where: str) -> SignalSpec:
     tokens = line.split()
-    if len(tokens) < 2:
+    count = len(tokens)
+    if count < 2:
         raise RecordError(where, f"signal line has too few fields: {line!r}")
     file_name, fmt = tokens[0], tokens[1]
-    gain, baseline, units = DEFAULT_GAIN, None, "mV"
-    if len(tokens) > 2:
-        match = _GAIN_RE.match(tokens[2])
+    gain, baseline, units, gain_field = DEFAULT_GAIN, None, DEFAULT_UNITS, ""
+    if count > 2:
+        gain_field = tokens[2]
+        match = _GAIN_RE.match(gain_field)
         if not match:
-            raise RecordError(where, f"unreadable gain field {tokens[2]!r}")
-        if match["gain"]:
+            raise RecordError(where, f"unreadable gain field {gain_field!r}")
+        gain_text, baseline_text, units_text = match.group("gain", "baseline", "units")
+        if gain_text:
             try:
-                gain = float(match["gain"])
+                gain = float(gain_text)
             except ValueError:
-                raise RecordError(where, f"unreadable gain field {tokens[2]!r}") from None
-        if match["baseline"] is not None:
-            baseline = int(match["baseline"])
-        if match["units"]:
-            units = match["units"]
+                raise RecordError(where, f"unreadable gain field {gain_field!r}") from None
+        if baseline_text is not None:
+            baseline = int(baseline_text)
+        units = units_text or units
     if not math.isfinite(gain):
-        raise RecordError(where, f"gain is not a finite number: {tokens[2]!r}")
+        raise RecordError(where, f"gain is not a finite number: {gain_field!r}")
     if gain == 0:
         gain = DEFAULT_GAIN
-    adc_zero = _int_or_none(tokens[4]) if len(tokens) > 4 else 0
-    adc_zero = 0 if adc_zero is None else adc_zero
+    resolution = _int_or_none(tokens[3]) if count > 3 else None
+    adc_zero = (_int_or_none(tokens[4]) if count > 4 else 0) or 0
     if baseline is None:
         baseline = adc_zero  # WFDB: the baseline defaults to the ADC zero
-    init_value = _int_or_none(tokens[5]) if len(tokens) > 5 else None
-    checksum = _int_or_none(tokens[6]) if len(tokens) > 6 else None
-    lead = " ".join(tokens[8:]) if len(tokens) > 8 else ""
-    return SignalSpec(file_name, fmt, gain, baseline, units, adc_zero, init_value, checksum, lead)
+    init_value = _int_or_none(tokens[5]) if count > 5 else None
+    checksum = _int_or_none(tokens[6]) if count > 6 else None
+    lead = " ".join(tokens[8:]) if count > 8 else ""
+    return SignalSpec(file_name, fmt, gain, baseline, units, adc_zero, init_value, checksum, lead, gain_field,
+                      resolution or None, _FORMAT_RE.match(fmt)[0])
 
 
 def _parse_age(value: str) -> float | None:
@@ -152,8 +182,8 @@ def parse_header(text: str, where: str | Path = "<header>") -> Header:
     if not math.isfinite(fs) or fs <= 0:
         raise RecordError(where, f"sampling frequency must be positive, got {record[2]!r}")
     num_samples = _int_or_none(record[3]) if len(record) > 3 else None
-    if num_samples is None or num_samples < 0:
-        raise RecordError(where, "record line gives no valid number of samples")
+    if len(record) > 3 and (num_samples is None or num_samples < 0):
+        raise RecordError(where, f"record line gives no valid number of samples: {record[3]!r}")
     signal_lines = content[1:]
     if len(signal_lines) < num_leads:
         raise RecordError(where, f"header claims {num_leads} leads but has {len(signal_lines)} signal lines")
@@ -188,7 +218,8 @@ def read_header(path: str | Path) -> Header:
     return parse_header(read_header_text(path), path)
 
 
-_DX_LINE = re.compile(r"^[ \t]*#[ \t]*dx[ \t]*:([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
+# A line starts after LF, CR or CRLF (universal newlines, as the official scorer's text-mode reading).
+_DX_LINE = re.compile(r"(?:^|(?<=[\r\n]))[ \t]*#[ \t]*dx[ \t]*:([^\r\n]*)", re.IGNORECASE)
 
 
 def read_dx_codes(path: str | Path) -> tuple[str, ...]:

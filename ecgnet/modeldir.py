@@ -43,7 +43,6 @@ from .results import MANIFEST
 from .signal import TARGET_FS
 
 FORMAT_VERSION = 1
-BAD_RECORDS = "bad_records.csv"  # the cache's list of unreadable records bears the same name
 WORK_DIR = "work"
 RETRAIN = "retrain with `python train_model.py TRAINING_DIR MODEL_DIR`"
 

@@ -43,7 +43,7 @@ from .fileio import temporary_files
 from .header import read_header_text
 from .outputs import format_output, write_output
 from .progress import progress
-from .records import load_mat, record_from_arrays
+from .records import load_mat, record_files, record_from_arrays
 
 log = logging.getLogger(__name__)
 
@@ -107,15 +107,21 @@ def load_challenge_data(mat_path: Path) -> tuple[np.ndarray, list[str]]:
 
 
 def input_files(input_dir: Path) -> list[Path]:
-    """The ``.mat`` files of a directory, sorted, as the official driver lists them."""
-    return sorted(p for p in input_dir.iterdir() if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith("mat"))
+    """The ``.mat`` files of a directory and its sub-folders, sorted by record name (``records.record_files``).
+
+    Raises ``RecordError`` for a name found twice, and for a directory holding no
+    record at all (neither ``.mat`` nor ``.hea`` files).
+    """
+    files = record_files(input_dir, ".mat")
+    if not files and not record_files(input_dir, ".hea"):
+        raise RecordError(input_dir, "no records here: no NAME.mat or NAME.hea file in this folder or its sub-folders")
+    return files
 
 
 def headers_without_signal(input_dir: Path, files: list[Path]) -> list[Path]:
-    """The ``.hea`` files with no ``.mat`` beside them: records the official driver would skip without a word."""
+    """The ``.hea`` files with no ``.mat`` of the same record: records the official driver would skip without a word."""
     stems = {p.stem for p in files}
-    return sorted(p for p in input_dir.iterdir()
-                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() == ".hea" and p.stem not in stems)
+    return [p for p in record_files(input_dir, ".hea") if p.stem not in stems]
 
 
 def _read_ahead(reader: ThreadPoolExecutor, files: list[Path]) -> Iterator[tuple[Path, Future]]:

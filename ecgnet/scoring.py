@@ -3,7 +3,8 @@
 The logic behind ``evaluate_12ECG_score.py``, reusable by the cross-validation
 and demo code. It matches the official 2020 scorer: label files are the
 non-hidden ``*.hea`` files of the label directory (sorted), each needs
-``NAME.csv`` in the output directory, labels come from the ``#Dx`` line, and a
+``NAME.csv`` in the output directory, labels come from the ``#Dx`` line (LF, CRLF or
+CR-only line ends: the official scorer reads in text mode, universal newlines), and a
 malformed output file counts as all-negative (reported, not fatal).
 """
 from __future__ import annotations

@@ -44,11 +44,11 @@ from .config import Config
 from .device import choose_device, make_deterministic, set_threads
 from .ensemble import predict_probabilities
 from .errors import TooFewRecordsError
-from .fileio import atomic_write_bytes, atomic_write_text
+from .fileio import atomic_write_text
 from .folds import make_folds
 from .metrics import challenge_metric
 from .model import SEResNet
-from .modeldir import BAD_RECORDS, WORK_DIR, build_manifest, save_torch, save_weights, sha256_file, weights_name, write_manifest
+from .modeldir import WORK_DIR, build_manifest, save_torch, save_weights, sha256_file, weights_name, write_manifest
 from .progress import is_quiet, progress
 from .results import EPOCH_LOG, FOLD_RESULT, TRAINING_STATE
 from .signal import TARGET_FS, random_crop_or_pad
@@ -256,15 +256,10 @@ def minimum_records(config: Config) -> int:
 
 
 def _read_training_data(data_dir: Path, model_dir: Path, config: Config, cache_root: Path) -> tuple[Cache, np.ndarray]:
-    """The record cache and its labelled records; unreadable ones listed in MODEL_DIR/bad_records.csv."""
-    cache = build_cache(data_dir, cache_root, gain_policy=config.gain_policy, workers=config.workers or None, progress=not is_quiet())
-    # The cache's own list goes when MODEL_DIR/work is removed: keep a copy where the user will look.
-    bad_list = model_dir / BAD_RECORDS
-    if cache.bad_records:
-        atomic_write_bytes(bad_list, (cache.path / BAD_RECORDS).read_bytes())
-        log.warning("%d unreadable record(s) skipped; listed with their reasons in %s", len(cache.bad_records), bad_list)
-    else:
-        bad_list.unlink(missing_ok=True)
+    """The record cache and its labelled records; MODEL_DIR keeps the cache's lists of skipped records and repairs."""
+    # The cache's own lists go when MODEL_DIR/work is removed: MODEL_DIR keeps copies, and the log names those.
+    cache = build_cache(data_dir, cache_root, gain_policy=config.gain_policy, workers=config.workers or None,
+                        progress=not is_quiet(), lists_dir=model_dir)
     usable = labelled_records(cache)
     if len(usable) < minimum_records(config):
         raise TooFewRecordsError(

@@ -8,7 +8,8 @@ import pytest
 from conftest import shared_path
 
 from ecgnet.classes import ABBREVIATIONS, encode_codes
-from ecgnet.folds import make_folds, source_of
+from ecgnet.folds import make_folds
+from ecgnet.records import source_of
 
 SEED_FOLD_SIZES = (7549, 7549, 7557, 7545, 7549)
 

@@ -5,9 +5,9 @@ import pytest
 from conftest import shared_path
 
 from ecgnet.errors import RecordError
-from ecgnet.header import DEFAULT_GAIN, parse_header, read_dx_codes, read_header
+from ecgnet.header import DEFAULT_GAIN, counts_per_mv, parse_header, read_dx_codes, read_header
+from ecgnet.leads import LEADS
 
-LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 
 
 def _text(record_line: str = "A0001 12 500 7500 05-Feb-2020 11:39:16", gain: str = "16+24 1000/mV", comments=("#Age: 74", "#Sex: Male", "#Dx: 59118001")) -> str:
@@ -78,7 +78,7 @@ def test_missing_dx_line_gives_no_codes():
     ("A0001 twelve 500 5000\n", "bad lead count"),
     ("A0001 12 fast 5000\n", "bad sampling frequency"),
     ("A0001 12 -500 5000\n", "bad sampling frequency|positive"),
-    ("A0001 12 500\n", "number of samples"),
+    ("A0001 12 500 many\n", "number of samples"),  # absent is WFDB-valid (the .mat gives it), unreadable is not
     ("A0001 12 500 5000\nA0001.mat 16 1000/mV 16 0 0 0 0 I\n", "12 leads but has 1"),
 ])
 def test_broken_headers_raise_record_error(text, message):
@@ -116,3 +116,36 @@ def test_real_2020_and_2021_twins_parse_alike():
     assert etest.name == "ETEST" and etest.dx == () and etest.signals[0].gain == 4880.0
     incart = read_header(real / "edge-cases" / "I0001.hea")
     assert (incart.fs, incart.num_samples, incart.sex, incart.dx) == (257.0, 462600, "Female", ())
+
+
+def test_sample_count_is_optional_as_in_wfdb():
+    header = parse_header(_text("A0001 12 500"))
+    assert header.num_samples is None and header.fs == 500.0
+
+
+@pytest.mark.parametrize("field, per_mv", [
+    ("2/uV", 2000.0), ("2/uv", 2000.0), ("2000/mV", 2000.0), ("2000/MV", 2000.0), ("1000/mv", 1000.0),
+    ("1000000/V", 1000.0), ("1000", 1000.0), ("1000(5)", 1000.0),  # no units: WFDB's default, mV
+])
+def test_gain_units_convert_to_counts_per_mv(field, per_mv):
+    spec = parse_header(_text(gain=f"16+24 {field}")).signals[0]
+    assert counts_per_mv(spec, "x.hea") == pytest.approx(per_mv) and spec.gain_field == field
+
+
+def test_unknown_gain_units_are_an_error_quoting_the_field():
+    spec = parse_header(_text(gain="16+24 1000/mmHg")).signals[0]
+    with pytest.raises(RecordError, match=r"x\.hea: gain '1000/mmHg' of lead I is in unknown units 'mmHg'"):
+        counts_per_mv(spec, "x.hea")
+
+
+def test_format_code_and_adc_resolution():
+    spec = parse_header(_text(gain="16x1+24 1000.0(0)/mV")).signals[0]
+    assert (spec.format_code, spec.adc_resolution) == ("16", 16)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_dx_codes_are_read_with_every_line_end(tmp_path, newline):
+    path = tmp_path / "C1.hea"
+    path.write_bytes(_text(comments=("#Age: 50", "#Dx: 164889003,59118001")).replace("\n", newline).encode())
+    assert read_dx_codes(path) == ("164889003", "59118001")
+    assert parse_header(path.read_bytes().decode()).dx == ("164889003", "59118001")

@@ -157,3 +157,51 @@ def test_cli_directory_errors_are_clear_and_non_zero(tmp_path, problem):
     result = run_cli(labels_dir, outputs_dir, scores)
     assert result.returncode != 0 and message in result.stderr
     assert "Traceback" not in result.stderr and not scores.exists()
+
+
+# Issue 12 item 5: the official scorer reads files in text mode (universal newlines), so CR-only,
+# LF and CRLF label headers all give their #Dx. The official values of shared/hunt-cases/scorer-cr-line-ends.
+CR_CASE_LABELS = {"C1": "164889003", "C2": "426783006", "C3": "270492004", "C4": "164889003"}  # AF, SNR, IAVB, AF
+CR_CASE_OFFICIAL = {"AUROC": 0.861, "AUPRC": 0.750, "Accuracy": 0.750, "F-measure": 0.778, "Fbeta-measure": 0.796,
+                    "Gbeta-measure": 0.611, "Challenge metric": 0.653}
+
+
+def _cr_case(tmp_path: Path, newlines: dict[str, str]) -> tuple[Path, Path]:
+    """The hunt case rebuilt: four label headers with the given line ends; the outputs miss only C4's AF."""
+    labels, outputs = tmp_path / "labels", tmp_path / "outputs"
+    labels.mkdir()
+    outputs.mkdir()
+    leads = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+    predicted = {"C1": "164889003", "C2": "426783006", "C3": "270492004", "C4": "426783006"}
+    for name, code in CR_CASE_LABELS.items():
+        lines = [f"{name} 12 500 5000", *(f"{name}.mat 16+24 1000/mV 16 0 0 0 0 {lead}" for lead in leads),
+                 "#Age: 50", "#Sex: Male", f"#Dx: {code}"]
+        (labels / f"{name}.hea").write_bytes(newlines[name].join(lines).encode() + newlines[name].encode())
+        positive = np.array([c == predicted[name] for c in classes.CLASSES])
+        write_output(outputs / f"{name}.csv", name, classes.CLASSES, positive, np.where(positive, 0.9, 0.1))
+    return labels, outputs
+
+
+@pytest.mark.parametrize("ends", ["\r", "\r\n", "\n"])
+def test_label_files_with_every_line_end_score_as_the_official_scorer(tmp_path, ends):
+    labels, outputs = _cr_case(tmp_path, {"C1": ends, "C2": "\n", "C3": ends, "C4": "\n"})
+    values = score_directories(labels, outputs)
+    assert {name: round(values[name], 3) for name in metrics.METRIC_NAMES} == CR_CASE_OFFICIAL
+
+
+def test_output_files_with_cr_only_line_ends_are_read(tmp_path):
+    labels, outputs = _cr_case(tmp_path, dict.fromkeys(CR_CASE_LABELS, "\n"))
+    for path in outputs.glob("*.csv"):
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r"))
+    values = score_directories(labels, outputs)
+    assert {name: round(values[name], 3) for name in metrics.METRIC_NAMES} == CR_CASE_OFFICIAL
+
+
+def test_the_shared_cr_line_end_case_gives_the_official_values():
+    folder = shared_path("hunt-cases", "scorer-cr-line-ends")
+    values = score_directories(folder / "labels", folder / "outputs")
+    assert {name: round(values[name], 3) for name in metrics.METRIC_NAMES} == CR_CASE_OFFICIAL
+    done = run_cli(folder / "labels", folder / "outputs")
+    assert done.returncode == 0, done.stderr
+    names, values = done.stdout.strip().splitlines()[-2:]
+    assert dict(zip(names.split(","), (round(float(v), 3) for v in values.split(",")))) == CR_CASE_OFFICIAL

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+from ..leads import LEADS
 
 # Dower et al.'s coefficients (rows V1-V6, I, II; columns X, Y, Z), as tabulated by
 # Bailon, Laguna and Sornmo in "Advanced Methods and Tools for ECG Analysis", ch. 8.

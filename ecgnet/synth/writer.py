@@ -8,7 +8,7 @@ import numpy as np
 import scipy.io
 
 from ..header import signed_checksum
-from .dipole import LEADS
+from ..leads import LEADS
 
 GAIN = 1000  # ADC units per mV, as in the real 2020 files
 _DATE = "01-Jan-2020 00:00:00"
