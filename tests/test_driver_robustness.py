@@ -282,3 +282,12 @@ def test_a_killed_driver_leaves_only_complete_files_and_a_rerun_keeps_them(tmp_p
     assert len(list(out.glob("*.csv"))) == count
     assert all((out / name).read_bytes() == data for name, data in written.items())
     assert not [p.name for p in out.iterdir() if p.suffix != ".csv" and not p.name.startswith(".")]
+
+
+def test_a_folder_without_records_is_one_line_and_exit_2(tmp_path, model_dir):
+    """No ``NAME.mat`` at any depth: the driver says so and exits 2 instead of "0 of 0 classified"."""
+    (tmp_path / "in" / "notes").mkdir(parents=True)
+    (tmp_path / "in" / "readme.txt").write_text("no records here\n")
+    done = run_driver(model_dir, tmp_path / "in", tmp_path / "out")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert log_lines(done.stderr.strip())[-1].startswith(f"driver.py: {tmp_path / 'in'}: no records here")
