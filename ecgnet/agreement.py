@@ -264,6 +264,7 @@ def rater_names(paths: list[Path]) -> list[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``agreement`` sub-command's arguments: the key, one rating sheet per rater, output and bootstrap settings."""
     parser.add_argument("key", type=Path, help="the review key: key.csv, its folder, or the review's --out folder")
     parser.add_argument("ratings", type=Path, nargs="+", help="one filled rating sheet per rater (the file name names the rater)")
     parser.add_argument("--out", type=Path, default=None,
@@ -273,6 +274,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``python -m ecgnet agreement``: kappa tables for the sheets against each other, the label and the model; exit 0."""
     if args.bootstrap < 1:
         raise AnalysisError(f"--bootstrap must be at least 1, got {args.bootstrap}")
     key = read_key(args.key)

@@ -111,6 +111,7 @@ ABBREVIATIONS: tuple[str, ...] = tuple(abbreviation(c) for c in CLASSES)
 
 
 def is_scored(code: str) -> bool:
+    """Whether the SNOMED CT ``code`` (or its scored equivalent) is one of the 24 scored classes."""
     return canonical_code(code) in CLASS_INDEX
 
 

@@ -40,6 +40,7 @@ CACHE_DIR = "cache"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``cv`` sub-command's arguments: data folder, number of folds, preset, output folder, seed."""
     parser.add_argument("data_dir", type=Path, help="challenge-format records (NAME.hea + NAME.mat), in it or its sub-folders")
     parser.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
     parser.add_argument("--config", default=None, help="preset (default, smoke, cpu, demo) or JSON file; default $ECGNET_CONFIG or 'default'")
@@ -50,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``python -m ecgnet cv``: out-of-fold predictions and scores into ``--out``; prints the summary; exit 0."""
     config = load_config(args.config).replace(n_folds=args.folds)
     if args.seed is not None:
         config = config.replace(seed=args.seed)
@@ -142,6 +144,7 @@ def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, th
 
 
 def format_summary(summary: dict, out: Path) -> str:
+    """The few lines ``cv`` prints: pooled and per-fold challenge scores, the ablations, where the files are."""
     pooled = summary["pooled"]
     lines = [
         f"out-of-fold results for {summary['records']} records ({summary['thresholding']} thresholds):",

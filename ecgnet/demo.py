@@ -36,6 +36,7 @@ PARAMS_FILE = "demo_data.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``demo`` sub-command's arguments: working folder, record counts, seed and preset."""
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="working directory (default runs/demo)")
     parser.add_argument("--train", type=int, default=1500, help="synthetic training records (default 1500)")
     parser.add_argument("--test", type=int, default=300, help="synthetic held-out test records (default 300)")
@@ -62,6 +63,7 @@ def _ensure_data(out: Path, train: int, test: int, seed: int) -> tuple[Path, Pat
 
 
 def run(args: argparse.Namespace) -> int:
+    """``python -m ecgnet demo``: synthetic data, 5-fold ensemble, driver on held-out records, scorer and report."""
     began = time.time()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)

@@ -75,6 +75,7 @@ class Header:
 
     @property
     def leads(self) -> tuple[str, ...]:
+        """The lead names of the signal lines, in the header's order."""
         return tuple(s.lead for s in self.signals)
 
 

@@ -20,6 +20,7 @@ def set_quiet(quiet: bool) -> None:
 
 
 def is_quiet() -> bool:
+    """Whether ``--quiet`` (or ``$ECGNET_QUIET``) turned progress bars off."""
     return _quiet
 
 

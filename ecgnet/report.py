@@ -66,10 +66,12 @@ FIGURE_DIR = "figures"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``report`` sub-command's argument: the results folder."""
     parser.add_argument("results_dir", type=Path, help="a directory written by `python -m ecgnet cv` or `demo`")
 
 
 def run(args: argparse.Namespace) -> int:
+    """``python -m ecgnet report``: write ``report.md`` and ``figures/`` into the results folder; exit 0."""
     path = render_report(args.results_dir)
     print(f"report: {path}")
     return 0

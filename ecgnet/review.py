@@ -277,6 +277,7 @@ def _scored_class(name: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``review`` sub-command's arguments: results folder, class, number and kind of cases, seed, output."""
     parser.add_argument("results_dir", type=Path, help="a cv results directory (oof_predictions.csv, summary.json)")
     parser.add_argument("--class", dest="class_index", type=_scored_class, required=True,
                         help="the class to review: abbreviation (LAD) or SNOMED CT code (39732003)")
@@ -290,6 +291,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``python -m ecgnet review``: write the blinded packet, the rating sheet and the key kept apart; exit 0."""
     if args.n < 1:
         raise AnalysisError(f"--n must be at least 1, got {args.n}")
     results = load_results(args.results_dir, args.data)

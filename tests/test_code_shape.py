@@ -1,0 +1,42 @@
+"""The code's reading promises (issue 11): functions that fit on a screen, and public functions that say what they do.
+
+A newcomer reads ecgnet one function at a time; these checks keep that possible as it grows.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MAX_LINES = 60
+SOURCES = sorted([*REPO.glob("*.py"), *(REPO / "ecgnet").rglob("*.py"), *(REPO / "bench").glob("*.py"), *(REPO / "tests").glob("*.py")])
+
+
+def _functions(tree: ast.AST, nested: bool):
+    """(node, is_public_api) of every function; nested functions and those named ``_x`` are not public API."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield node, not nested and not node.name.startswith("_")
+            yield from _functions(node, nested=True)
+        elif isinstance(node, ast.ClassDef):
+            yield from _functions(node, nested=nested or node.name.startswith("_"))
+        else:
+            yield from _functions(node, nested)
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(REPO)))
+def test_no_function_is_longer_than_a_screen(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    long = [f"{node.name} ({node.end_lineno - node.lineno + 1} lines, line {node.lineno})"
+            for node, _ in _functions(tree, nested=False) if node.end_lineno - node.lineno + 1 > MAX_LINES]
+    assert not long, f"{path.name}: split these: {', '.join(long)}"
+
+
+@pytest.mark.parametrize("path", [p for p in SOURCES if p.parent.name != "tests" and p.parent.name != "bench"],
+                         ids=lambda p: str(p.relative_to(REPO)))
+def test_every_public_function_has_a_docstring(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    missing = [node.name for node, public in _functions(tree, nested=False) if public and not ast.get_docstring(node)]
+    assert not missing, f"{path.name}: public functions without a docstring: {', '.join(missing)}"
