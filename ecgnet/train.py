@@ -31,6 +31,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -307,7 +308,8 @@ def _train_and_save_fold(cache: Cache, train_idx: np.ndarray, held_out: np.ndarr
     return entry
 
 
-def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, cache_root: str | Path | None = None) -> dict:
+def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, cache_root: str | Path | None = None,
+                   assign: Callable[[list[str], np.ndarray], np.ndarray] | None = None) -> dict:
     """Train ``config.n_folds`` fold models on ``data_dir`` and write the model directory (``modeldir.py``).
 
     Resumable: finished folds (``MODEL_DIR/folds/fold_K/result.json`` + weights) are kept,
@@ -316,7 +318,9 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
     when given (and is kept, e.g. for cross-validation), else in ``MODEL_DIR/work``,
     which is removed once the manifest is written. Unreadable records are skipped and
     listed in ``MODEL_DIR/bad_records.csv`` (``file,reason``; absent when there are none).
-    ``config.time_limit_hours`` is shared out among the folds still to train. Returns the manifest.
+    ``config.time_limit_hours`` is shared out among the folds still to train. ``assign(names, labels)``
+    replaces the stratified folds (``folds.make_folds``) with its own fold per record, 0..n_folds-1,
+    or -1 for a record that every fold trains on and none holds out (leave-one-source-out). Returns the manifest.
     """
     data_dir, model_dir = Path(data_dir), Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -327,7 +331,9 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
     log.info("training on %s with %d threads; config %s", device, threads, config)
     work = model_dir / WORK_DIR
     cache, usable = _read_training_data(data_dir, model_dir, config, Path(cache_root) if cache_root is not None else work / "cache")
-    assignment = make_folds([str(n) for n in cache.names[usable]], cache.labels[usable], n_folds=config.n_folds, seed=config.seed)
+    names = [str(n) for n in cache.names[usable]]
+    assignment = (make_folds(names, cache.labels[usable], n_folds=config.n_folds, seed=config.seed) if assign is None
+                  else np.asarray(assign(names, np.asarray(cache.labels[usable], dtype=bool)), dtype=np.int64))
     folds = []
     for k in range(config.n_folds):
         entry = _finished_fold(model_dir, k, config, cache.fingerprint)
