@@ -13,6 +13,7 @@ from .dipole import Lobes, project, render
 from .labels import CODE, make_consistent
 from .morphology import Heart, Wave, make_heart
 from .noise import make_noise
+from .profiles import Profile
 from .rhythm import CONDUCTED, PAC, PACED, PVC, Schedule, make_schedule
 
 
@@ -148,6 +149,10 @@ def _fibrillation(heart: Heart, n: int, fs: float, rng: np.random.Generator) -> 
     return np.outer(heart.fibrillation_vector, wave / 1.5)
 
 
+def _first(*values):
+    return next(v for v in values if v is not None)
+
+
 def to_abbreviations(codes: Iterable[str]) -> frozenset[str]:
     """SNOMED codes (or abbreviations) -> scored class abbreviations."""
     out = set()
@@ -164,13 +169,14 @@ def to_abbreviations(codes: Iterable[str]) -> frozenset[str]:
 
 def generate_record(index: int, seed: int = 0, *, codes: Iterable[str] | None = None, fs: float | None = None,
                     duration: float | None = None, fs_choices: Sequence[float] | None = None,
-                    duration_range: tuple[float, float] | None = None,
+                    duration_range: tuple[float, float] | None = None, profile: Profile | None = None,
                     ) -> tuple[np.ndarray, float, float | None, str, list[str]]:
     """Record ``index`` of the dataset ``seed``: (signal 12 x N in mV, fs, age, sex, SNOMED codes).
 
     The random stream depends only on (seed, index), so a dataset is the same whatever
     the number of workers. ``codes`` forces the label set (made consistent first);
-    ``fs`` and ``duration`` force the format.
+    ``fs`` and ``duration`` force the format. ``profile`` (``profiles.PROFILES``) sets the
+    source: its format, mains, noise levels and recorder; the default is the real-source mix.
     """
     rng = np.random.default_rng([int(seed), int(index)])
     labels = sample_labels(rng) if codes is None else make_consistent(to_abbreviations(codes))
@@ -178,14 +184,21 @@ def generate_record(index: int, seed: int = 0, *, codes: Iterable[str] | None = 
         raise ValueError("a record needs at least one class")
     age, sex = sample_demographics(labels, rng)
     fs_drawn, duration_drawn, mains = sample_format(rng, fs_choices, duration_range)
-    fs = float(fs if fs is not None else fs_drawn)
-    duration = float(duration if duration is not None else duration_drawn)
+    source_rng = np.random.default_rng([int(seed), int(index), 1])  # the profile's own draws leave the record's alone
+    profile = profile or Profile("mix", "")
+    fs_profile, duration_profile = profile.record_format(source_rng)
+    # Forced values first, then the caller's choices, then the profile's, then the real-source mix.
+    fs = float(_first(fs, fs_drawn if fs_choices is not None else None, fs_profile, fs_drawn))
+    duration = float(_first(duration, duration_drawn if duration_range is not None else None, duration_profile, duration_drawn))
+    mains = profile.mains_hz or mains
     n = int(round(duration * fs))
     heart = make_heart(labels, rng)
     schedule = make_schedule(labels, heart.pr, duration, rng)
     dipole = _dipole(heart, schedule, n, fs, rng)
     if "AF" in labels:
         dipole += _fibrillation(heart, n, fs, rng)
-    signal = project(dipole) + make_noise(n, fs, mains, schedule.respiration_hz, rng)
+    noise = make_noise(n, fs, mains, schedule.respiration_hz, rng, hum_mv=profile.hum_mv,
+                       wander_scale=profile.wander, muscle_scale=profile.muscle)
+    signal = profile.record(project(dipole) + noise, fs, source_rng)
     codes_out = [CODE[a] for a in ABBREVIATIONS if a in labels]
     return signal, fs, age, sex, codes_out
