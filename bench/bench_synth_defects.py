@@ -9,7 +9,8 @@ project's environment does not have). Each record: 0.5-40 Hz band-pass; R peaks 
 QRS onset and end where the summed slope stays above 10 % of its maximum (notches under
 20 ms bridged); T end by the tangent at the steepest fall after the T peak of the RMS of
 the leads, crossing the baseline; P onset where the atrial activity (leads II and V1,
-detrended) falls to 25 % of its peak before the QRS. QTc by Fridericia (QT / RR^(1/3)).
+detrended), looked for between the previous beat's T end and the QRS only, falls to 25 %
+of its peak: a P hidden in the previous T is not found there, and its PR reads short. QTc by Fridericia (QT / RR^(1/3)).
 High-frequency noise: RMS of the 40-100 Hz band (of the raw signal, no 0.5-40 Hz filter)
 more than 100 ms from every R peak, median over the leads, in microvolts.
 
@@ -108,7 +109,10 @@ def measure(signal: np.ndarray, fs: float, raw_noise: bool) -> dict | None:
     beat = beat - beat[:, max(0, onset - int(0.03 * fs)):onset - int(0.01 * fs)].mean(axis=1, keepdims=True)
     t_end = _t_end(beat, fs, end, min(beat.shape[1], before + int((rr - 0.12) * fs)))
     qt = None if t_end is None else (t_end - onset) / fs
-    p_lo = max(0, onset - int(0.42 * fs))
+    previous_t_end = None if t_end is None else t_end - int(round(rr * fs))  # the previous beat's T end, this beat's samples
+    p_lo = max(0, onset - int(0.42 * fs), previous_t_end or 0)  # a P is looked for after the previous T only
+    if onset - int(0.04 * fs) - p_lo < int(0.03 * fs):
+        p_lo = onset - int(0.07 * fs)
     atrial = np.linalg.norm(scipy.signal.detrend(beat[[1, 6], p_lo:onset - int(0.04 * fs)], axis=1), axis=0)
     p_peak = int(np.argmax(atrial))
     p_on = p_peak
@@ -122,9 +126,8 @@ def measure(signal: np.ndarray, fs: float, raw_noise: bool) -> dict | None:
         for p in peaks:
             far[max(0, p - int(0.1 * fs)):p + int(0.1 * fs)] = False
         noise = float(np.median(np.sqrt((high[:, far] ** 2).mean(axis=1)))) * 1000
-    previous_t_end = None if t_end is None else t_end - rr * fs  # the previous beat's T end, in this beat's samples
     return {"rate": 60.0 / rr, "qrs_ms": (end - onset) / fs * 1000, "qtc_ms": None if qt is None else qt / rr ** (1 / 3) * 1000,
-            "pr_ms": (onset - p_on) / fs * 1000, "p_in_t": None if previous_t_end is None else bool(p_on < previous_t_end),
+            "pr_ms": (onset - p_on) / fs * 1000,
             "noise_uv": noise}
 
 
@@ -181,9 +184,9 @@ ROWS = (  # (defect, group, what, statistic)
     ("QT in wide QRS", "wide QRS (LBBB, CRBBB, NSIVCB)", "QTc ms (Fridericia)", lambda r: _median(r, "qtc_ms")),
     ("long QT hidden by TAb", "LQT without TAb", "QTc > 460 ms", lambda r: _share(r, "qtc_ms", lambda v: v > 460)),
     ("long QT hidden by TAb", "LQT with TAb", "QTc > 460 ms", lambda r: _share(r, "qtc_ms", lambda v: v > 460)),
-    ("IAVB P inside T", "IAVB", "P onset before the previous T end", lambda r: _share(r, "p_in_t", lambda v: v > 0)),
-    ("IAVB P inside T", "IAVB + STach", "P onset before the previous T end", lambda r: _share(r, "p_in_t", lambda v: v > 0)),
-    ("IAVB P inside T", "IAVB + STach", "PR ms", lambda r: _median(r, "pr_ms")),
+    ("IAVB P inside T", "IAVB", "PR > 200 ms, P found after the previous T", lambda r: _share(r, "pr_ms", lambda v: v > 200)),
+    ("IAVB P inside T", "IAVB + STach", "PR > 200 ms, P found after the previous T", lambda r: _share(r, "pr_ms", lambda v: v > 200)),
+    ("IAVB P inside T", "IAVB + STach", "PR ms, P found after the previous T", lambda r: _median(r, "pr_ms")),
     ("STach rates", "STach", "rate /min, median [IQR]", lambda r: _median(r, "rate")),
     ("high-frequency noise", "normal conduction", "40-100 Hz RMS away from QRS, uV", lambda r: _median(r, "noise_uv")),
 )

@@ -51,7 +51,7 @@ def make_noise(n: int, fs: float, mains_hz: float, respiration_hz: float, rng: n
         f = rng.uniform(0.03, 0.3)
         e += wander * rng.uniform(0.0, 0.8, (N_ELECTRODES, 1)) * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi, (N_ELECTRODES, 1)))
     # Muscle noise: broadband, stronger on the limbs, in bursts.
-    emg = muscle_scale * 10 ** rng.uniform(-2.5, -1.4)  # 0.003-0.04 mV
+    emg = muscle_scale * 10 ** rng.uniform(-3.3, -2.2)  # 0.5-6 uV: 40-100 Hz noise like real records'
     high = min(150.0, fs / 2.0)
     muscle = _smooth_noise(rng, N_ELECTRODES, n, fs, 20.0, high) if n > 8 else np.zeros((N_ELECTRODES, n))
     envelope = 1.0 + 0.8 * np.clip(_smooth_noise(rng, 1, n, fs, 0.0, 0.5), 0, None) if n > 8 else 1.0

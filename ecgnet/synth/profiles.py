@@ -60,7 +60,10 @@ class Profile:
         low = low if low is not None and low < 0.45 * fs else None
         if high is not None or low is not None:
             kind, edges = (("bandpass", [high, low]) if high and low else ("highpass", high) if high else ("lowpass", low))
-            out = scipy.signal.sosfilt(scipy.signal.butter(2, edges, btype=kind, fs=fs, output="sos"), out, axis=1)
+            sos = scipy.signal.butter(2, edges, btype=kind, fs=fs, output="sos")
+            # Started in its steady state for the first sample: a recorder filters continuously, with no start-up transient.
+            zi = scipy.signal.sosfilt_zi(sos)[:, None, :] * out[None, :, :1]
+            out, _ = scipy.signal.sosfilt(sos, out, axis=1, zi=zi)
         if self.standardise:
             sos = scipy.signal.butter(4, PTBXL_DEV_BAND, btype="bandpass", fs=fs, output="sos")
             out = scipy.signal.sosfiltfilt(sos, out, axis=1)
