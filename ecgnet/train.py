@@ -47,6 +47,7 @@ from .ensemble import predict_probabilities
 from .errors import TooFewRecordsError
 from .fileio import atomic_write_bytes, atomic_write_text
 from .folds import make_folds
+from .levers import augment, prepare_input, stretch
 from .metrics import challenge_metric
 from .model import SEResNet
 from .modeldir import BAD_RECORDS, WORK_DIR, build_manifest, save_torch, save_weights, sha256_file, weights_name, write_manifest
@@ -112,7 +113,8 @@ def _batches(cache: Cache, fit_idx: np.ndarray, config: Config, rng: np.random.G
     order = rng.permutation(fit_idx)
     for start in range(0, len(order), config.batch_size):
         idx = np.sort(order[start:start + config.batch_size])
-        signals = np.stack([random_crop_or_pad(cache.signal(int(i)), config.window, rng) for i in idx])
+        signals = np.stack([augment(random_crop_or_pad(stretch(prepare_input(cache.signal(int(i)), config), config, rng),
+                                                       config.window, rng), config, rng) for i in idx])
         yield (torch.from_numpy(signals), torch.from_numpy(np.asarray(cache.demographics[idx], dtype=np.float32)),
                torch.from_numpy(np.asarray(cache.labels[idx], dtype=np.float32)))
 
