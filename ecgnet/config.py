@@ -90,7 +90,7 @@ class Config:
     # Inference precision on the CPU: "fp32" or "bf16" (autocast; checked in bench).
     cpu_precision: str = "fp32"
     # Recipe levers (levers.py), all off until leave-one-source-out measures them: input band-pass (Hz, 0 = open),
-    # per-record lead standardisation ("none" or "record"), training augmentation (0 = off).
+    # per-record lead standardisation ("none" or "record"), training augmentation and the loss term (0 = off).
     bandpass_low_hz: float = 0.0
     bandpass_high_hz: float = 0.0
     lead_standardisation: str = "none"
@@ -99,6 +99,7 @@ class Config:
     augment_wander_mv: float = 0.0
     augment_noise_mv: float = 0.0
     augment_lead_dropout: float = 0.0
+    challenge_loss_weight: float = 0.0  # times (1 - differentiable challenge score), added to the BCE (losses.py)
 
     def __post_init__(self) -> None:
         """Reject wrong types and impossible values at once, before any data are read."""

@@ -21,6 +21,12 @@ Training augmentation, drawn per training window from the epoch's seeded generat
 - ``augment_wander_mv``: a baseline wander of this amplitude (mV) per lead, 0.05-0.5 Hz;
 - ``augment_noise_mv``: white Gaussian noise of this sd (mV);
 - ``augment_lead_dropout``: each lead zeroed with this probability.
+
+Loss: ``challenge_loss_weight`` adds that multiple of 1 - the differentiable challenge
+score (``losses.soft_challenge_score``) to the BCE loss.
+
+Thresholds from an inner split stratified by source, the issue's last lever, need no key:
+``train.inner_split`` already stratifies by source and labels (``folds.make_folds``).
 """
 from __future__ import annotations
 
@@ -33,7 +39,7 @@ STANDARDISATIONS = ("none", "record")
 INPUT_KEYS = ("bandpass_low_hz", "bandpass_high_hz", "lead_standardisation")
 AUGMENT_KEYS = ("augment_stretch", "augment_amplitude", "augment_wander_mv", "augment_noise_mv", "augment_lead_dropout")
 OFF = {"bandpass_low_hz": 0.0, "bandpass_high_hz": 0.0, "lead_standardisation": "none",
-       **{key: 0.0 for key in AUGMENT_KEYS}}
+       **{key: 0.0 for key in AUGMENT_KEYS}, "challenge_loss_weight": 0.0}
 BANDPASS_ORDER = 3
 
 
@@ -46,6 +52,7 @@ def problems(settings: dict) -> list[str]:
         (low > 0 and high > 0 and low >= high, "bandpass_low_hz must lie below bandpass_high_hz"),
         (settings["lead_standardisation"] not in STANDARDISATIONS, f"lead_standardisation must be one of {', '.join(STANDARDISATIONS)}"),
         (min(settings[key] for key in AUGMENT_KEYS) < 0, "augmentation settings must be >= 0"),
+        (settings["challenge_loss_weight"] < 0, "challenge_loss_weight must be >= 0"),
         (settings["augment_lead_dropout"] >= 1, "augment_lead_dropout must lie in [0, 1)"),
         (settings["augment_stretch"] >= 0.5, "augment_stretch must lie in [0, 0.5)"),
     ]

@@ -48,6 +48,7 @@ from .errors import TooFewRecordsError
 from .fileio import atomic_write_bytes, atomic_write_text
 from .folds import make_folds
 from .levers import augment, prepare_input, stretch
+from .losses import soft_challenge_score
 from .metrics import challenge_metric
 from .model import SEResNet
 from .modeldir import BAD_RECORDS, WORK_DIR, build_manifest, save_torch, save_weights, sha256_file, weights_name, write_manifest
@@ -181,7 +182,10 @@ def _train_epoch(run: _Run, cache: Cache, fit_idx: np.ndarray, config: Config, d
             return None
         signals, demographics, targets = signals.to(device), demographics.to(device), targets.to(device)
         with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
-            loss = loss_fn(run.model(signals, demographics).float(), targets)
+            logits = run.model(signals, demographics).float()
+            loss = loss_fn(logits, targets)
+            if config.challenge_loss_weight > 0:
+                loss = loss + config.challenge_loss_weight * (1 - soft_challenge_score(torch.sigmoid(logits), targets))
         run.optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()
         run.scaler.step(run.optimizer)

@@ -107,3 +107,47 @@ def test_training_batches_carry_every_lever_and_stay_reproducible(tmp_path):
                                             np.random.default_rng(9))]
     assert first[0].shape == (4, 12, 1024) and first[0].dtype == np.float32
     assert np.array_equal(first[0], again[0]) and not np.allclose(first[0], plain[0])
+
+
+def test_the_soft_challenge_score_equals_the_official_one_on_binary_outputs_and_has_a_gradient():
+    import torch
+
+    from ecgnet.classes import NORMAL_INDEX
+    from ecgnet.losses import soft_challenge_score
+    from ecgnet.metrics import challenge_metric
+
+    rng = np.random.default_rng(4)
+    y_true = rng.random((40, 24)) < 0.1
+    y_true[:, NORMAL_INDEX] |= ~y_true.any(axis=1)
+    for y_pred in (rng.random((40, 24)) < 0.15, y_true, np.eye(24, dtype=bool)[np.full(40, NORMAL_INDEX)]):
+        soft = soft_challenge_score(torch.tensor(y_pred, dtype=torch.float64), torch.tensor(y_true))
+        assert float(soft) == pytest.approx(challenge_metric(y_true, y_pred), abs=1e-9)
+    logits = torch.zeros(40, 24, dtype=torch.float64, requires_grad=True)
+    optimiser, scores = torch.optim.SGD([logits], lr=50.0), []
+    for _ in range(30):  # descending 1 - score raises the score: the gradient points the right way
+        loss = 1 - soft_challenge_score(torch.sigmoid(logits), torch.tensor(y_true))
+        optimiser.zero_grad()
+        loss.backward()
+        assert torch.isfinite(logits.grad).all()
+        optimiser.step()
+        scores.append(1 - float(loss.detach()))
+    assert scores[-1] > scores[0] + 0.05 and all(b >= a - 1e-9 for a, b in zip(scores, scores[1:]))
+    assert Config().replace(challenge_loss_weight=0.5).training_identity()["challenge_loss_weight"] == 0.5
+    with pytest.raises(ConfigError, match="challenge_loss_weight"):
+        Config().replace(challenge_loss_weight=-1.0)
+
+
+@pytest.mark.slow
+def test_a_fold_trains_with_every_lever_on(tmp_path):
+    from ecgnet.cache import build_cache
+    from ecgnet.config import load_config
+    from ecgnet.train import train_fold
+
+    generate_dataset(tmp_path / "data", 12, seed=6, workers=1, fs_choices=[500], duration_range=(10, 10))
+    cache = build_cache(tmp_path / "data", tmp_path / "cache", progress=False)
+    config = load_config("smoke").replace(threads=1, epochs=1, lr_milestones=(1,), bandpass_low_hz=0.5, bandpass_high_hz=40.0,
+                                          lead_standardisation="record", augment_stretch=0.1, augment_amplitude=0.2,
+                                          augment_wander_mv=0.1, augment_noise_mv=0.02, augment_lead_dropout=0.2,
+                                          challenge_loss_weight=0.5)
+    result = train_fold(cache, np.arange(9), np.arange(9, 12), config, tmp_path / "fold", seed=1)
+    assert result.epochs_run == 1 and np.isfinite(float(result.log[0]["loss"]))
