@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +101,8 @@ def _fold_assignment(cache: Cache, usable: np.ndarray, manifest: dict, out: Path
 
 
 def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, thresholding: str = "constrained",
-                   assign=None, cache_root: str | Path | None = None) -> dict:
+                   assign: Callable[[list[str], np.ndarray], np.ndarray] | None = None,
+                   cache_root: str | Path | None = None) -> dict:
     """Train (or resume) the folds, predict each fold with its own model, write and return the summary.
 
     ``assign`` and records it puts in fold -1 (trained on by every fold, scored by none): see

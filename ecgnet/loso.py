@@ -61,7 +61,7 @@ class SourceGroups:
 
     def rule(self) -> str:
         """The grouping rule and its outcome, in one sentence for the report."""
-        merged = [name for name in self.held_out if name.startswith("merged: ")]
+        merged = ["+".join(s or "(no prefix)" for s in members) for name, members in self.held_out.items() if name.startswith("merged: ")]
         text = (f"A source is held out on its own when it has at least {self.min_records} labelled records and leaves as many to "
                 "train on; smaller sources are pooled into one merged group held out under the same rule, else skipped "
                 "(trained on by every fold, scored by none).")

@@ -30,7 +30,7 @@ def test_large_sources_are_held_out_alone_and_small_ones_merged():
     assert groups.held_out == {"A": ["A"], "B": ["B"], "merged: C+D": ["C", "D"]}
     assert groups.skipped == []
     assert [groups.fold_of(s) for s in "ABCD"] == [0, 1, 2, 2]
-    assert "Merged: merged: C+D" in groups.rule()
+    assert "Merged: C+D. Skipped: none." in groups.rule()
 
 
 def test_small_sources_too_small_even_together_are_skipped_and_named():
