@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 ABLATIONS = ("none", "global", "constrained")
 CACHE_DIR = "cache"
+Assign = Callable[[list[str], np.ndarray], np.ndarray]  # (names, labels) -> fold of each record, -1: never held out
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,16 +102,11 @@ def _fold_assignment(cache: Cache, usable: np.ndarray, manifest: dict, out: Path
 
 
 def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, thresholding: str = "constrained",
-                   assign: Callable[[list[str], np.ndarray], np.ndarray] | None = None,
-                   cache_root: str | Path | None = None) -> dict:
-    """Train (or resume) the folds, predict each fold with its own model, write and return the summary.
-
-    ``assign`` and records it puts in fold -1 (trained on by every fold, scored by none): see
-    ``train.train_ensemble``; ``cache_root`` defaults to ``OUT/cache``.
-    """
+                   assign: Assign | None = None, cache_root: str | Path | None = None) -> dict:
+    """Train (or resume) the folds, predict each with its own model, write and return the summary (``assign``: see ``train_ensemble``)."""
     data_dir, out = Path(data_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cache_root = Path(cache_root) if cache_root is not None else out / CACHE_DIR
+    cache_root = Path(cache_root or out / CACHE_DIR)
     train_ensemble(data_dir, out, config, cache_root=cache_root, assign=assign)
     manifest = load_manifest(out)
     set_threads(config.threads)
@@ -141,9 +137,8 @@ def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, th
             per_fold[name][str(k)] = metrics.with_sensitivity_specificity(cache.labels[usable[held]], outputs[name][held], fold_probabilities)
         log.info("fold %d: %d held-out records, challenge score %.3f", k, len(held), per_fold[thresholding][str(k)]["Challenge metric"])
 
-    scored = assignment >= 0  # fold -1: training records that no fold holds out
-    usable, assignment, probabilities = usable[scored], assignment[scored], probabilities[scored]
-    outputs = {name: values[scored] for name, values in outputs.items()}
+    keep = assignment >= 0  # fold -1 (leave-one-source-out): trained on by every fold, held out by none
+    usable, assignment, probabilities, outputs = usable[keep], assignment[keep], probabilities[keep], {k: v[keep] for k, v in outputs.items()}
     n, labels = len(usable), np.asarray(cache.labels[usable], dtype=bool)
     oof = OutOfFold([str(x) for x in cache.names[usable]], [str(x) for x in cache.sources[usable]], assignment,
                     labels, probabilities, outputs[thresholding])
