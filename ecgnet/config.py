@@ -27,6 +27,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import levers
 from .errors import ConfigError
 from .device import PRECISIONS
 from .model import SEResNetConfig
@@ -88,6 +89,17 @@ class Config:
     inference_batch: int = 64
     # Inference precision on the CPU: "fp32" or "bf16" (autocast; checked in bench).
     cpu_precision: str = "fp32"
+    # Recipe levers (levers.py), all off until leave-one-source-out measures them: input band-pass (Hz, 0 = open),
+    # per-record lead standardisation ("none" or "record"), training augmentation and the loss term (0 = off).
+    bandpass_low_hz: float = 0.0
+    bandpass_high_hz: float = 0.0
+    lead_standardisation: str = "none"
+    augment_stretch: float = 0.0
+    augment_amplitude: float = 0.0
+    augment_wander_mv: float = 0.0
+    augment_noise_mv: float = 0.0
+    augment_lead_dropout: float = 0.0
+    challenge_loss_weight: float = 0.0  # times (1 - differentiable challenge score), added to the BCE (losses.py)
 
     def __post_init__(self) -> None:
         """Reject wrong types and impossible values at once, before any data are read."""
@@ -112,7 +124,7 @@ class Config:
             (self.threads < 0 or self.workers < 0 or self.time_limit_hours < 0, "threads, workers and time_limit_hours must be >= 0"),
             (self.threshold_passes < 1, "threshold_passes must be at least 1"),
         ]
-        messages = [message for failed, message in problems if failed]
+        messages = [message for failed, message in problems if failed] + levers.problems(dataclasses.asdict(self))
         if messages:
             raise ConfigError("invalid configuration: " + "; ".join(messages))
 
@@ -120,9 +132,10 @@ class Config:
         """The settings a trained fold depends on: what a resumed or reused fold must share.
 
         Compute-only settings (threads, workers, time limit, inference batch and precision)
-        change how fast a fold trains or predicts, not what it learns, so they are left out.
+        change how fast a fold trains or predicts, not what it learns, so they are left out;
+        so are levers that are off, so folds trained before the levers existed are still reused.
         """
-        return {k: v for k, v in self.to_dict().items() if k not in COMPUTE_ONLY}
+        return {k: v for k, v in self.to_dict().items() if k not in COMPUTE_ONLY and (k, v) not in levers.OFF.items()}
 
     def to_dict(self) -> dict:
         """Every setting under its own top-level key (the network's first), tuples as lists: JSON-ready."""

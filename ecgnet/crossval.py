@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 ABLATIONS = ("none", "global", "constrained")
 CACHE_DIR = "cache"
+Assign = Callable[[list[str], np.ndarray], np.ndarray]  # (names, labels) -> fold of each record, -1: never held out
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="seed for folds and training (default: the config's)")
     parser.add_argument("--thresholding", choices=ABLATIONS, default="constrained",
                         help="rule whose labels go into oof_predictions.csv (all three are scored)")
+    parser.add_argument("--by-source", action="store_true",
+                        help="also hold out each source in turn (OUT/by_source; ecgnet/loso.py states the rule for small sources)")
+    parser.add_argument("--min-source-records", type=int, default=None, metavar="N",
+                        help="with --by-source: fewest labelled records a held-out source group needs (default 50)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,7 +64,19 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / f"cv-{args.data_dir.resolve().name}"
     summary = cross_validate(args.data_dir, out, config, thresholding=args.thresholding)
     print(format_summary(summary, out))
+    if args.by_source:
+        _by_source(args, config, out, summary)
     return 0
+
+
+def _by_source(args: argparse.Namespace, config: Config, out: Path, summary: dict) -> None:
+    """Leave-one-source-out beside the stratified folds: its table joins OUT/summary.json as ``by_source``."""
+    from . import loso
+
+    minimum = args.min_source_records if args.min_source_records is not None else loso.MIN_SOURCE_RECORDS
+    summary["by_source"] = loso.leave_one_source_out(args.data_dir, out, config, minimum, thresholding=args.thresholding)
+    write_summary(out, summary)
+    print(loso.format_by_source(summary["by_source"]))
 
 
 def _fold_thresholds(fold_entry: dict, val_labels: np.ndarray, val_probabilities: np.ndarray) -> dict[str, np.ndarray]:
@@ -85,16 +103,18 @@ def _fold_assignment(cache: Cache, usable: np.ndarray, manifest: dict, out: Path
     return np.array([recorded[n] for n in names])
 
 
-def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, thresholding: str = "constrained") -> dict:
-    """Train (or resume) the folds, predict each fold with its own model, write and return the summary."""
+def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, thresholding: str = "constrained",
+                   assign: Assign | None = None, cache_root: str | Path | None = None) -> dict:
+    """Train (or resume) the folds, predict each with its own model, write and return the summary (``assign``: see ``train_ensemble``)."""
     data_dir, out = Path(data_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    train_ensemble(data_dir, out, config, cache_root=out / CACHE_DIR)
+    cache_root = Path(cache_root or out / CACHE_DIR)
+    train_ensemble(data_dir, out, config, cache_root=cache_root, assign=assign)
     manifest = load_manifest(out)
     set_threads(config.threads)
     device = choose_device()
     # The same settings find the cache train_ensemble just built (or reused): nothing is read twice.
-    cache = build_cache(data_dir, out / CACHE_DIR, gain_policy=config.gain_policy, workers=config.workers or None, progress=not is_quiet())
+    cache = build_cache(data_dir, cache_root, gain_policy=config.gain_policy, workers=config.workers or None, progress=not is_quiet())
     usable = labelled_records(cache)
     assignment = _fold_assignment(cache, usable, manifest, out)
 
@@ -119,7 +139,9 @@ def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, th
             per_fold[name][str(k)] = metrics.with_sensitivity_specificity(cache.labels[usable[held]], outputs[name][held], fold_probabilities)
         log.info("fold %d: %d held-out records, challenge score %.3f", k, len(held), per_fold[thresholding][str(k)]["Challenge metric"])
 
-    labels = np.asarray(cache.labels[usable], dtype=bool)
+    keep = assignment >= 0  # fold -1 (leave-one-source-out): trained on by every fold, held out by none
+    usable, assignment, probabilities, outputs = usable[keep], assignment[keep], probabilities[keep], {k: v[keep] for k, v in outputs.items()}
+    n, labels = len(usable), np.asarray(cache.labels[usable], dtype=bool)
     oof = OutOfFold([str(x) for x in cache.names[usable]], [str(x) for x in cache.sources[usable]], assignment,
                     labels, probabilities, outputs[thresholding])
     write_oof(out, oof)

@@ -36,13 +36,14 @@ from .device import check_precision, choose_device, inference_autocast
 from .model import SEResNet, encode_demographics
 from .modeldir import load_manifest, load_weights
 from .records import Record
+from .levers import prepare_input
 from .signal import inference_windows, resample
 from .thresholds import apply_thresholds
 
 
 def record_inputs(record: Record, config: Config) -> tuple[np.ndarray, np.ndarray]:
     """The network inputs of one record: windows (P, 12, ``config.window``) float32 at 257 Hz, demographics (5,)."""
-    signal = resample(record.signal, record.fs)
+    signal = prepare_input(resample(record.signal, record.fs), config)
     return inference_windows(signal, config.window, config.overlap), encode_demographics(record.age, record.sex)
 
 
@@ -53,7 +54,7 @@ def _dataset_inputs(dataset, config: Config, indices: Sequence[int] | None) -> I
             yield record_inputs(record, config)
         return
     for i in range(len(dataset)) if indices is None else indices:
-        yield inference_windows(dataset.signal(i), config.window, config.overlap), dataset.demographics[i]
+        yield inference_windows(prepare_input(dataset.signal(i), config), config.window, config.overlap), dataset.demographics[i]
 
 
 def _window_batches(inputs: Iterator[tuple[np.ndarray, np.ndarray]], size: int

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__
+from . import __version__, levers
 from .classes import CLASSES
 from .config import Config
 from .errors import ModelDirError
@@ -81,8 +81,10 @@ def package_versions() -> dict[str, str]:
 
 
 def preprocessing(config: Config) -> dict:
-    """What the windows fed to the network depend on: rate (Hz), window and overlap (samples), gain policy."""
-    return {"fs": TARGET_FS, "window": config.window, "overlap": config.overlap, "gain_policy": config.gain_policy}
+    """What the windows fed to the network depend on: rate (Hz), window and overlap (samples), gain policy,
+    and the input levers that are on (``levers.INPUT_KEYS``; off ones are left out, as manifests before them)."""
+    on = {key: getattr(config, key) for key in levers.INPUT_KEYS if getattr(config, key) != levers.OFF[key]}
+    return {"fs": TARGET_FS, "window": config.window, "overlap": config.overlap, "gain_policy": config.gain_policy, **on}
 
 
 def build_manifest(config: Config, folds: list[dict], data: dict, seed: int) -> dict:

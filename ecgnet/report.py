@@ -313,7 +313,7 @@ def _banners(oof: OutOfFold, preset: str, config: dict) -> list[str]:
     if preset == "smoke":
         lines.append(f"> **SMOKE PRESET: the scores mean nothing.** A width-{config.get('width', '?')} network trained for "
                      f"{config.get('epochs', '?')} epochs to check that the machinery runs, not to learn.")
-    synthetic = sum(source == source_of(SYNTHETIC_PREFIX) for source in oof.sources)
+    synthetic = sum(source.startswith(source_of(SYNTHETIC_PREFIX)) for source in oof.sources)  # SYN, SYNCPSC, ... (profiles)
     if synthetic:
         share = "All" if synthetic == len(oof.sources) else f"{synthetic} of {len(oof.sources)}"
         lines.append(f"> **SYNTHETIC DATA.** {share} records come from ecgnet's built-in generator (`{SYNTHETIC_PREFIX}` names): "
@@ -365,6 +365,27 @@ def _summary_lines(oof: OutOfFold, summary: dict) -> list[str]:
     return lines
 
 
+def by_source_lines(summary: dict) -> list[str]:
+    """The leave-one-source-out section (``summary["by_source"]``, ``loso.py``): one row per held-out group, then pooled."""
+    section = summary.get("by_source")
+    if not section:
+        return []
+    lines = ["## Leave one source out", "",
+             f"Each group below was held out in turn: its model trained on every other source (checkpoint and thresholds from "
+             f"an inner split of those) and predicted this group only. Models and predictions: `{section['results_dir']}/`. "
+             + section["rule"], "",
+             "| held-out source | records | challenge score | AUROC | AUPRC | F-measure |", "|---|---:|---:|---:|---:|---:|"]
+    for row in section["groups"]:
+        lines.append(f"| {row['group'] or '(no prefix)'} | {row['records']} | {_fmt(row['Challenge metric'])} | {_fmt(row['AUROC'])} | "
+                     f"{_fmt(row['AUPRC'])} | {_fmt(row['F-measure'])} |")
+    pooled = section["pooled"]
+    lines.append(f"| pooled | {section['records']} | {_fmt(pooled['Challenge metric'])} | {_fmt(pooled['AUROC'])} | "
+                 f"{_fmt(pooled['AUPRC'])} | {_fmt(pooled['F-measure'])} |")
+    lines += ["", f"Challenge score per held-out source: {section['mean']:.3f} ± {section['sd']:.3f} (mean ± sd), against "
+              f"{summary['fold_mean']:.3f} ± {summary['fold_sd']:.3f} over the stratified folds above.", ""]
+    return lines
+
+
 def _per_class_table(counts: np.ndarray, stats: dict[str, np.ndarray], thresholds_mean: np.ndarray | None) -> list[str]:
     lines = ["| class | n | prevalence | sensitivity | specificity | F1 | AUROC | AUPRC | threshold |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -387,7 +408,8 @@ def render_report(results_dir: Path) -> Path:
     lines = header_lines(results_dir, oof, summary) + ["", "## Scores", ""]
     lines += _summary_lines(oof, summary)
     stats = metrics.per_class(oof.labels, oof.outputs, oof.probabilities)
-    lines += ["", "## Per class", "", *_per_class_table(oof.labels.sum(axis=0), stats, thresholds_mean), ""]
+    lines += ["", *by_source_lines(summary)]
+    lines += ["## Per class", "", *_per_class_table(oof.labels.sum(axis=0), stats, thresholds_mean), ""]
     sections = [
         ("Per-class bars", _figure_per_class(stats, thresholds_mean, figures / "per_class.png")),
         ("ROC curves", _figure_curves(oof, stats, figures / "roc.png", "roc")),

@@ -31,6 +31,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,8 @@ from .ensemble import predict_probabilities
 from .errors import TooFewRecordsError
 from .fileio import atomic_write_text
 from .folds import make_folds
+from .levers import augment, prepare_input, stretch
+from .losses import soft_challenge_score
 from .metrics import challenge_metric
 from .model import SEResNet
 from .modeldir import WORK_DIR, build_manifest, save_torch, save_weights, sha256_file, weights_name, write_manifest
@@ -111,7 +114,8 @@ def _batches(cache: Cache, fit_idx: np.ndarray, config: Config, rng: np.random.G
     order = rng.permutation(fit_idx)
     for start in range(0, len(order), config.batch_size):
         idx = np.sort(order[start:start + config.batch_size])
-        signals = np.stack([random_crop_or_pad(cache.signal(int(i)), config.window, rng) for i in idx])
+        signals = np.stack([augment(random_crop_or_pad(stretch(prepare_input(cache.signal(int(i)), config), config, rng),
+                                                       config.window, rng), config, rng) for i in idx])
         yield (torch.from_numpy(signals), torch.from_numpy(np.asarray(cache.demographics[idx], dtype=np.float32)),
                torch.from_numpy(np.asarray(cache.labels[idx], dtype=np.float32)))
 
@@ -178,7 +182,10 @@ def _train_epoch(run: _Run, cache: Cache, fit_idx: np.ndarray, config: Config, d
             return None
         signals, demographics, targets = signals.to(device), demographics.to(device), targets.to(device)
         with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
-            loss = loss_fn(run.model(signals, demographics).float(), targets)
+            logits = run.model(signals, demographics).float()
+            loss = loss_fn(logits, targets)
+            if config.challenge_loss_weight > 0:
+                loss = loss + config.challenge_loss_weight * (1 - soft_challenge_score(torch.sigmoid(logits), targets))
         run.optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()
         run.scaler.step(run.optimizer)
@@ -302,7 +309,8 @@ def _train_and_save_fold(cache: Cache, train_idx: np.ndarray, held_out: np.ndarr
     return entry
 
 
-def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, cache_root: str | Path | None = None) -> dict:
+def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, cache_root: str | Path | None = None,
+                   assign: Callable[[list[str], np.ndarray], np.ndarray] | None = None) -> dict:
     """Train ``config.n_folds`` fold models on ``data_dir`` and write the model directory (``modeldir.py``).
 
     Resumable: finished folds (``MODEL_DIR/folds/fold_K/result.json`` + weights) are kept,
@@ -311,7 +319,9 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
     when given (and is kept, e.g. for cross-validation), else in ``MODEL_DIR/work``,
     which is removed once the manifest is written. Unreadable records are skipped and
     listed in ``MODEL_DIR/bad_records.csv`` (``file,reason``; absent when there are none).
-    ``config.time_limit_hours`` is shared out among the folds still to train. Returns the manifest.
+    ``config.time_limit_hours`` is shared out among the folds still to train. ``assign(names, labels)``
+    replaces the stratified folds (``folds.make_folds``) with its own fold per record, 0..n_folds-1,
+    or -1 for a record that every fold trains on and none holds out (leave-one-source-out). Returns the manifest.
     """
     data_dir, model_dir = Path(data_dir), Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -322,7 +332,9 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
     log.info("training on %s with %d threads; config %s", device, threads, config)
     work = model_dir / WORK_DIR
     cache, usable = _read_training_data(data_dir, model_dir, config, Path(cache_root) if cache_root is not None else work / "cache")
-    assignment = make_folds([str(n) for n in cache.names[usable]], cache.labels[usable], n_folds=config.n_folds, seed=config.seed)
+    names = [str(n) for n in cache.names[usable]]
+    assignment = (make_folds(names, cache.labels[usable], n_folds=config.n_folds, seed=config.seed) if assign is None
+                  else np.asarray(assign(names, np.asarray(cache.labels[usable], dtype=bool)), dtype=np.int64))
     folds = []
     for k in range(config.n_folds):
         entry = _finished_fold(model_dir, k, config, cache.fingerprint)

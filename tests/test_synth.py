@@ -162,6 +162,10 @@ CONDUCTION = ("LBBB", "CRBBB", "IRBBB", "NSIVCB", "LAnFB", "PR")
     ("LBBB/CRBBB/NSIVCB/paced: QRS >= 120 ms", lambda m: m["qrs_ms"] >= 120, has("LBBB", "CRBBB", "NSIVCB", "PR"), 0.95),
     ("IRBBB: QRS 100-130 ms", lambda m: 100 <= m["qrs_ms"] <= 130, has("IRBBB"), 0.95),
     ("normal conduction: QRS < 115 ms", lambda m: m["qrs_ms"] < 115, lacks(*CONDUCTION, "AFL"), 0.95),
+    # Issue 16's defects: normal QRS read 100-119 ms and IRBBB mostly >= 120 ms; real STach centres near 106/min.
+    ("normal conduction: QRS < 100 ms, like real records", lambda m: m["qrs_ms"] < 100, lacks(*CONDUCTION, "AFL"), 0.95),
+    ("IRBBB: QRS < 120 ms (incomplete)", lambda m: m["qrs_ms"] < 120, has("IRBBB"), 0.95),
+    ("STach: rate < 125/min, like most real sinus tachycardia", lambda m: m["rate"] < 125, has("STach"), 0.9),
     ("LAD: axis < -30 deg (+5)", lambda m: m["axis"] < -25, has("LAD"), 0.95),
     ("RAD: axis > +90 deg (-5)", lambda m: m["axis"] > 85, has("RAD"), 0.95),
     ("no axis label: -30..+90 deg (+-5)", lambda m: -35 < m["axis"] < 95, lacks("LAD", "RAD", "AFL"), 0.95),

@@ -32,12 +32,18 @@ def _smooth_noise(rng: np.random.Generator, rows: int, n: int, fs: float, low_hz
     return out / np.where(std > 0, std, 1.0)
 
 
-def make_noise(n: int, fs: float, mains_hz: float, respiration_hz: float, rng: np.random.Generator) -> np.ndarray:
-    """12 x n noise in mV for one record."""
+def make_noise(n: int, fs: float, mains_hz: float, respiration_hz: float, rng: np.random.Generator, *,
+               hum_mv: tuple[float, float] | None = None, wander_scale: float = 1.0, muscle_scale: float = 1.0) -> np.ndarray:
+    """12 x n noise in mV for one record.
+
+    ``hum_mv`` (a source profile's): mains hum of that amplitude range at every electrode of
+    every record, instead of the default's weaker hum on 35 % of records; ``wander_scale`` and
+    ``muscle_scale`` multiply the baseline wander and the muscle noise.
+    """
     t = np.arange(n) / fs
     e = np.zeros((N_ELECTRODES, n))
     # Baseline wander: respiration plus slow drift, a different mix per electrode.
-    wander = 10 ** rng.uniform(-1.6, -0.5)  # 0.025-0.3 mV
+    wander = wander_scale * 10 ** rng.uniform(-1.6, -0.5)  # 0.025-0.3 mV
     amp = wander * rng.uniform(0.2, 1.0, (N_ELECTRODES, 1))
     phase = rng.uniform(0, 2 * np.pi, (N_ELECTRODES, 1))
     e += amp * np.sin(2 * np.pi * respiration_hz * t + phase)
@@ -45,15 +51,15 @@ def make_noise(n: int, fs: float, mains_hz: float, respiration_hz: float, rng: n
         f = rng.uniform(0.03, 0.3)
         e += wander * rng.uniform(0.0, 0.8, (N_ELECTRODES, 1)) * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi, (N_ELECTRODES, 1)))
     # Muscle noise: broadband, stronger on the limbs, in bursts.
-    emg = 10 ** rng.uniform(-2.5, -1.4)  # 0.003-0.04 mV
+    emg = muscle_scale * 10 ** rng.uniform(-3.3, -2.2)  # 0.5-6 uV: 40-100 Hz noise like real records'
     high = min(150.0, fs / 2.0)
     muscle = _smooth_noise(rng, N_ELECTRODES, n, fs, 20.0, high) if n > 8 else np.zeros((N_ELECTRODES, n))
     envelope = 1.0 + 0.8 * np.clip(_smooth_noise(rng, 1, n, fs, 0.0, 0.5), 0, None) if n > 8 else 1.0
     limb_weight = np.r_[np.ones(3), np.full(6, 0.5)][:, None]
     e += emg * limb_weight * muscle * envelope
     # Mains: common mode is rejected, a small differential part remains.
-    if rng.random() < 0.35 and mains_hz < fs / 2:
-        mains = 10 ** rng.uniform(-2.5, -1.5)
+    if mains_hz < fs / 2 and (hum_mv is not None or rng.random() < 0.35):
+        mains = rng.uniform(*hum_mv) if hum_mv is not None else 10 ** rng.uniform(-2.5, -1.5)
         e += mains * rng.uniform(0.2, 1.0, (N_ELECTRODES, 1)) * np.sin(2 * np.pi * mains_hz * t + rng.uniform(0, 2 * np.pi, (N_ELECTRODES, 1)))
     # Electrode artefact on one electrode.
     if rng.random() < 0.12 and n > 1:

@@ -13,6 +13,7 @@ from .dipole import Lobes, project, render
 from .labels import CODE, make_consistent
 from .morphology import Heart, Wave, make_heart
 from .noise import make_noise
+from .profiles import Profile
 from .rhythm import CONDUCTED, PAC, PACED, PVC, Schedule, make_schedule
 
 
@@ -97,14 +98,43 @@ class _Tiled:
         return out
 
 
+# Share of the QRS widening beyond 90 ms that lengthens the QT (the JT shortens by the rest): with
+# the whole widening, wide-QRS records measured 80 ms above normal QTc, real ones about 40.
+WIDE_QRS_QT_SHARE = 0.5
+TP_GAP = -0.03  # s, T end to next P onset: the P lobe's onset may touch the T's last 30 ms, both under 10 % of their peaks
+MIN_PR = {"IAVB": 0.24, "LPR": 0.24}  # a shortened PR must still read over 200 ms (P onset read ~30 ms after the lobe's start)
+
+
+def _qt(wave: Wave, rr_prev: np.ndarray | float, qtc: float) -> np.ndarray:
+    """QT (QRS onset to T end, s) of beats after an RR of ``rr_prev`` s: Fridericia, plus part of a wide QRS."""
+    return qtc * np.clip(rr_prev, 0.3, 2.0) ** (1 / 3) + WIDE_QRS_QT_SHARE * max(wave.duration - 0.09, 0.0)
+
+
 def _add_ventricles(tiled: _Tiled, wave: Wave, onsets: np.ndarray, rr_prev: np.ndarray, qtc: float,
                     amplitude: np.ndarray) -> None:
     tiled.add(wave.qrs, onsets, amplitude)
-    qt = qtc * np.clip(rr_prev, 0.3, 2.0) ** (1 / 3) + max(wave.duration - 0.09, 0.0)
-    scale = qt / (qtc + max(wave.duration - 0.09, 0.0))
+    qt = _qt(wave, rr_prev, qtc)
+    scale = qt / _qt(wave, 1.0, qtc)
     earliest = wave.duration + 2.0 * wave.t_wave.width_before.max() * scale
     peak = np.maximum(qt - wave.t_after_peak * scale, earliest)
     tiled.add(wave.t_wave, onsets + peak, amplitude, scale)
+
+
+def _p_after_t(schedule: Schedule, heart: Heart, labels: frozenset[str]) -> None:
+    """Shorten the PR (in place) where a fast rate would put the sinus P inside the previous T.
+
+    Real PR intervals shorten as the rate rises; the PR kept is the longest that leaves
+    ``TP_GAP`` after the previous T end at the record's median RR, but never under the
+    label's own minimum (over 200 ms for IAVB and LPR, 120 ms otherwise).
+    """
+    sinus = (schedule.kind == CONDUCTED) & ~np.isnan(schedule.p_on)
+    if sinus.sum() < 2:
+        return
+    rr = float(np.median(np.diff(schedule.qrs_on)))
+    floor = max([MIN_PR[a] for a in labels if a in MIN_PR], default=0.12)
+    pr = max(min(heart.pr, rr - float(_qt(heart.conducted, rr, heart.qtc)) - TP_GAP), floor)
+    if pr < heart.pr:
+        schedule.p_on[sinus] += heart.pr - pr
 
 
 def _dipole(heart: Heart, schedule: Schedule, n: int, fs: float, rng: np.random.Generator) -> np.ndarray:
@@ -148,6 +178,10 @@ def _fibrillation(heart: Heart, n: int, fs: float, rng: np.random.Generator) -> 
     return np.outer(heart.fibrillation_vector, wave / 1.5)
 
 
+def _first(*values):
+    return next(v for v in values if v is not None)
+
+
 def to_abbreviations(codes: Iterable[str]) -> frozenset[str]:
     """SNOMED codes (or abbreviations) -> scored class abbreviations."""
     out = set()
@@ -164,13 +198,14 @@ def to_abbreviations(codes: Iterable[str]) -> frozenset[str]:
 
 def generate_record(index: int, seed: int = 0, *, codes: Iterable[str] | None = None, fs: float | None = None,
                     duration: float | None = None, fs_choices: Sequence[float] | None = None,
-                    duration_range: tuple[float, float] | None = None,
+                    duration_range: tuple[float, float] | None = None, profile: Profile | None = None,
                     ) -> tuple[np.ndarray, float, float | None, str, list[str]]:
     """Record ``index`` of the dataset ``seed``: (signal 12 x N in mV, fs, age, sex, SNOMED codes).
 
     The random stream depends only on (seed, index), so a dataset is the same whatever
     the number of workers. ``codes`` forces the label set (made consistent first);
-    ``fs`` and ``duration`` force the format.
+    ``fs`` and ``duration`` force the format. ``profile`` (``profiles.PROFILES``) sets the
+    source: its format, mains, noise levels and recorder; the default is the real-source mix.
     """
     rng = np.random.default_rng([int(seed), int(index)])
     labels = sample_labels(rng) if codes is None else make_consistent(to_abbreviations(codes))
@@ -178,14 +213,22 @@ def generate_record(index: int, seed: int = 0, *, codes: Iterable[str] | None = 
         raise ValueError("a record needs at least one class")
     age, sex = sample_demographics(labels, rng)
     fs_drawn, duration_drawn, mains = sample_format(rng, fs_choices, duration_range)
-    fs = float(fs if fs is not None else fs_drawn)
-    duration = float(duration if duration is not None else duration_drawn)
+    source_rng = np.random.default_rng([int(seed), int(index), 1])  # the profile's own draws leave the record's alone
+    profile = profile or Profile("mix", "")
+    fs_profile, duration_profile = profile.record_format(source_rng)
+    # Forced values first, then the caller's choices, then the profile's, then the real-source mix.
+    fs = float(_first(fs, fs_drawn if fs_choices is not None else None, fs_profile, fs_drawn))
+    duration = float(_first(duration, duration_drawn if duration_range is not None else None, duration_profile, duration_drawn))
+    mains = profile.mains_hz or mains
     n = int(round(duration * fs))
     heart = make_heart(labels, rng)
     schedule = make_schedule(labels, heart.pr, duration, rng)
+    _p_after_t(schedule, heart, labels)
     dipole = _dipole(heart, schedule, n, fs, rng)
     if "AF" in labels:
         dipole += _fibrillation(heart, n, fs, rng)
-    signal = project(dipole) + make_noise(n, fs, mains, schedule.respiration_hz, rng)
+    noise = make_noise(n, fs, mains, schedule.respiration_hz, rng, hum_mv=profile.hum_mv,
+                       wander_scale=profile.wander, muscle_scale=profile.muscle)
+    signal = profile.record(project(dipole) + noise, fs, source_rng)
     codes_out = [CODE[a] for a in ABBREVIATIONS if a in labels]
     return signal, fs, age, sex, codes_out

@@ -3,7 +3,8 @@
 Sinus rhythm: RR modulated by respiration (0.15-0.35 Hz) and a slower Mayer wave,
 plus a few ms of jitter; sinus arrhythmia (SA) has a respiratory modulation of
 8-16 % of the RR (under 2.5 % otherwise). Rates: SB 40-57/min, Brady 38-56,
-STach 103-150, otherwise 62-98 (65-92 with SA). AF: RR log-normal with a spread
+STach 102/min plus an exponential of mean 7/min (median 107, at most 150: real sinus
+tachycardia crowds just above 100), otherwise 62-98 (65-92 with SA). AF: RR log-normal with a spread
 of 12-25 %, no P waves, fibrillatory waves; AFL: sawtooth waves at 250-330/min
 conducted 2:1, 3:1, 4:1 or variably. PAC: premature P and normal QRS at 55-75 %
 of the RR, then the sinus node resets; PVC: premature wide beat without P, then a
@@ -39,7 +40,7 @@ def _sinus_rate(labels: frozenset[str], rng: np.random.Generator) -> float:
     if "Brady" in labels:
         return rng.uniform(38.0, 56.0)
     if "STach" in labels:
-        return rng.uniform(103.0, 150.0)
+        return min(102.0 + rng.exponential(7.0), 150.0)
     if "SA" in labels:
         return rng.uniform(65.0, 92.0)
     return rng.uniform(62.0, 98.0)

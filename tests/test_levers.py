@@ -1,0 +1,153 @@
+"""Recipe levers (issue 16 item 3): off by default, each doing what its key says when on, alike in training and inference."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ecgnet.config import PRESETS, Config
+from ecgnet.ensemble import record_inputs
+from ecgnet.errors import ConfigError
+from ecgnet.levers import OFF, augment, prepare_input, stretch
+from ecgnet.modeldir import preprocessing
+from ecgnet.records import read_record
+from ecgnet.signal import TARGET_FS
+from ecgnet.synth import generate_dataset
+
+FS = TARGET_FS
+
+
+def sines(*hz: float, n: int = 20 * FS) -> np.ndarray:
+    t = np.arange(n) / FS
+    return np.tile(sum(np.sin(2 * np.pi * f * t) for f in hz), (12, 1)).astype(np.float32)
+
+
+def amplitude_at(x: np.ndarray, hz: float) -> float:
+    spectrum = np.abs(np.fft.rfft(x[0])) * 2 / x.shape[1]
+    return float(spectrum[np.argmin(np.abs(np.fft.rfftfreq(x.shape[1], 1 / FS) - hz))])
+
+
+def test_every_lever_is_off_in_every_preset_and_off_changes_nothing():
+    for name, preset in PRESETS.items():
+        assert {key: getattr(preset, key) for key in OFF} == OFF, name
+    x, rng = sines(1.0, 10.0), np.random.default_rng(0)
+    config = Config()
+    assert np.array_equal(prepare_input(x, config), x)
+    assert stretch(x, config, rng) is x and np.array_equal(augment(x, config, rng), x)
+    assert rng.random() == np.random.default_rng(0).random()  # nothing drawn: training runs are as before
+    assert "bandpass_low_hz" not in config.training_identity() and "bandpass_low_hz" not in preprocessing(config)
+
+
+def test_band_pass_keeps_the_band_and_removes_wander_and_high_frequencies():
+    config = Config().replace(bandpass_low_hz=0.5, bandpass_high_hz=40.0)
+    out = prepare_input(sines(0.1, 10.0, 80.0), config)
+    assert amplitude_at(out, 10.0) == pytest.approx(1.0, abs=0.05)
+    assert amplitude_at(out, 0.1) < 0.05 and amplitude_at(out, 80.0) < 0.05
+    assert preprocessing(config)["bandpass_high_hz"] == 40.0  # recorded in the manifest, checked at load
+    assert config.training_identity()["bandpass_low_hz"] == 0.5
+
+
+def test_lead_standardisation_gives_each_lead_mean_0_and_sd_1_and_leaves_a_flat_lead_at_0():
+    x = sines(3.0) * np.arange(1, 13, dtype=np.float32)[:, None] + 5.0
+    x[4] = 2.0
+    out = prepare_input(x, Config().replace(lead_standardisation="record"))
+    live = np.arange(12) != 4
+    assert np.allclose(out[live].mean(axis=1), 0, atol=1e-5) and np.allclose(out[live].std(axis=1), 1, atol=1e-4)
+    assert np.array_equal(out[4], np.zeros(x.shape[1], dtype=np.float32))
+
+
+def test_inference_applies_the_input_levers_as_training_does(tmp_path):
+    path = generate_dataset(tmp_path, 1, seed=1, workers=1, fs_choices=[500], duration_range=(10, 10))[0]
+    record = read_record(path)
+    config = Config().replace(lead_standardisation="record")  # 4096-sample windows: one per 10-s record
+    windows, _ = record_inputs(record, config)
+    filled = windows[0][:, : 10 * FS - 1]  # a 10-s record fills the start of one right-padded window
+    assert np.allclose(filled.std(axis=1), 1.0, atol=0.01)
+
+
+def test_augmentations_each_change_what_they_name():
+    rng = np.random.default_rng(3)
+    x = sines(1.0, 7.0, n=4096)
+    scaled = augment(x, Config().replace(augment_amplitude=0.3), rng)
+    ratios = np.log(np.abs(scaled).max(axis=1) / np.abs(x).max(axis=1))
+    assert 0.1 < ratios.std() < 0.6
+    noisy = augment(x, Config().replace(augment_noise_mv=0.05), rng)
+    assert (noisy - x).std() == pytest.approx(0.05, rel=0.05)
+    wander = augment(x, Config().replace(augment_wander_mv=0.2), rng) - x
+    assert 0.05 < np.abs(wander).max() <= 0.2 + 1e-6 and amplitude_at(wander, 7.0) < 0.01
+    kept = [augment(x, Config().replace(augment_lead_dropout=0.5), rng).any(axis=1).mean() for _ in range(200)]
+    assert np.mean(kept) == pytest.approx(0.5, abs=0.05)
+    lengths = {stretch(x, Config().replace(augment_stretch=0.1), rng).shape[1] for _ in range(50)}
+    assert min(lengths) >= int(4096 * 0.9) - 1 and max(lengths) <= int(4096 * 1.1) + 1 and len(lengths) > 10
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"bandpass_low_hz": 40.0, "bandpass_high_hz": 0.5}, "below bandpass_high_hz"),
+    ({"bandpass_high_hz": 200.0}, "Nyquist"),
+    ({"lead_standardisation": "lead"}, "lead_standardisation must be one of none, record"),
+    ({"augment_noise_mv": -0.1}, "must be >= 0"),
+    ({"augment_lead_dropout": 1.0}, r"\[0, 1\)"),
+])
+def test_impossible_lever_values_are_refused(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        Config().replace(**changes)
+
+
+def test_training_batches_carry_every_lever_and_stay_reproducible(tmp_path):
+    from ecgnet.cache import build_cache
+    from ecgnet.train import _batches
+
+    generate_dataset(tmp_path / "data", 4, seed=2, workers=1, fs_choices=[500], duration_range=(10, 10))
+    cache = build_cache(tmp_path / "data", tmp_path / "cache", progress=False)
+    config = Config().replace(window=1024, overlap=128, batch_size=4, bandpass_low_hz=0.5, bandpass_high_hz=40.0,
+                              lead_standardisation="record", augment_stretch=0.1, augment_amplitude=0.2,
+                              augment_wander_mv=0.1, augment_noise_mv=0.02, augment_lead_dropout=0.2)
+    first = [b[0].numpy() for b in _batches(cache, np.arange(4), config, np.random.default_rng(9))]
+    again = [b[0].numpy() for b in _batches(cache, np.arange(4), config, np.random.default_rng(9))]
+    plain = [b[0].numpy() for b in _batches(cache, np.arange(4), Config().replace(window=1024, overlap=128, batch_size=4),
+                                            np.random.default_rng(9))]
+    assert first[0].shape == (4, 12, 1024) and first[0].dtype == np.float32
+    assert np.array_equal(first[0], again[0]) and not np.allclose(first[0], plain[0])
+
+
+def test_the_soft_challenge_score_equals_the_official_one_on_binary_outputs_and_has_a_gradient():
+    import torch
+
+    from ecgnet.classes import NORMAL_INDEX
+    from ecgnet.losses import soft_challenge_score
+    from ecgnet.metrics import challenge_metric
+
+    rng = np.random.default_rng(4)
+    y_true = rng.random((40, 24)) < 0.1
+    y_true[:, NORMAL_INDEX] |= ~y_true.any(axis=1)
+    for y_pred in (rng.random((40, 24)) < 0.15, y_true, np.eye(24, dtype=bool)[np.full(40, NORMAL_INDEX)]):
+        soft = soft_challenge_score(torch.tensor(y_pred, dtype=torch.float64), torch.tensor(y_true))
+        assert float(soft) == pytest.approx(challenge_metric(y_true, y_pred), abs=1e-9)
+    logits = torch.zeros(40, 24, dtype=torch.float64, requires_grad=True)
+    optimiser, scores = torch.optim.SGD([logits], lr=50.0), []
+    for _ in range(30):  # descending 1 - score raises the score: the gradient points the right way
+        loss = 1 - soft_challenge_score(torch.sigmoid(logits), torch.tensor(y_true))
+        optimiser.zero_grad()
+        loss.backward()
+        assert torch.isfinite(logits.grad).all()
+        optimiser.step()
+        scores.append(1 - float(loss.detach()))
+    assert scores[-1] > scores[0] + 0.05 and all(b >= a - 1e-9 for a, b in zip(scores, scores[1:]))
+    assert Config().replace(challenge_loss_weight=0.5).training_identity()["challenge_loss_weight"] == 0.5
+    with pytest.raises(ConfigError, match="challenge_loss_weight"):
+        Config().replace(challenge_loss_weight=-1.0)
+
+
+@pytest.mark.slow
+def test_a_fold_trains_with_every_lever_on(tmp_path):
+    from ecgnet.cache import build_cache
+    from ecgnet.config import load_config
+    from ecgnet.train import train_fold
+
+    generate_dataset(tmp_path / "data", 12, seed=6, workers=1, fs_choices=[500], duration_range=(10, 10))
+    cache = build_cache(tmp_path / "data", tmp_path / "cache", progress=False)
+    config = load_config("smoke").replace(threads=1, epochs=1, lr_milestones=(1,), bandpass_low_hz=0.5, bandpass_high_hz=40.0,
+                                          lead_standardisation="record", augment_stretch=0.1, augment_amplitude=0.2,
+                                          augment_wander_mv=0.1, augment_noise_mv=0.02, augment_lead_dropout=0.2,
+                                          challenge_loss_weight=0.5)
+    result = train_fold(cache, np.arange(9), np.arange(9, 12), config, tmp_path / "fold", seed=1)
+    assert result.epochs_run == 1 and np.isfinite(float(result.log[0]["loss"]))
