@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import metrics
+from . import distributed, metrics
 from .cache import Cache, build_cache
 from .classes import CLASSES
 from .config import Config, load_config
@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         config = config.replace(seed=args.seed)
     out = args.out or Path("runs") / f"cv-{args.data_dir.resolve().name}"
     summary = cross_validate(args.data_dir, out, config, thresholding=args.thresholding)
-    print(format_summary(summary, out))
+    if summary:
+        print(format_summary(summary, out))
     return 0
 
 
@@ -84,10 +85,15 @@ def _fold_assignment(cache: Cache, usable: np.ndarray, manifest: dict, out: Path
 
 
 def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, thresholding: str = "constrained") -> dict:
-    """Train (or resume) the folds, predict each fold with its own model, write and return the summary."""
+    """Train (or resume) the folds, predict each fold with its own model, write and return the summary.
+
+    Under torchrun every rank trains; rank 0 alone predicts and writes, the others return {}.
+    """
     data_dir, out = Path(data_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     train_ensemble(data_dir, out, config, cache_root=out / CACHE_DIR)
+    if not distributed.is_main_process():  # under torchrun the other ranks only help train the folds
+        return {}
     manifest = load_manifest(out)
     set_threads(config.threads)
     device = choose_device()

@@ -176,5 +176,5 @@ def data_parallel(model: nn.Module, device: torch.device) -> nn.Module:
     for module in model.modules():
         if type(module) is nn.BatchNorm1d and module.affine and module.track_running_stats:
             module.__class__ = SyncBatchNorm1d  # same state, statistics over all ranks
-    # Buffers need no broadcast: the synced statistics are the same on every rank.
-    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
+    # No buffer broadcast before each forward: the synced statistics are the same on every rank.
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None, forward_sync_buffers=False)

@@ -180,14 +180,26 @@ def _train_epoch(run: _Run, feed: EpochLoader, fit_idx: np.ndarray, config: Conf
             return None
         signals, demographics, targets = (t.to(device, non_blocking=True) for t in (signals, demographics, targets))
         with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
-            bce = nn.functional.binary_cross_entropy_with_logits(run.net(signals, demographics).float(), targets, reduction="sum")
+            loss, bce = batch_loss(run.net, signals, demographics, targets, global_count)
         run.optimizer.zero_grad(set_to_none=True)
-        run.scaler.scale(bce * distributed.loss_scale(global_count * NUM_CLASSES)).backward()
+        run.scaler.scale(loss).backward()
         run.scaler.step(run.optimizer)
         run.scaler.update()
         total += bce.detach()
         seen += global_count
     return distributed.sum_over_ranks(total).item() / max(seen * NUM_CLASSES, 1)
+
+
+def batch_loss(net: nn.Module, signals: torch.Tensor, demographics: torch.Tensor, targets: torch.Tensor,
+               global_count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the loss this process backpropagates, its summed BCE): windows (B, 12, W), demographics (B, 5), targets (B, 24).
+
+    The loss is the BCE with logits summed over this process's B records and 24 classes,
+    scaled (``distributed.loss_scale``) so that the gradient is that of the mean over the
+    ``global_count`` records of the global batch: in one process, the plain mean.
+    """
+    bce = nn.functional.binary_cross_entropy_with_logits(net(signals, demographics).float(), targets, reduction="sum")
+    return bce * distributed.loss_scale(global_count * targets.shape[1]), bce
 
 
 def _deadline_passed(deadline: float, run: _Run) -> bool:
