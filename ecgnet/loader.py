@@ -20,10 +20,11 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from .cache import Cache
 from .device import available_cores
+from .records import LEADS
 
 Batch = tuple[np.ndarray, np.ndarray]  # (record indices (B,), crop offsets (B,))
 
@@ -69,13 +70,18 @@ def shard(plan: list[Batch], rank: int, world: int) -> tuple[list[Batch], list[i
     return mine, [len(idx) for idx, _ in kept]
 
 
-def cut_window(signal: np.ndarray, window: int, start: int) -> np.ndarray:
-    """``(leads, window)`` float32: ``signal[:, start:start + window]`` when long enough, else zero-padded from ``start``."""
+def cut_window(signal: np.ndarray, window: int, start: int, out: np.ndarray | None = None) -> np.ndarray:
+    """``(leads, window)`` float32: ``signal[:, start:start + window]`` when long enough, else zero-padded from ``start``.
+
+    Written into ``out`` (float32, (leads, window)) when given, else into a new array.
+    """
     leads, samples = signal.shape
+    out = np.empty((leads, window), dtype=np.float32) if out is None else out
     if samples >= window:
-        return np.array(signal[:, start:start + window], dtype=np.float32)
-    out = np.zeros((leads, window), dtype=np.float32)
-    out[:, start:start + samples] = signal
+        out[:] = signal[:, start:start + window]
+    else:
+        out[:] = 0
+        out[:, start:start + samples] = signal
     return out
 
 
@@ -91,8 +97,12 @@ class WindowDataset(Dataset):
 
     def __getitem__(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         idx, starts = batch
-        signals = np.stack([cut_window(self.cache.signal(int(i)), self.window, int(s)) for i, s in zip(idx, starts)])
-        return (torch.from_numpy(signals), torch.from_numpy(np.asarray(self.cache.demographics[idx], dtype=np.float32)),
+        signals = torch.empty((len(idx), len(LEADS), self.window), dtype=torch.float32)
+        if get_worker_info() is not None:  # cut straight into shared memory: no second copy on the way back
+            signals.share_memory_()
+        for row, i, start in zip(signals.numpy(), idx, starts):
+            cut_window(self.cache.signal(int(i)), self.window, int(start), out=row)
+        return (signals, torch.from_numpy(np.asarray(self.cache.demographics[idx], dtype=np.float32)),
                 torch.from_numpy(np.asarray(self.cache.labels[idx], dtype=np.float32)))
 
     def __getstate__(self) -> dict:
