@@ -9,10 +9,16 @@ both the checkpoint choice (best inner-validation challenge score, labels = prob
 from it, so held-out scores stay honest.
 
 Reproducible and resumable: the data order, the crops and the dropout masks of epoch
-``e`` depend only on (seed, fold, e), and after every epoch ``FOLD_DIR/state.pt`` (model,
-optimiser, scheduler, scaler, best checkpoint, epoch log) is written atomically. A run
-killed at any moment and restarted continues from the last complete epoch and ends with
-the same weights as an uninterrupted run (same device and thread count).
+``e`` depend only on (seed, fold, e), never on the loader's worker count (``loader``),
+and after every epoch ``FOLD_DIR/state.pt`` (model, optimiser, scheduler, scaler, best
+checkpoint, epoch log) is written atomically. A run killed at any moment and restarted
+continues from the last complete epoch and ends with the same weights as an
+uninterrupted run (same device and thread count).
+
+Under ``torchrun --nproc_per_node=N`` each fold trains with DistributedDataParallel
+(``distributed``): the ranks share out every global batch of ``config.batch_size``
+records (batch_size / N each), so the learning-rate schedule and the batches are those
+of one process; rank 0 scores the inner split and writes every file.
 
 Each epoch is logged to ``FOLD_DIR/epochs.csv`` (epoch, loss, inner_val_score, lr,
 seconds) and shown by a progress bar. A deadline (from ``config.time_limit_hours``)
