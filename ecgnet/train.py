@@ -155,8 +155,7 @@ def _resume(run: _Run, state_path: Path, identity: dict, fold: int, config: Conf
     if _current(state["identity"]) != identity:
         log.warning("%s: from another run (config, seed or data differ); starting fold %d afresh", state_path, fold)
         return
-    model = run.model
-    model.load_state_dict(state["model"])
+    run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
     if state["scaler"]:  # empty when the fold began on the CPU, where the scaler is disabled
@@ -174,7 +173,7 @@ def _train_epoch(run: _Run, feed: EpochLoader, fit_idx: np.ndarray, config: Conf
     The loss stays on the device until the epoch ends: no step waits for the GPU.
     """
     rank, world = distributed.rank_and_world()
-    torch.manual_seed(derive_seed(seed, fold, run.epoch + 1, 2, *([rank] if rank else [])))
+    torch.manual_seed(derive_seed(seed, fold, run.epoch + 1, 2, *([rank] if rank else [])))  # rank 0: one process's masks
     rng = np.random.default_rng(derive_seed(seed, fold, run.epoch + 1, 3))
     run.model.train()
     use_amp = run.scaler.is_enabled()
@@ -244,7 +243,8 @@ def train_fold(cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray, config:
     gets the same result; rank 0 alone writes (``distributed``).
     """
     fold_dir = Path(fold_dir)
-    fold_dir.mkdir(parents=True, exist_ok=True)
+    if distributed.is_main_process():
+        fold_dir.mkdir(parents=True, exist_ok=True)
     set_threads(config.threads)
     device = device or choose_device()
     make_deterministic(device)
@@ -342,9 +342,9 @@ def _train_and_save_fold(cache: Cache, train_idx: np.ndarray, held_out: np.ndarr
     folder = results.fold_dir(model_dir, k)
     fit_idx, val_idx = inner_split(cache, train_idx, config, config.seed, k)
     result = train_fold(cache, fit_idx, val_idx, config, folder, config.seed, k, deadline, device)
-    weights = model_dir / weights_name(k)
     if not distributed.is_main_process():  # the same result; rank 0 writes it, the others read the manifest
         return {}
+    weights = model_dir / weights_name(k)
     digest = save_weights(weights, result.state_dict)
     entry = {"fold": k, "weights": weights.name, "sha256": digest, "thresholds": [round(float(t), 2) for t in result.thresholds],
              "seed": config.seed, "best_epoch": result.best_epoch, "inner_val_score": result.inner_val_score,
