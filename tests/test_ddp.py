@@ -14,6 +14,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from ecgnet.config import PRESETS
+from ecgnet.device import set_threads
 from ecgnet.distributed import SyncBatchNorm1d, data_parallel
 from ecgnet.ensemble import Ensemble
 from ecgnet.model import SEResNet
@@ -93,3 +94,15 @@ def test_torchrun_with_two_processes_trains_a_model_directory_that_loads(tmp_pat
     assert finished.stdout.count("Done.") == 2  # both ranks ran to the end
     logs = sorted(p.relative_to(model_dir).as_posix() for p in model_dir.rglob("epochs.csv"))
     assert logs == [f"folds/fold_{k}/epochs.csv" for k in range(5)]
+
+
+def test_every_core_is_shared_out_among_the_processes_of_a_machine(monkeypatch):
+    monkeypatch.setattr("ecgnet.device.available_cores", lambda: 16)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    try:
+        assert set_threads(0) == 4 and torch.get_num_threads() == 4
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", "32")
+        assert set_threads(0) == 1
+        assert set_threads(3) == 3
+    finally:
+        torch.set_num_threads(1)

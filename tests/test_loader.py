@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from ecgnet.cache import build_cache
-from ecgnet.loader import EpochLoader, WindowDataset, plan_epoch, record_lengths, shard
+from ecgnet.errors import ConfigError
+from ecgnet.loader import EpochLoader, WindowDataset, choose_workers, plan_epoch, record_lengths, shard
 from ecgnet.signal import random_crop_or_pad
 from ecgnet.train import inner_split, train_fold
 from test_train import TINY, learnable_cache
@@ -97,3 +98,16 @@ def test_a_cache_travels_to_spawned_workers_as_its_folder(tmp_path):
     for x, y in zip(dataset[batch], pickle.loads(payload)[batch]):
         assert torch.equal(x, y)
     np.testing.assert_array_equal(record_lengths(cache), cache.lengths)
+
+
+def test_automatic_worker_count_leaves_the_cpu_to_training_and_feeds_a_gpu(monkeypatch):
+    monkeypatch.setattr("ecgnet.loader.available_cores", lambda: 16)
+    cpu, gpu = torch.device("cpu"), torch.device("cuda", 0)
+    assert choose_workers(-1, cpu) == 0 and choose_workers(3, cpu) == 3
+    assert choose_workers(-1, gpu) == 8 and choose_workers(-1, gpu, processes_per_node=4) == 3
+    assert choose_workers(-1, gpu, processes_per_node=16) == 1
+
+
+def test_a_loader_worker_count_below_minus_one_is_refused():
+    with pytest.raises(ConfigError, match="loader_workers"):
+        TINY.replace(loader_workers=-2)
