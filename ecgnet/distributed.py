@@ -66,6 +66,8 @@ def start(device: torch.device) -> None:
     if launched_world_size() < 2 or dist.is_initialized():
         return
     backend = distributed_backend(device)
+    if device.type == "cuda":  # this rank's GPU for everything left implicit (pinned memory, NCCL streams)
+        torch.cuda.set_device(device)
     dist.init_process_group(backend, device_id=device if device.type == "cuda" else None)
     _control = dist.new_group(backend="gloo") if backend != "gloo" else None
     atexit.register(_stop)
