@@ -19,7 +19,9 @@ from ecgnet.distributed import SyncBatchNorm1d, data_parallel
 from ecgnet.ensemble import Ensemble
 from ecgnet.model import SEResNet
 from ecgnet.modeldir import WORK_DIR
-from ecgnet.train import batch_loss
+from ecgnet.results import EPOCH_LOG, TRAINING_STATE
+from ecgnet.train import batch_loss, inner_split, train_fold
+from test_train import TINY, learnable_cache
 
 REPO = Path(__file__).resolve().parents[1]
 NETWORK = PRESETS["smoke"].network.__class__(width=8, blocks=(1, 1), kernel=5, stem_kernel=7, dropout=0.0)
@@ -106,3 +108,34 @@ def test_every_core_is_shared_out_among_the_processes_of_a_machine(monkeypatch):
         assert set_threads(3) == 3
     finally:
         torch.set_num_threads(1)
+
+
+FOLD_CONFIG = TINY.replace(dropout=0.0, epochs=2, lr_milestones=(1,))  # no dropout: masks are drawn per rank
+
+
+def _fold_on_rank(rank: int, store: str, out: str) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(WORLD))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD)
+    try:
+        cache = learnable_cache(120)
+        fit_idx, val_idx = inner_split(cache, np.arange(120), FOLD_CONFIG, seed=0, fold=0)
+        result = train_fold(cache, fit_idx, val_idx, FOLD_CONFIG, f"{out}/fold", seed=0, fold=0)
+        torch.save({"weights": result.state_dict, "thresholds": result.thresholds, "best_epoch": result.best_epoch},
+                   f"{out}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_a_fold_trained_by_two_ranks_ends_where_one_process_does(tmp_path):
+    mp.start_processes(_fold_on_rank, args=(str(tmp_path / "store"), str(tmp_path)), nprocs=WORLD, join=True, start_method="fork")
+    cache = learnable_cache(120)
+    fit_idx, val_idx = inner_split(cache, np.arange(120), FOLD_CONFIG, seed=0, fold=0)
+    alone = train_fold(cache, fit_idx, val_idx, FOLD_CONFIG, tmp_path / "alone", seed=0, fold=0)
+    ranks = [torch.load(tmp_path / f"rank{rank}.pt", weights_only=False) for rank in range(WORLD)]
+    for key, value in alone.state_dict.items():
+        assert torch.equal(ranks[0]["weights"][key], ranks[1]["weights"][key]), key  # the ranks agree exactly
+        torch.testing.assert_close(ranks[0]["weights"][key], value, rtol=1e-3, atol=1e-4, msg=key)
+    np.testing.assert_array_equal(ranks[0]["thresholds"], ranks[1]["thresholds"])
+    assert ranks[0]["best_epoch"] == ranks[1]["best_epoch"]
+    assert sorted(p.name for p in (tmp_path / "fold").iterdir()) == [EPOCH_LOG, TRAINING_STATE]  # written once, by rank 0
