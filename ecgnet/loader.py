@@ -3,9 +3,9 @@
 The main process draws each epoch's plan, the shuffled order and every record's crop
 offset, from the fold's seeded generator (``plan_epoch``); the workers only cut the
 planned windows out of the memory map (``WindowDataset``). The plan consumes the
-generator exactly as ``signal.random_crop_or_pad`` would batch by batch, so what is
-trained depends on (seed, fold, epoch) alone, never on the worker count, and equals what
-the single-threaded loop of earlier versions trained.
+generator exactly as ``signal.random_crop_or_pad`` would batch by batch, so the batches
+depend on (seed, fold, epoch) alone, never on the worker count, and are those the
+single-threaded loop of earlier versions cut.
 
 Under ``torchrun`` every rank draws the same plan and keeps its share of each global
 batch (``shard``), so the ranks together see the single-process batches.

@@ -1,4 +1,5 @@
-"""DDP inside a fold: 2 processes x 32 records step like 1 process x 64; torchrun trains a loadable model directory."""
+"""DDP inside a fold: 2 processes x 32 records step like 1 process x 64, a fold trained by 2 ranks ends where one
+process does, and torchrun trains a loadable model directory."""
 from __future__ import annotations
 
 import json
@@ -17,14 +18,14 @@ from ecgnet.config import PRESETS
 from ecgnet.device import set_threads
 from ecgnet.distributed import SyncBatchNorm1d, data_parallel
 from ecgnet.ensemble import Ensemble
-from ecgnet.model import SEResNet
+from ecgnet.model import SEResNet, SEResNetConfig
 from ecgnet.modeldir import WORK_DIR
 from ecgnet.results import EPOCH_LOG, TRAINING_STATE
 from ecgnet.train import batch_loss, inner_split, train_fold
 from test_train import TINY, learnable_cache
 
 REPO = Path(__file__).resolve().parents[1]
-NETWORK = PRESETS["smoke"].network.__class__(width=8, blocks=(1, 1), kernel=5, stem_kernel=7, dropout=0.0)
+NETWORK = SEResNetConfig(width=8, blocks=(1, 1), kernel=5, stem_kernel=7, dropout=0.0)
 BATCH, WORLD = 64, 2
 
 
