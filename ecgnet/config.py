@@ -35,7 +35,7 @@ from .records import GAIN_POLICIES
 from .signal import OVERLAP, TARGET_FS, WINDOW
 
 ENV_VAR = "ECGNET_CONFIG"
-COMPUTE_ONLY = ("threads", "workers", "time_limit_hours", "inference_batch", "cpu_precision")
+COMPUTE_ONLY = ("threads", "workers", "loader_workers", "time_limit_hours", "inference_batch", "cpu_precision")
 NETWORK_KEYS = tuple(f.name for f in dataclasses.fields(SEResNetConfig))
 LIST_KEYS = ("blocks", "lr_milestones")
 
@@ -83,8 +83,12 @@ class Config:
     threshold_passes: int = 1
     seed: int = 0
     # Compute: threads 0 = every core; time limit 0 = none (hours, whole ensemble).
+    # workers: cache-building processes (0 = every core); loader_workers: processes cutting
+    # training batches (0 = the training process itself; -1 = none on the CPU, on CUDA the
+    # process's share of the cores less one, at most 8: loader.choose_workers).
     threads: int = 0
     workers: int = 0
+    loader_workers: int = -1
     time_limit_hours: float = 0.0
     inference_batch: int = 64
     # Inference precision on the CPU: "fp32" or "bf16" (autocast; checked in bench).
@@ -122,6 +126,7 @@ class Config:
             (self.gain_policy not in GAIN_POLICIES, f"gain_policy must be one of {', '.join(GAIN_POLICIES)}"),
             (self.cpu_precision not in PRECISIONS, f"cpu_precision must be one of {', '.join(PRECISIONS)}"),
             (self.threads < 0 or self.workers < 0 or self.time_limit_hours < 0, "threads, workers and time_limit_hours must be >= 0"),
+            (self.loader_workers < -1, "loader_workers must be >= 0, or -1 for automatic"),
             (self.threshold_passes < 1, "threshold_passes must be at least 1"),
         ]
         messages = [message for failed, message in problems if failed] + levers.problems(dataclasses.asdict(self))

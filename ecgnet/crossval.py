@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import metrics
+from . import distributed, metrics
 from .cache import Cache, build_cache
 from .classes import CLASSES
 from .config import Config, load_config
@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         config = config.replace(seed=args.seed)
     out = args.out or Path("runs") / f"cv-{args.data_dir.resolve().name}"
     summary = cross_validate(args.data_dir, out, config, thresholding=args.thresholding)
-    print(format_summary(summary, out))
+    if summary:
+        print(format_summary(summary, out))
     if args.by_source:
         _by_source(args, config, out, summary)
     return 0
@@ -74,7 +75,10 @@ def _by_source(args: argparse.Namespace, config: Config, out: Path, summary: dic
     from . import loso
 
     minimum = args.min_source_records if args.min_source_records is not None else loso.MIN_SOURCE_RECORDS
-    summary["by_source"] = loso.leave_one_source_out(args.data_dir, out, config, minimum, thresholding=args.thresholding)
+    by_source = loso.leave_one_source_out(args.data_dir, out, config, minimum, thresholding=args.thresholding)
+    if not summary:  # a torchrun rank other than 0: it helped train, rank 0 writes
+        return
+    summary["by_source"] = by_source
     write_summary(out, summary)
     print(loso.format_by_source(summary["by_source"]))
 
@@ -105,11 +109,16 @@ def _fold_assignment(cache: Cache, usable: np.ndarray, manifest: dict, out: Path
 
 def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, thresholding: str = "constrained",
                    assign: Assign | None = None, cache_root: str | Path | None = None) -> dict:
-    """Train (or resume) the folds, predict each with its own model, write and return the summary (``assign``: see ``train_ensemble``)."""
+    """Train (or resume) the folds, predict each with its own model, write and return the summary (``assign``: see ``train_ensemble``).
+
+    Under torchrun every rank trains; rank 0 alone predicts and writes, the others return {}.
+    """
     data_dir, out = Path(data_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cache_root = Path(cache_root or out / CACHE_DIR)
     train_ensemble(data_dir, out, config, cache_root=cache_root, assign=assign)
+    if not distributed.is_main_process():  # under torchrun the other ranks only help train the folds
+        return {}
     manifest = load_manifest(out)
     set_threads(config.threads)
     device = choose_device()

@@ -59,6 +59,16 @@ def problems(settings: dict) -> list[str]:
     return [message for failed, message in checks if failed]
 
 
+def is_augmenting(config) -> bool:
+    """Whether any training augmentation of ``config`` is on (each draws from the random stream)."""
+    return any(getattr(config, key) != OFF[key] for key in AUGMENT_KEYS)
+
+
+def is_active(config) -> bool:
+    """Whether any input lever or augmentation of ``config`` is on (off: training windows are plain crops)."""
+    return is_augmenting(config) or any(getattr(config, key) != OFF[key] for key in INPUT_KEYS)
+
+
 def prepare_input(signal: np.ndarray, config) -> np.ndarray:
     """The input levers of ``config`` applied to a (leads, N) signal at ``signal.TARGET_FS``; float32, a new array when any is on."""
     low, high = config.bandpass_low_hz, config.bandpass_high_hz

@@ -121,6 +121,8 @@ def leave_one_source_out(data_dir: str | Path, out_dir: str | Path, config: Conf
     _check_earlier_run(out / BY_SOURCE_DIR, fold)
     summary = cross_validate(data_dir, out / BY_SOURCE_DIR, config.replace(n_folds=len(groups.held_out)), thresholding,
                              assign=lambda names, labels: np.array([fold[n] for n in names]), cache_root=cache_root)
+    if not summary:  # a torchrun rank other than 0 (cross_validate: rank 0 alone predicts and scores)
+        return {}
     rows = []
     for k, (name, members) in enumerate(groups.held_out.items()):
         scores = summary["per_fold"][str(k)]

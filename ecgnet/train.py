@@ -9,10 +9,16 @@ both the checkpoint choice (best inner-validation challenge score, labels = prob
 from it, so held-out scores stay honest.
 
 Reproducible and resumable: the data order, the crops and the dropout masks of epoch
-``e`` depend only on (seed, fold, e), and after every epoch ``FOLD_DIR/state.pt`` (model,
-optimiser, scheduler, scaler, best checkpoint, epoch log) is written atomically. A run
-killed at any moment and restarted continues from the last complete epoch and ends with
-the same weights as an uninterrupted run (same device and thread count).
+``e`` depend only on (seed, fold, e), never on the loader's worker count (``loader``),
+and after every epoch ``FOLD_DIR/state.pt`` (model, optimiser, scheduler, scaler, best
+checkpoint, epoch log) is written atomically. A run killed at any moment and restarted
+continues from the last complete epoch and ends with the same weights as an
+uninterrupted run (same device and thread count).
+
+Under ``torchrun --nproc_per_node=N`` each fold trains with DistributedDataParallel
+(``distributed``): the ranks share out every global batch of ``config.batch_size``
+records (batch_size / N each), so the learning-rate schedule and the batches are those
+of one process; rank 0 scores the inner split and writes every file.
 
 Each epoch is logged to ``FOLD_DIR/epochs.csv`` (epoch, loss, inner_val_score, lr,
 seconds) and shown by a progress bar. A deadline (from ``config.time_limit_hours``)
@@ -29,6 +35,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -39,22 +46,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import results
+from . import distributed, results
 from .cache import Cache, build_cache
+from .classes import NUM_CLASSES
 from .config import Config
 from .device import choose_device, make_deterministic, set_threads
 from .ensemble import predict_probabilities
 from .errors import TooFewRecordsError
 from .fileio import atomic_write_text
 from .folds import make_folds
-from .levers import augment, prepare_input, stretch
+from .loader import EpochLoader, choose_workers
 from .losses import soft_challenge_score
 from .metrics import challenge_metric
 from .model import SEResNet
-from .modeldir import WORK_DIR, build_manifest, save_torch, save_weights, sha256_file, weights_name, write_manifest
+from .modeldir import WORK_DIR, build_manifest, load_manifest, save_torch, save_weights, sha256_file, weights_name, write_manifest
 from .progress import is_quiet, progress
 from .results import EPOCH_LOG, FOLD_RESULT, TRAINING_STATE
-from .signal import TARGET_FS, random_crop_or_pad
+from .signal import TARGET_FS
 from .thresholds import apply_thresholds, search_thresholds
 
 log = logging.getLogger(__name__)
@@ -82,6 +90,7 @@ class _Run:
     """One fold's training in progress; ``state`` is what ``state.pt`` holds after each epoch."""
 
     model: SEResNet
+    net: nn.Module  # what steps: ``model`` itself, or its DDP wrapper under torchrun
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
@@ -107,17 +116,6 @@ def inner_split(cache: Cache, train_idx: np.ndarray, config: Config, seed: int, 
     assignment = make_folds([str(n) for n in cache.names[train_idx]], cache.labels[train_idx],
                             n_folds=config.inner_folds, seed=derive_seed(seed, fold, 1) % (2**31))
     return train_idx[assignment != 0], train_idx[assignment == 0]
-
-
-def _batches(cache: Cache, fit_idx: np.ndarray, config: Config, rng: np.random.Generator):
-    """Shuffled batches of (windows (B, 12, window), demographics (B, 5), labels (B, 24)) as float32 tensors."""
-    order = rng.permutation(fit_idx)
-    for start in range(0, len(order), config.batch_size):
-        idx = np.sort(order[start:start + config.batch_size])
-        signals = np.stack([augment(random_crop_or_pad(stretch(prepare_input(cache.signal(int(i)), config), config, rng),
-                                                       config.window, rng), config, rng) for i in idx])
-        yield (torch.from_numpy(signals), torch.from_numpy(np.asarray(cache.demographics[idx], dtype=np.float32)),
-               torch.from_numpy(np.asarray(cache.labels[idx], dtype=np.float32)))
 
 
 def _write_log(path: Path, rows: list[dict]) -> None:
@@ -146,68 +144,101 @@ def _start_or_resume(config: Config, device: torch.device, state_path: Path, ide
     model = SEResNet(config.network).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.lr_milestones), gamma=config.lr_gamma)
-    run = _Run(model, optimizer, scheduler, torch.amp.GradScaler("cuda", enabled=device.type == "cuda"))
-    if not state_path.exists():
-        return run
+    run = _Run(model, model, optimizer, scheduler, torch.amp.GradScaler("cuda", enabled=device.type == "cuda"))
+    if state_path.exists():
+        _resume(run, state_path, identity, fold, config, device)
+    run.net = distributed.data_parallel(model, device)
+    return run
+
+
+def _resume(run: _Run, state_path: Path, identity: dict, fold: int, config: Config, device: torch.device) -> None:
+    """Continue ``run`` from ``state_path`` when that was written by the same run (every rank reads rank 0's file)."""
     state = torch.load(state_path, map_location=device, weights_only=True)
     if _current(state["identity"]) != identity:
         log.warning("%s: from another run (config, seed or data differ); starting fold %d afresh", state_path, fold)
-        return run
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
+        return
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
     if state["scaler"]:  # empty when the fold began on the CPU, where the scaler is disabled
         run.scaler.load_state_dict(state["scaler"])
     run.epoch, run.rows, run.best = state["epoch"], state["rows"], state["best"]
     log.info("fold %d: resuming after epoch %d of %d", fold, run.epoch, config.epochs)
-    return run
 
 
-def _train_epoch(run: _Run, cache: Cache, fit_idx: np.ndarray, config: Config, device: torch.device,
+def _train_epoch(run: _Run, feed: EpochLoader, fit_idx: np.ndarray, config: Config, device: torch.device,
                  seed: int, fold: int, deadline: float | None) -> float | None:
     """One pass over ``fit_idx``: the mean BCE loss, or None when the deadline passed (the one place it is checked).
 
     The deadline is only honoured once a checkpoint exists, so at least one epoch runs.
-    Data order, crops and dropout masks depend only on (seed, fold, epoch).
+    Data order and crops depend only on (seed, fold, epoch), dropout masks also on the rank.
+    The loss stays on the device until the epoch ends: no step waits for the GPU.
     """
-    torch.manual_seed(derive_seed(seed, fold, run.epoch + 1, 2))
+    rank, world = distributed.rank_and_world()
+    torch.manual_seed(derive_seed(seed, fold, run.epoch + 1, 2, *([rank] if rank else [])))  # rank 0: one process's masks
     rng = np.random.default_rng(derive_seed(seed, fold, run.epoch + 1, 3))
     run.model.train()
-    loss_fn, use_amp = nn.BCEWithLogitsLoss(), run.scaler.is_enabled()
-    total, seen = 0.0, 0
-    batches = progress(_batches(cache, fit_idx, config, rng), desc=f"fold {fold} epoch {run.epoch + 1}/{config.epochs}",
-                       total=-(-len(fit_idx) // config.batch_size), unit="batch")
-    for signals, demographics, targets in batches:
-        if deadline is not None and time.time() > deadline and run.best["state"] is not None:
+    use_amp = run.scaler.is_enabled()
+    total, seen = torch.zeros((), dtype=torch.float64, device=device), 0
+    batches, count = feed.epoch(fit_idx, config.batch_size, rng, rank, world)
+    batches = progress(batches, desc=f"fold {fold} epoch {run.epoch + 1}/{config.epochs}", total=count, unit="batch")
+    for signals, demographics, targets, global_count in batches:
+        if deadline is not None and _deadline_passed(deadline, run):
             return None
-        signals, demographics, targets = signals.to(device), demographics.to(device), targets.to(device)
+        signals, demographics, targets = (t.to(device, non_blocking=True) for t in (signals, demographics, targets))
         with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
-            logits = run.model(signals, demographics).float()
-            loss = loss_fn(logits, targets)
-            if config.challenge_loss_weight > 0:
-                loss = loss + config.challenge_loss_weight * (1 - soft_challenge_score(torch.sigmoid(logits), targets))
+            loss, bce = batch_loss(run.net, signals, demographics, targets, global_count, config.challenge_loss_weight)
         run.optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()
         run.scaler.step(run.optimizer)
         run.scaler.update()
-        total += loss.item() * len(targets)
-        seen += len(targets)
-    return total / max(seen, 1)
+        total += bce.detach()
+        seen += global_count
+    return distributed.sum_over_ranks(total).item() / max(seen * NUM_CLASSES, 1)
+
+
+def batch_loss(net: nn.Module, signals: torch.Tensor, demographics: torch.Tensor, targets: torch.Tensor,
+               global_count: int, challenge_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the loss this process backpropagates, its summed BCE): windows (B, 12, W), demographics (B, 5), targets (B, 24).
+
+    The loss is the BCE with logits summed over this process's B records and 24 classes,
+    scaled (``distributed.loss_scale``) so that the gradient is that of the mean over the
+    ``global_count`` records of the global batch: in one process, the plain mean. With
+    ``challenge_weight`` > 0 it adds that multiple of 1 - the differentiable challenge
+    score of the batch (``losses.soft_challenge_score``); under torchrun that term is each
+    rank's own batch, averaged by DDP (the score does not decompose over records).
+    """
+    logits = net(signals, demographics).float()
+    bce = nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="sum")
+    loss = bce * distributed.loss_scale(global_count * targets.shape[1])
+    if challenge_weight > 0:
+        loss = loss + challenge_weight * (1 - soft_challenge_score(torch.sigmoid(logits), targets))
+    return loss, bce
+
+
+def _deadline_passed(deadline: float, run: _Run) -> bool:
+    """Past ``deadline`` with a checkpoint to keep, as rank 0 sees it (so every rank stops at the same batch)."""
+    return distributed.from_rank_zero([float(time.time() > deadline and run.best["state"] is not None)])[0] > 0
 
 
 def _end_epoch(run: _Run, loss: float, began: float, cache: Cache, val_idx: np.ndarray, config: Config,
                device: torch.device, fold_dir: Path, identity: dict) -> None:
-    """Step the schedule, score the inner split, keep the best checkpoint, then save the state and the log."""
+    """Step the schedule, score the inner split, keep the best checkpoint, then save the state and the log.
+
+    Under torchrun rank 0 scores and writes; every rank keeps the same best checkpoint.
+    """
     lr = run.optimizer.param_groups[0]["lr"]
     run.scheduler.step()
-    score, _ = _inner_score(run.model, cache, val_idx, config, device)
+    score = _inner_score(run.model, cache, val_idx, config, device)[0] if distributed.is_main_process() else 0.0
+    score = distributed.from_rank_zero([score])[0]
     run.epoch += 1
     if score > run.best["score"] or run.best["state"] is None:
         run.best = {"score": score, "epoch": run.epoch, "state": copy.deepcopy({k: v.cpu() for k, v in run.model.state_dict().items()})}
     run.rows.append({"epoch": run.epoch, "loss": f"{loss:.6f}", "inner_val_score": f"{score:.6f}",
                      "lr": f"{lr:.3g}", "seconds": f"{time.time() - began:.1f}"})
-    save_torch(fold_dir / TRAINING_STATE, run.state(identity))
-    _write_log(fold_dir / EPOCH_LOG, run.rows)
+    if distributed.is_main_process():
+        save_torch(fold_dir / TRAINING_STATE, run.state(identity))
+        _write_log(fold_dir / EPOCH_LOG, run.rows)
 
 
 def train_fold(cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray, config: Config, fold_dir: str | Path,
@@ -217,23 +248,28 @@ def train_fold(cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray, config:
     ``train_idx`` and ``val_idx`` index ``cache``; ``val_idx`` is the inner validation
     split (``inner_split``), never the held-out fold. ``fold_dir`` receives ``epochs.csv``
     and ``state.pt``. ``deadline`` is a ``time.time()`` value (s) after which training
-    stops cleanly with the best checkpoint so far.
+    stops cleanly with the best checkpoint so far. Under torchrun every rank calls it and
+    gets the same result; rank 0 alone writes (``distributed``).
     """
     fold_dir = Path(fold_dir)
-    fold_dir.mkdir(parents=True, exist_ok=True)
+    if distributed.is_main_process():
+        fold_dir.mkdir(parents=True, exist_ok=True)
     set_threads(config.threads)
     device = device or choose_device()
     make_deterministic(device)
+    distributed.start(device)
     train_idx, val_idx = np.asarray(train_idx), np.asarray(val_idx)
     if len(train_idx) == 0 or len(val_idx) == 0:
         raise TooFewRecordsError(f"fold {fold}: {len(train_idx)} training and {len(val_idx)} inner-validation records; both must be non-empty")
     identity = {"config": config.training_identity(), "seed": seed, "fold": fold,
                 "train": sha256_of(train_idx), "val": sha256_of(val_idx), "fingerprint": cache.fingerprint}
     run = _start_or_resume(config, device, fold_dir / TRAINING_STATE, identity, seed, fold)
+    workers = choose_workers(config.loader_workers, device, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    feed = EpochLoader(cache, config.window, workers, pin_memory=device.type == "cuda", config=config)
     stopped = False
     while run.epoch < config.epochs:
         began = time.time()
-        loss = _train_epoch(run, cache, train_idx, config, device, seed, fold, deadline)
+        loss = _train_epoch(run, feed, train_idx, config, device, seed, fold, deadline)
         if loss is None:
             stopped = True
             log.warning("fold %d: time limit reached after epoch %d; keeping the best checkpoint (epoch %d)", fold, run.epoch, run.best["epoch"])
@@ -242,9 +278,17 @@ def train_fold(cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray, config:
         if not is_quiet():
             log.info("fold %d epoch %d: loss %s, inner-val score %s", fold, run.epoch, run.rows[-1]["loss"], run.rows[-1]["inner_val_score"])
     run.model.load_state_dict(run.best["state"])
-    _, probabilities = _inner_score(run.model, cache, val_idx, config, device)
-    thresholds = search_thresholds(cache.labels[val_idx], probabilities, passes=config.threshold_passes)
+    thresholds = _thresholds(run.model, cache, val_idx, config, device)
     return FoldResult(fold, run.best["state"], thresholds, run.best["epoch"], float(run.best["score"]), len(run.rows), stopped, run.rows)
+
+
+def _thresholds(model: nn.Module, cache: Cache, val_idx: np.ndarray, config: Config, device: torch.device) -> np.ndarray:
+    """The per-class thresholds (24,) searched on the inner split: by rank 0, then sent to every rank."""
+    thresholds = np.zeros(NUM_CLASSES)
+    if distributed.is_main_process():
+        _, probabilities = _inner_score(model, cache, val_idx, config, device)
+        thresholds = search_thresholds(cache.labels[val_idx], probabilities, passes=config.threshold_passes)
+    return np.asarray(distributed.from_rank_zero([float(t) for t in thresholds]))
 
 
 def sha256_of(indices: np.ndarray) -> str:
@@ -264,9 +308,9 @@ def minimum_records(config: Config) -> int:
 
 def _read_training_data(data_dir: Path, model_dir: Path, config: Config, cache_root: Path) -> tuple[Cache, np.ndarray]:
     """The record cache and its labelled records; MODEL_DIR keeps the cache's lists of skipped records and repairs."""
-    # The cache's own lists go when MODEL_DIR/work is removed: MODEL_DIR keeps copies, and the log names those.
+    # The cache's own lists go when MODEL_DIR/work is removed: MODEL_DIR keeps copies (one per torchrun job), and the log names those.
     cache = build_cache(data_dir, cache_root, gain_policy=config.gain_policy, workers=config.workers or None,
-                        progress=not is_quiet(), lists_dir=model_dir)
+                        progress=not is_quiet(), lists_dir=model_dir if distributed.is_main_process() else None)
     usable = labelled_records(cache)
     if len(usable) < minimum_records(config):
         raise TooFewRecordsError(
@@ -296,6 +340,8 @@ def _train_and_save_fold(cache: Cache, train_idx: np.ndarray, held_out: np.ndarr
     folder = results.fold_dir(model_dir, k)
     fit_idx, val_idx = inner_split(cache, train_idx, config, config.seed, k)
     result = train_fold(cache, fit_idx, val_idx, config, folder, config.seed, k, deadline, device)
+    if not distributed.is_main_process():  # the same result; rank 0 writes it, the others read the manifest
+        return {}
     weights = model_dir / weights_name(k)
     digest = save_weights(weights, result.state_dict)
     entry = {"fold": k, "weights": weights.name, "sha256": digest, "thresholds": [round(float(t), 2) for t in result.thresholds],
@@ -329,9 +375,11 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
     deadline = started + config.time_limit_hours * 3600 if config.time_limit_hours > 0 else None
     threads = set_threads(config.threads)
     device = choose_device()
+    distributed.start(device)
     log.info("training on %s with %d threads; config %s", device, threads, config)
     work = model_dir / WORK_DIR
-    cache, usable = _read_training_data(data_dir, model_dir, config, Path(cache_root) if cache_root is not None else work / "cache")
+    with distributed.rank_zero_first():  # rank 0 builds the cache, the others then open it
+        cache, usable = _read_training_data(data_dir, model_dir, config, Path(cache_root) if cache_root is not None else work / "cache")
     names = [str(n) for n in cache.names[usable]]
     assignment = (make_folds(names, cache.labels[usable], n_folds=config.n_folds, seed=config.seed) if assign is None
                   else np.asarray(assign(names, np.asarray(cache.labels[usable], dtype=bool)), dtype=np.int64))
@@ -345,9 +393,12 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
     data = {"fingerprint": cache.fingerprint, "records": int(len(cache)), "labelled_records": int(len(usable)),
             "unreadable_records": len(cache.bad_records), "fold_assignment": {str(n): int(f) for n, f in zip(cache.names[usable], assignment)},
             "training_seconds": round(time.time() - started, 1), "device": str(device), "threads": threads}
-    manifest = build_manifest(config, folds, data, config.seed)
-    write_manifest(model_dir, manifest)
     del cache
-    if cache_root is None:
-        shutil.rmtree(work, ignore_errors=True)
+    with distributed.rank_zero_first():  # the other ranks read back the manifest rank 0 wrote
+        if not distributed.is_main_process():
+            return load_manifest(model_dir, check_weights=False)
+        manifest = build_manifest(config, folds, data, config.seed)
+        write_manifest(model_dir, manifest)
+        if cache_root is None:
+            shutil.rmtree(work, ignore_errors=True)
     return manifest

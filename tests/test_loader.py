@@ -1,0 +1,113 @@
+"""Training batches from worker processes: the same crops, order and weights whatever the worker count."""
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from ecgnet.cache import build_cache
+from ecgnet.errors import ConfigError
+from ecgnet.loader import EpochLoader, WindowDataset, choose_workers, plan_epoch, record_lengths, shard
+from ecgnet.signal import random_crop_or_pad
+from ecgnet.train import inner_split, train_fold
+from test_train import TINY, learnable_cache
+
+WINDOW = 700  # between the records' lengths (400-900 samples): both crops and zero-padding occur
+
+
+def _sequential_batches(cache, fit_idx, window, batch_size, rng):
+    """The single-threaded loop of earlier versions: crops drawn batch by batch with random_crop_or_pad."""
+    order = rng.permutation(fit_idx)
+    for start in range(0, len(order), batch_size):
+        idx = np.sort(order[start:start + batch_size])
+        yield idx, np.stack([random_crop_or_pad(cache.signal(int(i)), window, rng) for i in idx])
+
+
+def _epoch(cache, fit_idx, workers, seed=7, rank=0, world=1, batch_size=16):
+    feed = EpochLoader(cache, WINDOW, workers, pin_memory=False)
+    batches, count = feed.epoch(fit_idx, batch_size, np.random.default_rng(seed), rank, world)
+    batches = list(batches)
+    assert len(batches) == count
+    return batches
+
+
+def test_the_plan_gives_the_crops_and_order_of_the_sequential_loop():
+    cache = learnable_cache(70)
+    fit_idx = np.arange(3, 70)
+    expected = list(_sequential_batches(cache, fit_idx, WINDOW, 16, np.random.default_rng(7)))
+    got = _epoch(cache, fit_idx, workers=0)
+    assert len(got) == len(expected) == 5
+    for (idx, windows), (signals, demographics, labels, size) in zip(expected, got):
+        np.testing.assert_array_equal(signals.numpy(), windows)
+        np.testing.assert_array_equal(labels.numpy(), cache.labels[idx].astype(np.float32))
+        np.testing.assert_array_equal(demographics.numpy(), cache.demographics[idx])
+        assert size == len(idx) and signals.dtype == torch.float32
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_worker_processes_give_the_same_batches_in_the_same_order(workers):
+    cache = learnable_cache(70)
+    reference, batches = _epoch(cache, np.arange(70), 0), _epoch(cache, np.arange(70), workers)
+    assert len(reference) == len(batches)
+    for a, b in zip(reference, batches):
+        for x, y in zip(a[:3], b[:3]):
+            assert torch.equal(x, y)
+        assert a[3] == b[3]
+
+
+def test_worker_count_does_not_change_the_trained_weights(tmp_path):
+    cache = learnable_cache(60)
+    config = TINY.replace(epochs=2, lr_milestones=(1,))
+    fit_idx, val_idx = inner_split(cache, np.arange(60), config, seed=0, fold=0)
+    results = [train_fold(cache, fit_idx, val_idx, config.replace(loader_workers=w), tmp_path / str(w), seed=0, fold=0)
+               for w in (0, 2)]
+    for key, value in results[0].state_dict.items():
+        assert torch.equal(value, results[1].state_dict[key]), key
+    np.testing.assert_array_equal(results[0].thresholds, results[1].thresholds)
+    assert results[0].log[-1]["loss"] == results[1].log[-1]["loss"]
+
+
+def test_ranks_share_out_each_global_batch_disjointly():
+    lengths = np.full(50, 800)
+    plan = plan_epoch(lengths, np.arange(50), 512, 16, np.random.default_rng(0))  # batches of 16, 16, 16, 2
+    parts = [shard(plan, rank, 3) for rank in range(3)]
+    sizes = parts[0][1]
+    assert sizes == [16, 16, 16] and all(p[1] == sizes for p in parts)  # the 2-record batch cannot feed 3 ranks
+    for b, (idx, starts) in enumerate(plan[:3]):
+        pieces = [p[0][b] for p in parts]
+        assert [len(i) for i, _ in pieces] == [6, 5, 5]
+        np.testing.assert_array_equal(np.concatenate([i for i, _ in pieces]), idx)
+        np.testing.assert_array_equal(np.concatenate([s for _, s in pieces]), starts)
+    alone, sizes = shard(plan, 0, 1)
+    assert sizes == [16, 16, 16, 2] and len(alone) == 4
+    for (idx, starts), (own_idx, own_starts) in zip(plan, alone):
+        np.testing.assert_array_equal(idx, own_idx)
+        np.testing.assert_array_equal(starts, own_starts)
+
+
+def test_a_cache_travels_to_spawned_workers_as_its_folder(tmp_path):
+    from test_contract import write_records
+
+    cache = build_cache(write_records(tmp_path / "data", 4), tmp_path / "cache", workers=1, progress=False)
+    dataset = WindowDataset(cache, 512)
+    payload = pickle.dumps(dataset)
+    assert len(payload) < 2000  # the path, not 4 x 12 x 2570 floats
+    batch = (np.array([0, 2]), np.array([5, 100]))
+    for x, y in zip(dataset[batch], pickle.loads(payload)[batch]):
+        assert torch.equal(x, y)
+    np.testing.assert_array_equal(record_lengths(cache), cache.lengths)
+
+
+def test_automatic_worker_count_leaves_the_cpu_to_training_and_feeds_a_gpu(monkeypatch):
+    monkeypatch.setattr("ecgnet.loader.available_cores", lambda: 16)
+    cpu, gpu = torch.device("cpu"), torch.device("cuda", 0)
+    assert choose_workers(-1, cpu) == 0 and choose_workers(3, cpu) == 3
+    assert choose_workers(-1, gpu) == 8 and choose_workers(-1, gpu, processes_per_node=4) == 3
+    assert choose_workers(-1, gpu, processes_per_node=16) == 1
+
+
+def test_a_loader_worker_count_below_minus_one_is_refused():
+    with pytest.raises(ConfigError, match="loader_workers"):
+        TINY.replace(loader_workers=-2)
