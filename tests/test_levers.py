@@ -94,17 +94,20 @@ def test_impossible_lever_values_are_refused(changes, message):
 
 def test_training_batches_carry_every_lever_and_stay_reproducible(tmp_path):
     from ecgnet.cache import build_cache
-    from ecgnet.train import _batches
+    from ecgnet.loader import EpochLoader
 
     generate_dataset(tmp_path / "data", 4, seed=2, workers=1, fs_choices=[500], duration_range=(10, 10))
     cache = build_cache(tmp_path / "data", tmp_path / "cache", progress=False)
     config = Config().replace(window=1024, overlap=128, batch_size=4, bandpass_low_hz=0.5, bandpass_high_hz=40.0,
                               lead_standardisation="record", augment_stretch=0.1, augment_amplitude=0.2,
                               augment_wander_mv=0.1, augment_noise_mv=0.02, augment_lead_dropout=0.2)
-    first = [b[0].numpy() for b in _batches(cache, np.arange(4), config, np.random.default_rng(9))]
-    again = [b[0].numpy() for b in _batches(cache, np.arange(4), config, np.random.default_rng(9))]
-    plain = [b[0].numpy() for b in _batches(cache, np.arange(4), Config().replace(window=1024, overlap=128, batch_size=4),
-                                            np.random.default_rng(9))]
+
+    def windows(levers):
+        feed = EpochLoader(cache, 1024, 0, pin_memory=False, config=levers)
+        return [b[0].numpy() for b in feed.epoch(np.arange(4), 4, np.random.default_rng(9))[0]]
+
+    first, again = windows(config), windows(config)
+    plain = windows(Config().replace(window=1024, overlap=128, batch_size=4))
     assert first[0].shape == (4, 12, 1024) and first[0].dtype == np.float32
     assert np.array_equal(first[0], again[0]) and not np.allclose(first[0], plain[0])
 

@@ -75,14 +75,14 @@ def test_ranks_share_out_each_global_batch_disjointly():
     parts = [shard(plan, rank, 3) for rank in range(3)]
     sizes = parts[0][1]
     assert sizes == [16, 16, 16] and all(p[1] == sizes for p in parts)  # the 2-record batch cannot feed 3 ranks
-    for b, (idx, starts) in enumerate(plan[:3]):
+    for b, (idx, starts, _) in enumerate(plan[:3]):
         pieces = [p[0][b] for p in parts]
-        assert [len(i) for i, _ in pieces] == [6, 5, 5]
-        np.testing.assert_array_equal(np.concatenate([i for i, _ in pieces]), idx)
-        np.testing.assert_array_equal(np.concatenate([s for _, s in pieces]), starts)
+        assert [len(i) for i, _, _ in pieces] == [6, 5, 5]
+        np.testing.assert_array_equal(np.concatenate([i for i, _, _ in pieces]), idx)
+        np.testing.assert_array_equal(np.concatenate([s for _, s, _ in pieces]), starts)
     alone, sizes = shard(plan, 0, 1)
     assert sizes == [16, 16, 16, 2] and len(alone) == 4
-    for (idx, starts), (own_idx, own_starts) in zip(plan, alone):
+    for (idx, starts, _), (own_idx, own_starts, _) in zip(plan, alone):
         np.testing.assert_array_equal(idx, own_idx)
         np.testing.assert_array_equal(starts, own_starts)
 
@@ -94,7 +94,7 @@ def test_a_cache_travels_to_spawned_workers_as_its_folder(tmp_path):
     dataset = WindowDataset(cache, 512)
     payload = pickle.dumps(dataset)
     assert len(payload) < 2000  # the path, not 4 x 12 x 2570 floats
-    batch = (np.array([0, 2]), np.array([5, 100]))
+    batch = (np.array([0, 2]), np.array([5, 100]), -1)
     for x, y in zip(dataset[batch], pickle.loads(payload)[batch]):
         assert torch.equal(x, y)
     np.testing.assert_array_equal(record_lengths(cache), cache.lengths)
@@ -111,3 +111,20 @@ def test_automatic_worker_count_leaves_the_cpu_to_training_and_feeds_a_gpu(monke
 def test_a_loader_worker_count_below_minus_one_is_refused():
     with pytest.raises(ConfigError, match="loader_workers"):
         TINY.replace(loader_workers=-2)
+
+
+def test_augmentation_draws_from_the_plan_so_workers_do_not_change_it():
+    """A random lever on: the windows change, the same with 0 or 1 workers; all levers off: plain crops as above."""
+    cache = learnable_cache(40)
+    config = TINY.replace(augment_amplitude=0.3, augment_noise_mv=0.05, augment_stretch=0.1)
+
+    def epoch(workers, levers):
+        feed = EpochLoader(cache, WINDOW, workers, pin_memory=False, config=levers)
+        batches, _ = feed.epoch(np.arange(40), 16, np.random.default_rng(7))
+        return [b[0] for b in batches]
+
+    plain, off = epoch(0, None), epoch(0, TINY)
+    augmented, augmented_by_worker = epoch(0, config), epoch(1, config)
+    assert all(torch.equal(a, b) for a, b in zip(plain, off))
+    assert all(torch.equal(a, b) for a, b in zip(augmented, augmented_by_worker))
+    assert not any(torch.equal(a, b) for a, b in zip(plain, augmented))
