@@ -10,7 +10,9 @@ it. Three thresholding rules are scored side by side, as in the seed paper's abl
 - ``constrained``: the per-class constrained search (what the ensemble uses).
 
 Resumable: a fold whose weights are complete is not trained again (``train_ensemble``),
-and predictions are recomputed deterministically from the weights.
+and predictions are recomputed deterministically from the weights. ``--only-folds 0,2``
+trains just those folds into the results directory (one run per GPU or machine); the
+out-of-fold results come from the run that finds every fold finished.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
+from .assemble import parse_folds
 from .cache import Cache, build_cache
 from .classes import CLASSES
 from .config import Config, load_config
@@ -45,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help="preset (default, smoke, cpu, demo) or JSON file; default $ECGNET_CONFIG or 'default'")
     parser.add_argument("--out", type=Path, default=None, help="results directory (default runs/cv-<DATA_DIR name>)")
     parser.add_argument("--seed", type=int, default=None, help="seed for folds and training (default: the config's)")
+    parser.add_argument("--only-folds", default=None, metavar="K,K",
+                        help="train only these folds (e.g. 0,2); results once every fold is trained")
     parser.add_argument("--thresholding", choices=ABLATIONS, default="constrained",
                         help="rule whose labels go into oof_predictions.csv (all three are scored)")
 
@@ -54,7 +59,11 @@ def run(args: argparse.Namespace) -> int:
     if args.seed is not None:
         config = config.replace(seed=args.seed)
     out = args.out or Path("runs") / f"cv-{args.data_dir.resolve().name}"
-    summary = cross_validate(args.data_dir, out, config, thresholding=args.thresholding)
+    only_folds = None if args.only_folds is None else parse_folds(args.only_folds, config.n_folds, "--only-folds")
+    summary = cross_validate(args.data_dir, out, config, thresholding=args.thresholding, only_folds=only_folds)
+    if summary is None:
+        print(f"{out}: fold(s) {args.only_folds} trained; run cv again (without --only-folds) once every fold is")
+        return 0
     print(format_summary(summary, out))
     return 0
 
@@ -83,11 +92,16 @@ def _fold_assignment(cache: Cache, usable: np.ndarray, manifest: dict, out: Path
     return np.array([recorded[n] for n in names])
 
 
-def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, thresholding: str = "constrained") -> dict:
-    """Train (or resume) the folds, predict each fold with its own model, write and return the summary."""
+def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, thresholding: str = "constrained",
+                   only_folds: tuple[int, ...] | None = None) -> dict | None:
+    """Train (or resume) the folds, predict each fold with its own model, write and return the summary.
+
+    With ``only_folds``, only those folds are trained, and None is returned while others are missing.
+    """
     data_dir, out = Path(data_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    train_ensemble(data_dir, out, config, cache_root=out / CACHE_DIR)
+    if train_ensemble(data_dir, out, config, cache_root=out / CACHE_DIR, only_folds=only_folds) is None:
+        return None
     manifest = load_manifest(out)
     set_threads(config.threads)
     device = choose_device()

@@ -29,7 +29,6 @@ import hashlib
 import io
 import json
 import logging
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +38,7 @@ import torch
 from torch import nn
 
 from . import results
+from .assemble import assemble, fold_problem, manifest_entry, unfinished_folds, write_plan
 from .cache import Cache, build_cache
 from .config import Config
 from .device import choose_device, make_deterministic, set_threads
@@ -48,9 +48,9 @@ from .fileio import atomic_write_bytes, atomic_write_text
 from .folds import make_folds
 from .metrics import challenge_metric
 from .model import SEResNet
-from .modeldir import BAD_RECORDS, WORK_DIR, build_manifest, save_torch, save_weights, sha256_file, weights_name, write_manifest
+from .modeldir import BAD_RECORDS, WORK_DIR, save_torch, save_weights, weights_name
 from .progress import is_quiet, progress
-from .results import EPOCH_LOG, FOLD_RESULT, TRAINING_STATE
+from .results import EPOCH_LOG, FOLD_RESULT, MANIFEST, TRAINING_STATE
 from .signal import TARGET_FS, random_crop_or_pad
 from .thresholds import apply_thresholds, search_thresholds
 
@@ -276,21 +276,18 @@ def _read_training_data(data_dir: Path, model_dir: Path, config: Config, cache_r
 
 def _finished_fold(model_dir: Path, k: int, config: Config, fingerprint: str) -> dict | None:
     """Fold ``k``'s manifest entry when its weights were trained on the same data and configuration, else None."""
-    result_path, weights = results.fold_dir(model_dir, k) / FOLD_RESULT, model_dir / weights_name(k)
-    if not (result_path.exists() and weights.exists()):
+    record, why = fold_problem(model_dir, k, config, fingerprint)
+    if record is None:
+        log.info("%s; training it", why)
         return None
-    entry = json.loads(result_path.read_text())
-    if (entry.get("sha256") == sha256_file(weights) and "config" in entry and _current(entry)["config"] == config.training_identity()
-            and entry.get("fingerprint") == fingerprint):
-        log.info("fold %d: already trained on the same data and configuration (%s), reused", k, weights)
-        return {key: v for key, v in entry.items() if key not in ("config", "fingerprint")}
-    log.info("fold %d: %s was trained on other data or with another configuration; training again", k, weights)
-    return None
+    log.info("fold %d: already trained on the same data and configuration (%s), reused", k, model_dir / weights_name(k))
+    return manifest_entry(record)
 
 
 def _train_and_save_fold(cache: Cache, train_idx: np.ndarray, held_out: np.ndarray, model_dir: Path, k: int,
                          config: Config, deadline: float | None, device: torch.device) -> dict:
     """Train fold ``k`` (checkpoint and thresholds from an inner split of ``train_idx``); write its weights and result."""
+    began = time.time()
     folder = results.fold_dir(model_dir, k)
     fit_idx, val_idx = inner_split(cache, train_idx, config, config.seed, k)
     result = train_fold(cache, fit_idx, val_idx, config, folder, config.seed, k, deadline, device)
@@ -301,22 +298,36 @@ def _train_and_save_fold(cache: Cache, train_idx: np.ndarray, held_out: np.ndarr
              "epochs_run": result.epochs_run, "stopped_by_time_limit": result.stopped_by_time_limit,
              "n_fit": int(len(fit_idx)), "n_inner_val": int(len(val_idx)), "nheld_out": int(len(held_out)),
              "log": str((folder / EPOCH_LOG).relative_to(model_dir))}
-    record = {**entry, "config": config.training_identity(), "fingerprint": cache.fingerprint}
+    record = {**entry, "config": config.training_identity(), "fingerprint": cache.fingerprint, "device": str(device),
+              "threads": torch.get_num_threads(), "seconds": round(time.time() - began, 1)}
     atomic_write_text(folder / FOLD_RESULT, json.dumps(record, indent=2) + "\n")
     (folder / TRAINING_STATE).unlink(missing_ok=True)
     return entry
 
 
-def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, cache_root: str | Path | None = None) -> dict:
+def _remove_stale_manifest(model_dir: Path, folds: list[int]) -> None:
+    """The manifest no longer describes ``model_dir`` once ``folds`` are trained again: never leave it claiming them."""
+    manifest = model_dir / MANIFEST
+    if manifest.exists():
+        log.warning("%s removed: fold(s) %s are trained again; it is written anew once every fold is finished",
+                    manifest, ", ".join(map(str, folds)))
+        manifest.unlink()
+
+
+def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, cache_root: str | Path | None = None,
+                   only_folds: tuple[int, ...] | None = None) -> dict | None:
     """Train ``config.n_folds`` fold models on ``data_dir`` and write the model directory (``modeldir.py``).
 
     Resumable: finished folds (``MODEL_DIR/folds/fold_K/result.json`` + weights) are kept,
     an unfinished one resumes from its last epoch; a fold trained on other data or with
-    another configuration is trained again. The record cache lives in ``cache_root``
-    when given (and is kept, e.g. for cross-validation), else in ``MODEL_DIR/work``,
-    which is removed once the manifest is written. Unreadable records are skipped and
-    listed in ``MODEL_DIR/bad_records.csv`` (``file,reason``; absent when there are none).
-    ``config.time_limit_hours`` is shared out among the folds still to train. Returns the manifest.
+    another configuration is trained again. ``only_folds`` (e.g. ``(0, 2)``) trains just
+    those folds, so that separate processes can share the folds out (``assemble.py``); the
+    manifest is written once every fold is finished, and None is returned until then.
+    The record cache lives in ``cache_root`` when given (and is kept, e.g. for
+    cross-validation), else in ``MODEL_DIR/work``, which is removed once the manifest is
+    written. Unreadable records are skipped and listed in ``MODEL_DIR/bad_records.csv``
+    (``file,reason``; absent when there are none). ``config.time_limit_hours`` is shared
+    out among the folds this call trains. Returns the manifest, or None while folds are missing.
     """
     data_dir, model_dir = Path(data_dir), Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -325,22 +336,23 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
     threads = set_threads(config.threads)
     device = choose_device()
     log.info("training on %s with %d threads; config %s", device, threads, config)
-    work = model_dir / WORK_DIR
-    cache, usable = _read_training_data(data_dir, model_dir, config, Path(cache_root) if cache_root is not None else work / "cache")
+    cache, usable = _read_training_data(data_dir, model_dir, config, Path(cache_root) if cache_root is not None else model_dir / WORK_DIR / "cache")
     assignment = make_folds([str(n) for n in cache.names[usable]], cache.labels[usable], n_folds=config.n_folds, seed=config.seed)
-    folds = []
-    for k in range(config.n_folds):
-        entry = _finished_fold(model_dir, k, config, cache.fingerprint)
-        if entry is None:
-            fold_deadline = None if deadline is None else time.time() + max(0.0, deadline - time.time()) / (config.n_folds - k)
-            entry = _train_and_save_fold(cache, usable[assignment != k], usable[assignment == k], model_dir, k, config, fold_deadline, device)
-        folds.append(entry)
-    data = {"fingerprint": cache.fingerprint, "records": int(len(cache)), "labelled_records": int(len(usable)),
-            "unreadable_records": len(cache.bad_records), "fold_assignment": {str(n): int(f) for n, f in zip(cache.names[usable], assignment)},
-            "training_seconds": round(time.time() - started, 1), "device": str(device), "threads": threads}
-    manifest = build_manifest(config, folds, data, config.seed)
-    write_manifest(model_dir, manifest)
+    write_plan(model_dir, config, {"fingerprint": cache.fingerprint, "records": int(len(cache)), "labelled_records": int(len(usable)),
+                                   "unreadable_records": len(cache.bad_records),
+                                   "fold_assignment": {str(n): int(f) for n, f in zip(cache.names[usable], assignment)}})
+    chosen = range(config.n_folds) if only_folds is None else only_folds
+    to_train = [k for k in chosen if _finished_fold(model_dir, k, config, cache.fingerprint) is None]
+    if to_train:
+        _remove_stale_manifest(model_dir, to_train)
+    for i, k in enumerate(to_train):
+        fold_deadline = None if deadline is None else time.time() + max(0.0, deadline - time.time()) / (len(to_train) - i)
+        _train_and_save_fold(cache, usable[assignment != k], usable[assignment == k], model_dir, k, config, fold_deadline, device)
+    fingerprint = cache.fingerprint
     del cache
-    if cache_root is None:
-        shutil.rmtree(work, ignore_errors=True)
-    return manifest
+    missing = unfinished_folds(model_dir, config, fingerprint) if only_folds is not None else []
+    if missing:
+        log.warning("%s: fold(s) %s trained; no manifest yet (%s). Once every fold is, run `python -m ecgnet assemble %s`",
+                    model_dir, ", ".join(map(str, chosen)), "; ".join(missing), model_dir)
+        return None
+    return assemble(model_dir, time.time() - started if only_folds is None else None, remove_work=cache_root is None)
