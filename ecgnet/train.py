@@ -41,7 +41,7 @@ from . import results
 from .assemble import assemble, fold_problem, manifest_entry, unfinished_folds, write_plan
 from .cache import Cache, build_cache
 from .config import Config
-from .device import choose_device, make_deterministic, set_threads
+from .device import choose_device, make_deterministic, set_threads, training_autocast, training_dtype, uses_grad_scaler
 from .ensemble import predict_probabilities
 from .errors import TooFewRecordsError
 from .fileio import atomic_write_bytes, atomic_write_text
@@ -136,13 +136,26 @@ def _current(stored: dict) -> dict:
     return {**stored, "config": {k: v for k, v in stored["config"].items() if (k, v) != ("fs", TARGET_FS)}}
 
 
+def training_model(config: Config, device: torch.device) -> SEResNet:
+    """A fresh ``SEResNet(config.network)`` on ``device``, compiled in place when ``config.compile``.
+
+    ``nn.Module.compile`` keeps the module and its state-dict keys, so checkpoints, resume
+    and DDP wrapping work as for the eager network.
+    """
+    model = SEResNet(config.network).to(device)
+    if config.compile:
+        model.compile()
+    return model
+
+
 def _start_or_resume(config: Config, device: torch.device, state_path: Path, identity: dict, seed: int, fold: int) -> _Run:
     """A fresh run seeded by (seed, fold), continued from ``state_path`` when that was written by the same run."""
     torch.manual_seed(derive_seed(seed, fold, 0, 1))
-    model = SEResNet(config.network).to(device)
+    model = training_model(config, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.lr_milestones), gamma=config.lr_gamma)
-    run = _Run(model, optimizer, scheduler, torch.amp.GradScaler("cuda", enabled=device.type == "cuda"))
+    scaling = uses_grad_scaler(training_dtype(device, config.train_precision))
+    run = _Run(model, optimizer, scheduler, torch.amp.GradScaler(device.type, enabled=scaling))
     if not state_path.exists():
         return run
     state = torch.load(state_path, map_location=device, weights_only=True)
@@ -169,7 +182,7 @@ def _train_epoch(run: _Run, cache: Cache, fit_idx: np.ndarray, config: Config, d
     torch.manual_seed(derive_seed(seed, fold, run.epoch + 1, 2))
     rng = np.random.default_rng(derive_seed(seed, fold, run.epoch + 1, 3))
     run.model.train()
-    loss_fn, use_amp = nn.BCEWithLogitsLoss(), run.scaler.is_enabled()
+    loss_fn, dtype = nn.BCEWithLogitsLoss(), training_dtype(device, config.train_precision)
     total, seen = 0.0, 0
     batches = progress(_batches(cache, fit_idx, config, rng), desc=f"fold {fold} epoch {run.epoch + 1}/{config.epochs}",
                        total=-(-len(fit_idx) // config.batch_size), unit="batch")
@@ -177,7 +190,7 @@ def _train_epoch(run: _Run, cache: Cache, fit_idx: np.ndarray, config: Config, d
         if deadline is not None and time.time() > deadline and run.best["state"] is not None:
             return None
         signals, demographics, targets = signals.to(device), demographics.to(device), targets.to(device)
-        with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+        with training_autocast(device, dtype):
             loss = loss_fn(run.model(signals, demographics).float(), targets)
         run.optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()
