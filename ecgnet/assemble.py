@@ -73,7 +73,7 @@ def read_plan(model_dir: Path) -> tuple[Config, dict]:
         raise ModelDirError(f"{path}: unreadable fold plan ({error}); train the folds again") from None
 
 
-def fold_problem(model_dir: Path, k: int, config: Config, fingerprint: str) -> tuple[dict | None, str | None]:
+def check_fold(model_dir: Path, k: int, config: Config, fingerprint: str) -> tuple[dict | None, str | None]:
     """(fold ``k``'s result.json record, None) when it is finished with ``config`` on ``fingerprint``, else (None, why not)."""
     folder = results.fold_dir(model_dir, k)
     result_path, weights = folder / FOLD_RESULT, Path(model_dir) / weights_name(k)
@@ -107,7 +107,7 @@ def _one_or_all(values: list) -> object:
 
 def unfinished_folds(model_dir: Path, config: Config, fingerprint: str) -> list[str]:
     """Why each fold of ``config`` is not ready for the manifest (empty when all are)."""
-    return [why for k in range(config.n_folds) if (why := fold_problem(model_dir, k, config, fingerprint)[1])]
+    return [why for k in range(config.n_folds) if (why := check_fold(model_dir, k, config, fingerprint)[1])]
 
 
 def assemble(model_dir: str | Path, training_seconds: float | None = None, remove_work: bool = True) -> dict:
@@ -118,7 +118,7 @@ def assemble(model_dir: str | Path, training_seconds: float | None = None, remov
     """
     model_dir = Path(model_dir)
     config, data = read_plan(model_dir)
-    checked = [fold_problem(model_dir, k, config, data["fingerprint"]) for k in range(config.n_folds)]
+    checked = [check_fold(model_dir, k, config, data["fingerprint"]) for k in range(config.n_folds)]
     problems = [why for _, why in checked if why]
     if problems:
         raise ModelDirError(f"{model_dir}: cannot assemble its {config.n_folds} folds: {'; '.join(problems)}. Train the "

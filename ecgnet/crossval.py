@@ -94,10 +94,8 @@ def _fold_assignment(cache: Cache, usable: np.ndarray, manifest: dict, out: Path
 
 def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, thresholding: str = "constrained",
                    only_folds: tuple[int, ...] | None = None) -> dict | None:
-    """Train (or resume) the folds, predict each fold with its own model, write and return the summary.
-
-    With ``only_folds``, only those folds are trained, and None is returned while others are missing.
-    """
+    """Train (or resume) the folds, predict each with its own model, write and return the summary (None while
+    folds other than ``only_folds``, when given, are still to train)."""
     data_dir, out = Path(data_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if train_ensemble(data_dir, out, config, cache_root=out / CACHE_DIR, only_folds=only_folds) is None:

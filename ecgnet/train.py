@@ -19,7 +19,7 @@ seconds) and shown by a progress bar. A deadline (from ``config.time_limit_hours
 stops training cleanly, keeping the best checkpoint so far (at least one epoch runs).
 
 API: ``inner_split``, ``train_fold(cache, train_idx, val_idx, config, fold_dir, seed, fold)
--> FoldResult``, ``train_ensemble(data_dir, model_dir, config) -> manifest``.
+-> FoldResult``, ``train_ensemble(data_dir, model_dir, config, only_folds=None) -> manifest | None``.
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from . import results
-from .assemble import assemble, fold_problem, manifest_entry, unfinished_folds, write_plan
+from .assemble import assemble, check_fold, manifest_entry, unfinished_folds, write_plan
 from .cache import Cache, build_cache
 from .config import Config
 from .device import choose_device, make_deterministic, set_threads, training_autocast, training_dtype, uses_grad_scaler
@@ -289,7 +289,7 @@ def _read_training_data(data_dir: Path, model_dir: Path, config: Config, cache_r
 
 def _finished_fold(model_dir: Path, k: int, config: Config, fingerprint: str) -> dict | None:
     """Fold ``k``'s manifest entry when its weights were trained on the same data and configuration, else None."""
-    record, why = fold_problem(model_dir, k, config, fingerprint)
+    record, why = check_fold(model_dir, k, config, fingerprint)
     if record is None:
         log.info("%s; training it", why)
         return None
