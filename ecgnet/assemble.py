@@ -110,10 +110,12 @@ def unfinished_folds(model_dir: Path, config: Config, fingerprint: str) -> list[
     return [why for k in range(config.n_folds) if (why := check_fold(model_dir, k, config, fingerprint)[1])]
 
 
-def assemble(model_dir: str | Path, training_seconds: float | None = None, remove_work: bool = True) -> dict:
+def assemble(model_dir: str | Path, training_seconds: float | None = None, remove_work: bool = True,
+             device: str = "unknown", threads: int | str = "unknown") -> dict:
     """Check every fold of the plan and write ``manifest.json``; returns the manifest.
 
-    ``training_seconds`` (wall, s) defaults to the sum of the folds' own times. With
+    ``training_seconds`` (wall, s) defaults to the sum of the folds' own times; ``device``
+    and ``threads`` stand in for folds whose result predates their recording. With
     ``remove_work``, the training record cache (``MODEL_DIR/work``) goes once the manifest is written.
     """
     model_dir = Path(model_dir)
@@ -126,8 +128,8 @@ def assemble(model_dir: str | Path, training_seconds: float | None = None, remov
                             f"train_model.py TRAINING_DIR {model_dir}), then assemble again")
     records = [record for record, _ in checked]
     seconds = training_seconds if training_seconds is not None else sum(r.get("seconds", 0.0) for r in records)
-    data = {**data, "training_seconds": round(seconds, 1), "device": _one_or_all([r.get("device", "unknown") for r in records]),
-            "threads": _one_or_all([r.get("threads", "unknown") for r in records])}
+    data = {**data, "training_seconds": round(seconds, 1), "device": _one_or_all([r.get("device", device) for r in records]),
+            "threads": _one_or_all([r.get("threads", threads) for r in records])}
     manifest = build_manifest(config, [manifest_entry(r) for r in records], data, config.seed)
     write_manifest(model_dir, manifest)
     if remove_work:

@@ -368,4 +368,5 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
         log.warning("%s: fold(s) %s trained; no manifest yet (%s). Once every fold is, run `python -m ecgnet assemble %s`",
                     model_dir, ", ".join(map(str, chosen)), "; ".join(missing), model_dir)
         return None
-    return assemble(model_dir, time.time() - started if only_folds is None else None, remove_work=cache_root is None)
+    return assemble(model_dir, time.time() - started if only_folds is None else None, remove_work=cache_root is None,
+                    device=str(device), threads=threads)

@@ -135,3 +135,15 @@ def test_cv_with_only_some_folds_trains_them_and_scores_once_all_are(data, one_p
     assert not (out / MANIFEST).exists()
     summary = cross_validate(data, out, SMOKE, only_folds=(2,))
     assert summary is not None and set(summary["per_fold"]) == {"0", "1", "2", "3", "4"}
+
+
+@pytest.mark.slow
+def test_the_manifest_lists_every_device_the_folds_were_trained_on(one_process, tmp_path):
+    model = _copy(one_process, tmp_path)
+    _edit_result(model, 3, device="cuda", threads=8)
+    path = fold_dir(model, 2) / FOLD_RESULT  # a result written before device and threads were recorded
+    path.write_text(json.dumps({k: v for k, v in json.loads(path.read_text()).items() if k not in ("device", "threads", "seconds")}))
+    data = assemble(model)["data"]
+    assert (data["device"], data["threads"]) == ("cpu, cuda, unknown", "1, 8, unknown")
+    data = assemble(model, device="cpu", threads=1)["data"]
+    assert (data["device"], data["threads"]) == ("cpu, cuda", "1, 8")
