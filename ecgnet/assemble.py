@@ -121,11 +121,11 @@ def assemble(model_dir: str | Path, training_seconds: float | None = None, remov
     model_dir = Path(model_dir)
     config, data = read_plan(model_dir)
     checked = [check_fold(model_dir, k, config, data["fingerprint"]) for k in range(config.n_folds)]
-    problems = [why for _, why in checked if why]
-    if problems:
-        raise ModelDirError(f"{model_dir}: cannot assemble its {config.n_folds} folds: {'; '.join(problems)}. Train the "
-                            f"missing folds on the same data with the same configuration ({FOLDS_ENV_VAR}=K,... python "
-                            f"train_model.py TRAINING_DIR {model_dir}), then assemble again")
+    failed = [str(k) for k, (_, why) in enumerate(checked) if why]
+    if failed:
+        raise ModelDirError(f"{model_dir}: cannot assemble its {config.n_folds} folds: {'; '.join(why for _, why in checked if why)}. "
+                            f"Train those folds on the same data with the same configuration ({FOLDS_ENV_VAR}={','.join(failed)} "
+                            f"python train_model.py TRAINING_DIR {model_dir}), then assemble again")
     records = [record for record, _ in checked]
     seconds = training_seconds if training_seconds is not None else sum(r.get("seconds", 0.0) for r in records)
     data = {**data, "training_seconds": round(seconds, 1), "device": _one_or_all([r.get("device", device) for r in records]),

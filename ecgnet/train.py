@@ -324,7 +324,7 @@ def _remove_stale_manifest(model_dir: Path, folds: list[int]) -> None:
     if manifest.exists():
         log.warning("%s removed: fold(s) %s are trained again; it is written anew once every fold is finished",
                     manifest, ", ".join(map(str, folds)))
-        manifest.unlink()
+        manifest.unlink(missing_ok=True)  # another run sharing the folds may have removed it first
 
 
 def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, cache_root: str | Path | None = None,

@@ -94,6 +94,7 @@ def test_assemble_names_a_missing_fold_and_folds_from_other_data_or_config(one_p
     message = str(error.value)
     assert "fold 1 was trained on other data" in message and "fold 4 was trained with another configuration" in message
     assert f"{model / weights_name(3)} is missing" in message and "fold 0" not in message and "fold 2" not in message
+    assert "ECGNET_FOLDS=1,3,4 python train_model.py" in message
 
 
 def test_assemble_without_any_trained_fold_says_so(tmp_path):
