@@ -2,7 +2,9 @@
 
 - ``train_12ECG_classifier(input_directory, output_directory)``: trains the 5-fold
   ensemble (``ecgnet.train.train_ensemble``) with the configuration named by
-  ``$ECGNET_CONFIG`` (``default`` = the seed's recipe; see ``ecgnet.config``).
+  ``$ECGNET_CONFIG`` (``default`` = the seed's recipe; see ``ecgnet.config``);
+  ``$ECGNET_FOLDS=0,2`` trains only those folds (``ecgnet.assemble``: spread them over
+  GPUs or machines, then ``python -m ecgnet assemble MODEL_DIR``).
 - ``load_12ECG_model(model_input)``: the validated model directory (``ecgnet.ensemble.Ensemble``).
 - ``run_12ECG_classifier(data, header_data, model) -> (labels, scores, classes)``: ``data``
   is the raw ``val`` counts (float64, 12 x N), scaled here by the header's gains (with
@@ -22,6 +24,7 @@ import logging
 
 import numpy as np
 
+from ecgnet.assemble import folds_from_environment
 from ecgnet.config import load_config
 from ecgnet.ensemble import Ensemble
 from ecgnet.predict import classify, load_model
@@ -29,10 +32,11 @@ from ecgnet.train import train_ensemble
 
 
 def train_12ECG_classifier(input_directory: str, output_directory: str) -> None:
-    """Train the 5-fold ensemble on the records of ``input_directory`` into the model directory ``output_directory``."""
+    """Train the 5-fold ensemble (or the folds ``$ECGNET_FOLDS`` names) on ``input_directory`` into ``output_directory``."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    train_ensemble(input_directory, output_directory, load_config())
+    config = load_config()
+    train_ensemble(input_directory, output_directory, config, only_folds=folds_from_environment(config))
 
 
 def load_12ECG_model(model_input: str) -> Ensemble:

@@ -29,13 +29,14 @@ from pathlib import Path
 
 from . import levers
 from .errors import ConfigError
-from .device import PRECISIONS
+from .device import PRECISIONS, TRAINING_PRECISIONS
 from .model import SEResNetConfig
 from .records import GAIN_POLICIES
 from .signal import OVERLAP, TARGET_FS, WINDOW
 
 ENV_VAR = "ECGNET_CONFIG"
-COMPUTE_ONLY = ("threads", "workers", "loader_workers", "time_limit_hours", "inference_batch", "cpu_precision")
+COMPUTE_ONLY = ("threads", "workers", "loader_workers", "time_limit_hours", "inference_batch", "cpu_precision", "train_precision",
+                "compile")
 NETWORK_KEYS = tuple(f.name for f in dataclasses.fields(SEResNetConfig))
 LIST_KEYS = ("blocks", "lr_milestones")
 
@@ -48,7 +49,7 @@ def _type_problems(settings: object) -> list[str]:
         if default is dataclasses.MISSING:  # Config.network: a dataclass, checked field by field on its own
             continue
         expected = (int, float) if isinstance(default, float) else type(default)
-        if isinstance(value, bool) or not isinstance(value, expected):
+        if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value, expected):
             problems.append(f"configuration key {item.name!r} must be {type(default).__name__}, got {value!r}")
         elif isinstance(default, tuple) and not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             problems.append(f"configuration key {item.name!r} must be a list of integers, got {list(value)!r}")
@@ -104,6 +105,11 @@ class Config:
     augment_noise_mv: float = 0.0
     augment_lead_dropout: float = 0.0
     challenge_loss_weight: float = 0.0  # times (1 - differentiable challenge score), added to the BCE (losses.py)
+    # Training precision: "auto" = bf16 autocast on GPUs that support it, fp16 + gradient
+    # scaler on other GPUs, fp32 on the CPU (device.training_dtype); "fp32" everywhere.
+    train_precision: str = "auto"
+    # torch.compile the network for training (compile time first, then faster steps on a GPU).
+    compile: bool = False
 
     def __post_init__(self) -> None:
         """Reject wrong types and impossible values at once, before any data are read."""
@@ -125,6 +131,7 @@ class Config:
             (not 0 <= network.dropout < 1, "dropout must lie in [0, 1)"),
             (self.gain_policy not in GAIN_POLICIES, f"gain_policy must be one of {', '.join(GAIN_POLICIES)}"),
             (self.cpu_precision not in PRECISIONS, f"cpu_precision must be one of {', '.join(PRECISIONS)}"),
+            (self.train_precision not in TRAINING_PRECISIONS, f"train_precision must be one of {', '.join(TRAINING_PRECISIONS)}"),
             (self.threads < 0 or self.workers < 0 or self.time_limit_hours < 0, "threads, workers and time_limit_hours must be >= 0"),
             (self.loader_workers < -1, "loader_workers must be >= 0, or -1 for automatic"),
             (self.threshold_passes < 1, "threshold_passes must be at least 1"),
@@ -136,9 +143,10 @@ class Config:
     def training_identity(self) -> dict:
         """The settings a trained fold depends on: what a resumed or reused fold must share.
 
-        Compute-only settings (threads, workers, time limit, inference batch and precision)
-        change how fast a fold trains or predicts, not what it learns, so they are left out;
-        so are levers that are off, so folds trained before the levers existed are still reused.
+        Compute-only settings (threads, workers, time limit, inference batch, precisions and
+        compile) change how fast a fold trains or predicts, not what it learns (beyond
+        rounding), so they are left out; so are levers that are off, so folds trained before
+        the levers existed are still reused.
         """
         return {k: v for k, v in self.to_dict().items() if k not in COMPUTE_ONLY and (k, v) not in levers.OFF.items()}
 

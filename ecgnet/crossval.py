@@ -10,7 +10,9 @@ it. Three thresholding rules are scored side by side, as in the seed paper's abl
 - ``constrained``: the per-class constrained search (what the ensemble uses).
 
 Resumable: a fold whose weights are complete is not trained again (``train_ensemble``),
-and predictions are recomputed deterministically from the weights.
+and predictions are recomputed deterministically from the weights. ``--only-folds 0,2``
+trains just those folds into the results directory (one run per GPU or machine); the
+out-of-fold results come from the run that finds every fold finished.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from . import distributed, metrics
+from .assemble import parse_folds
 from .cache import Cache, build_cache
 from .classes import CLASSES
 from .config import Config, load_config
@@ -48,6 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help="preset (default, smoke, cpu, demo) or JSON file; default $ECGNET_CONFIG or 'default'")
     parser.add_argument("--out", type=Path, default=None, help="results directory (default runs/cv-<DATA_DIR name>)")
     parser.add_argument("--seed", type=int, default=None, help="seed for folds and training (default: the config's)")
+    parser.add_argument("--only-folds", default=None, metavar="K,K",
+                        help="train only these folds (e.g. 0,2); results once every fold is trained")
     parser.add_argument("--thresholding", choices=ABLATIONS, default="constrained",
                         help="rule whose labels go into oof_predictions.csv (all three are scored)")
     parser.add_argument("--by-source", action="store_true",
@@ -62,7 +67,11 @@ def run(args: argparse.Namespace) -> int:
     if args.seed is not None:
         config = config.replace(seed=args.seed)
     out = args.out or Path("runs") / f"cv-{args.data_dir.resolve().name}"
-    summary = cross_validate(args.data_dir, out, config, thresholding=args.thresholding)
+    only_folds = None if args.only_folds is None else parse_folds(args.only_folds, config.n_folds, "--only-folds")
+    summary = cross_validate(args.data_dir, out, config, thresholding=args.thresholding, only_folds=only_folds)
+    if summary is None:
+        print(f"{out}: fold(s) {args.only_folds} trained; run cv again (without --only-folds) once every fold is")
+        return 0
     if summary:
         print(format_summary(summary, out))
     if args.by_source:
@@ -108,15 +117,19 @@ def _fold_assignment(cache: Cache, usable: np.ndarray, manifest: dict, out: Path
 
 
 def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, thresholding: str = "constrained",
-                   assign: Assign | None = None, cache_root: str | Path | None = None) -> dict:
-    """Train (or resume) the folds, predict each with its own model, write and return the summary (``assign``: see ``train_ensemble``).
+                   assign: Assign | None = None, cache_root: str | Path | None = None,
+                   only_folds: tuple[int, ...] | None = None) -> dict | None:
+    """Train (or resume) the folds, predict each with its own model, write and return the summary.
 
-    Under torchrun every rank trains; rank 0 alone predicts and writes, the others return {}.
+    ``assign``: see ``train_ensemble``. None while folds other than ``only_folds``, when
+    given, are still to train. Under torchrun every rank trains; rank 0 alone predicts
+    and writes, the others return {}.
     """
     data_dir, out = Path(data_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cache_root = Path(cache_root or out / CACHE_DIR)
-    train_ensemble(data_dir, out, config, cache_root=cache_root, assign=assign)
+    if train_ensemble(data_dir, out, config, cache_root=cache_root, assign=assign, only_folds=only_folds) is None:
+        return None
     if not distributed.is_main_process():  # under torchrun the other ranks only help train the folds
         return {}
     manifest = load_manifest(out)

@@ -1,8 +1,11 @@
 """Where the tensors live: CUDA when present, else the CPU with an explicit thread count.
 
-Mixed precision: float16 autocast with a gradient scaler for training on CUDA; on the
-CPU training is fp32, and inference may use bfloat16 autocast (``precision="bf16"``),
-which bench/bench_model.py checks against fp32.
+Mixed precision for training, as the hardware prefers (``training_dtype``): on CUDA,
+bfloat16 autocast where the GPU supports it (Ampere and later: same exponent range as
+float32, so no loss scaling), else float16 autocast with a gradient scaler (PyTorch AMP
+guide, "Automatic Mixed Precision"); ``train_precision="fp32"`` turns it off. On the CPU
+training is fp32, and inference may use bfloat16 autocast (``precision="bf16"``), which
+bench/bench_model.py checks against fp32.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import torch
 from .errors import ConfigError
 
 PRECISIONS = ("fp32", "bf16")
+TRAINING_PRECISIONS = ("auto", "fp32")
 
 
 def available_cores() -> int:
@@ -82,3 +86,23 @@ def inference_autocast(device: torch.device, precision: str) -> contextlib.Abstr
     if precision == "bf16":
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def training_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """The autocast dtype for training on ``device``: None (fp32) on the CPU or with ``precision="fp32"``;
+    on CUDA bfloat16 where ``torch.cuda.is_bf16_supported()``, else float16 (which needs ``uses_grad_scaler``)."""
+    if precision not in TRAINING_PRECISIONS:
+        raise ValueError(f"unknown training precision {precision!r}; expected one of {TRAINING_PRECISIONS}")
+    if device.type != "cuda" or precision == "fp32":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def uses_grad_scaler(dtype: torch.dtype | None) -> bool:
+    """float16 gradients underflow without loss scaling; bfloat16 and float32 ones do not."""
+    return dtype == torch.float16
+
+
+def training_autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Autocast to ``dtype`` (from ``training_dtype``) on ``device``; nothing when ``dtype`` is None."""
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)

@@ -8,6 +8,7 @@ which ``report`` reads without importing torch, every other path here)::
                              training-data fingerprint, package versions
       fold_K.pt              the state dict of fold model K (torch.save, weights only)
       bad_records.csv        file,reason of each unreadable record (absent when none)
+      folds/plan.json        config, data fingerprint and fold assignment every fold shares
       folds/fold_K/
         epochs.csv           fold K's epoch log (epoch, loss, inner_val_score, lr, seconds)
         result.json          fold K's manifest entry, its config and data fingerprint (reuse check)

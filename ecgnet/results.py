@@ -7,6 +7,7 @@ Layout (what ``python -m ecgnet cv`` writes and ``python -m ecgnet report`` read
       thresholds.csv        one row per fold: the per-class thresholds used for output_*
       summary.json          per-fold and pooled metrics, ablations, per-class table
       cache/                the record cache, kept for the next run (crossval.CACHE_DIR)
+      folds/plan.json       the folds' shared plan: config, data fingerprint, fold assignment (assemble.py)
       folds/fold_K/         what training writes for fold K in every model directory:
         epochs.csv          its epoch log (epoch, loss, inner_val_score, lr, seconds)
         result.json         its manifest entry with its config and data fingerprint (reuse check)
@@ -34,11 +35,17 @@ FOLDS_DIR = "folds"
 EPOCH_LOG = "epochs.csv"
 FOLD_RESULT = "result.json"
 TRAINING_STATE = "state.pt"
+FOLDS_PLAN = "plan.json"
 
 
 def fold_dir(root: str | Path, fold: int) -> Path:
     """``root/folds/fold_K``: fold ``fold``'s epoch log, result and training state (``root``: a model directory)."""
     return Path(root) / FOLDS_DIR / f"fold_{fold}"
+
+
+def plan_path(root: str | Path) -> Path:
+    """``root/folds/plan.json``: what every fold of ``root`` (a model directory) is trained from (``assemble.py``)."""
+    return Path(root) / FOLDS_DIR / FOLDS_PLAN
 
 
 def epoch_logs(root: str | Path) -> list[Path]:

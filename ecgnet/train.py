@@ -25,7 +25,7 @@ seconds) and shown by a progress bar. A deadline (from ``config.time_limit_hours
 stops training cleanly, keeping the best checkpoint so far (at least one epoch runs).
 
 API: ``inner_split``, ``train_fold(cache, train_idx, val_idx, config, fold_dir, seed, fold)
--> FoldResult``, ``train_ensemble(data_dir, model_dir, config) -> manifest``.
+-> FoldResult``, ``train_ensemble(data_dir, model_dir, config, only_folds=None) -> manifest | None``.
 """
 from __future__ import annotations
 
@@ -36,7 +36,6 @@ import io
 import json
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,10 +46,11 @@ import torch
 from torch import nn
 
 from . import distributed, results
+from .assemble import assemble, check_fold, manifest_entry, unfinished_folds, write_plan
 from .cache import Cache, build_cache
 from .classes import NUM_CLASSES
 from .config import Config
-from .device import choose_device, make_deterministic, set_threads
+from .device import choose_device, make_deterministic, set_threads, training_autocast, training_dtype, uses_grad_scaler
 from .ensemble import predict_probabilities
 from .errors import TooFewRecordsError
 from .fileio import atomic_write_text
@@ -59,9 +59,9 @@ from .loader import EpochLoader, choose_workers
 from .losses import soft_challenge_score
 from .metrics import challenge_metric
 from .model import SEResNet
-from .modeldir import WORK_DIR, build_manifest, load_manifest, save_torch, save_weights, sha256_file, weights_name, write_manifest
+from .modeldir import WORK_DIR, load_manifest, save_torch, save_weights, weights_name
 from .progress import is_quiet, progress
-from .results import EPOCH_LOG, FOLD_RESULT, TRAINING_STATE
+from .results import EPOCH_LOG, FOLD_RESULT, MANIFEST, TRAINING_STATE
 from .signal import TARGET_FS
 from .thresholds import apply_thresholds, search_thresholds
 
@@ -138,13 +138,26 @@ def _current(stored: dict) -> dict:
     return {**stored, "config": {k: v for k, v in stored["config"].items() if (k, v) != ("fs", TARGET_FS)}}
 
 
+def training_model(config: Config, device: torch.device) -> SEResNet:
+    """A fresh ``SEResNet(config.network)`` on ``device``, compiled in place when ``config.compile``.
+
+    ``nn.Module.compile`` keeps the module and its state-dict keys, so checkpoints, resume
+    and DDP wrapping work as for the eager network.
+    """
+    model = SEResNet(config.network).to(device)
+    if config.compile:
+        model.compile()
+    return model
+
+
 def _start_or_resume(config: Config, device: torch.device, state_path: Path, identity: dict, seed: int, fold: int) -> _Run:
     """A fresh run seeded by (seed, fold), continued from ``state_path`` when that was written by the same run."""
     torch.manual_seed(derive_seed(seed, fold, 0, 1))
-    model = SEResNet(config.network).to(device)
+    model = training_model(config, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.lr_milestones), gamma=config.lr_gamma)
-    run = _Run(model, model, optimizer, scheduler, torch.amp.GradScaler("cuda", enabled=device.type == "cuda"))
+    scaling = uses_grad_scaler(training_dtype(device, config.train_precision))
+    run = _Run(model, model, optimizer, scheduler, torch.amp.GradScaler(device.type, enabled=scaling))
     if state_path.exists():
         _resume(run, state_path, identity, fold, config, device)
     run.net = distributed.data_parallel(model, device)
@@ -178,7 +191,7 @@ def _train_epoch(run: _Run, feed: EpochLoader, fit_idx: np.ndarray, config: Conf
     torch.manual_seed(derive_seed(seed, fold, run.epoch + 1, 2, *([rank] if rank else [])))  # rank 0: one process's masks
     rng = np.random.default_rng(derive_seed(seed, fold, run.epoch + 1, 3))
     run.model.train()
-    use_amp = run.scaler.is_enabled()
+    dtype = training_dtype(device, config.train_precision)
     total, seen = torch.zeros((), dtype=torch.float64, device=device), 0
     batches, count = feed.epoch(fit_idx, config.batch_size, rng, rank, world)
     batches = progress(batches, desc=f"fold {fold} epoch {run.epoch + 1}/{config.epochs}", total=count, unit="batch")
@@ -186,7 +199,7 @@ def _train_epoch(run: _Run, feed: EpochLoader, fit_idx: np.ndarray, config: Conf
         if deadline is not None and _deadline_passed(deadline, run):
             return None
         signals, demographics, targets = (t.to(device, non_blocking=True) for t in (signals, demographics, targets))
-        with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+        with training_autocast(device, dtype):
             loss, bce = batch_loss(run.net, signals, demographics, targets, global_count, config.challenge_loss_weight)
         run.optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()
@@ -322,21 +335,18 @@ def _read_training_data(data_dir: Path, model_dir: Path, config: Config, cache_r
 
 def _finished_fold(model_dir: Path, k: int, config: Config, fingerprint: str) -> dict | None:
     """Fold ``k``'s manifest entry when its weights were trained on the same data and configuration, else None."""
-    result_path, weights = results.fold_dir(model_dir, k) / FOLD_RESULT, model_dir / weights_name(k)
-    if not (result_path.exists() and weights.exists()):
+    record, why = check_fold(model_dir, k, config, fingerprint)
+    if record is None:
+        log.info("%s; training it", why)
         return None
-    entry = json.loads(result_path.read_text())
-    if (entry.get("sha256") == sha256_file(weights) and "config" in entry and _current(entry)["config"] == config.training_identity()
-            and entry.get("fingerprint") == fingerprint):
-        log.info("fold %d: already trained on the same data and configuration (%s), reused", k, weights)
-        return {key: v for key, v in entry.items() if key not in ("config", "fingerprint")}
-    log.info("fold %d: %s was trained on other data or with another configuration; training again", k, weights)
-    return None
+    log.info("fold %d: already trained on the same data and configuration (%s), reused", k, model_dir / weights_name(k))
+    return manifest_entry(record)
 
 
 def _train_and_save_fold(cache: Cache, train_idx: np.ndarray, held_out: np.ndarray, model_dir: Path, k: int,
                          config: Config, deadline: float | None, device: torch.device) -> dict:
     """Train fold ``k`` (checkpoint and thresholds from an inner split of ``train_idx``); write its weights and result."""
+    began = time.time()
     folder = results.fold_dir(model_dir, k)
     fit_idx, val_idx = inner_split(cache, train_idx, config, config.seed, k)
     result = train_fold(cache, fit_idx, val_idx, config, folder, config.seed, k, deadline, device)
@@ -349,25 +359,41 @@ def _train_and_save_fold(cache: Cache, train_idx: np.ndarray, held_out: np.ndarr
              "epochs_run": result.epochs_run, "stopped_by_time_limit": result.stopped_by_time_limit,
              "n_fit": int(len(fit_idx)), "n_inner_val": int(len(val_idx)), "nheld_out": int(len(held_out)),
              "log": str((folder / EPOCH_LOG).relative_to(model_dir))}
-    record = {**entry, "config": config.training_identity(), "fingerprint": cache.fingerprint}
+    record = {**entry, "config": config.training_identity(), "fingerprint": cache.fingerprint, "device": str(device),
+              "threads": torch.get_num_threads(), "seconds": round(time.time() - began, 1)}
     atomic_write_text(folder / FOLD_RESULT, json.dumps(record, indent=2) + "\n")
     (folder / TRAINING_STATE).unlink(missing_ok=True)
     return entry
 
 
+def _remove_stale_manifest(model_dir: Path, folds: list[int]) -> None:
+    """The manifest no longer describes ``model_dir`` once ``folds`` are trained again: never leave it claiming them."""
+    manifest = model_dir / MANIFEST
+    if manifest.exists():
+        log.warning("%s removed: fold(s) %s are trained again; it is written anew once every fold is finished",
+                    manifest, ", ".join(map(str, folds)))
+        manifest.unlink(missing_ok=True)  # another run sharing the folds may have removed it first
+
+
 def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, cache_root: str | Path | None = None,
-                   assign: Callable[[list[str], np.ndarray], np.ndarray] | None = None) -> dict:
+                   assign: Callable[[list[str], np.ndarray], np.ndarray] | None = None,
+                   only_folds: tuple[int, ...] | None = None) -> dict | None:
     """Train ``config.n_folds`` fold models on ``data_dir`` and write the model directory (``modeldir.py``).
 
     Resumable: finished folds (``MODEL_DIR/folds/fold_K/result.json`` + weights) are kept,
     an unfinished one resumes from its last epoch; a fold trained on other data or with
-    another configuration is trained again. The record cache lives in ``cache_root``
-    when given (and is kept, e.g. for cross-validation), else in ``MODEL_DIR/work``,
-    which is removed once the manifest is written. Unreadable records are skipped and
-    listed in ``MODEL_DIR/bad_records.csv`` (``file,reason``; absent when there are none).
-    ``config.time_limit_hours`` is shared out among the folds still to train. ``assign(names, labels)``
-    replaces the stratified folds (``folds.make_folds``) with its own fold per record, 0..n_folds-1,
-    or -1 for a record that every fold trains on and none holds out (leave-one-source-out). Returns the manifest.
+    another configuration is trained again. ``only_folds`` (e.g. ``(0, 2)``) trains just
+    those folds, so that separate processes can share the folds out (``assemble.py``); the
+    manifest is written once every fold is finished, and None is returned until then.
+    The record cache lives in ``cache_root`` when given (and is kept, e.g. for
+    cross-validation), else in ``MODEL_DIR/work``, which is removed once the manifest is
+    written. Unreadable records are skipped and listed in ``MODEL_DIR/bad_records.csv``
+    (``file,reason``; absent when there are none). ``config.time_limit_hours`` is shared
+    out among the folds this call trains. ``assign(names, labels)`` replaces the stratified
+    folds (``folds.make_folds``) with its own fold per record, 0..n_folds-1, or -1 for a
+    record that every fold trains on and none holds out (leave-one-source-out). Under
+    torchrun every rank trains and rank 0 alone writes. Returns the manifest, or None
+    while folds are missing.
     """
     data_dir, model_dir = Path(data_dir), Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -377,28 +403,31 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
     device = choose_device()
     distributed.start(device)
     log.info("training on %s with %d threads; config %s", device, threads, config)
-    work = model_dir / WORK_DIR
     with distributed.rank_zero_first():  # rank 0 builds the cache, the others then open it
-        cache, usable = _read_training_data(data_dir, model_dir, config, Path(cache_root) if cache_root is not None else work / "cache")
+        cache, usable = _read_training_data(data_dir, model_dir, config, Path(cache_root) if cache_root is not None else model_dir / WORK_DIR / "cache")
     names = [str(n) for n in cache.names[usable]]
     assignment = (make_folds(names, cache.labels[usable], n_folds=config.n_folds, seed=config.seed) if assign is None
                   else np.asarray(assign(names, np.asarray(cache.labels[usable], dtype=bool)), dtype=np.int64))
-    folds = []
-    for k in range(config.n_folds):
-        entry = _finished_fold(model_dir, k, config, cache.fingerprint)
-        if entry is None:
-            fold_deadline = None if deadline is None else time.time() + max(0.0, deadline - time.time()) / (config.n_folds - k)
-            entry = _train_and_save_fold(cache, usable[assignment != k], usable[assignment == k], model_dir, k, config, fold_deadline, device)
-        folds.append(entry)
-    data = {"fingerprint": cache.fingerprint, "records": int(len(cache)), "labelled_records": int(len(usable)),
-            "unreadable_records": len(cache.bad_records), "fold_assignment": {str(n): int(f) for n, f in zip(cache.names[usable], assignment)},
-            "training_seconds": round(time.time() - started, 1), "device": str(device), "threads": threads}
+    chosen = range(config.n_folds) if only_folds is None else only_folds
+    to_train = [k for k in chosen if _finished_fold(model_dir, k, config, cache.fingerprint) is None]
+    if distributed.is_main_process():
+        write_plan(model_dir, config, {"fingerprint": cache.fingerprint, "records": int(len(cache)), "labelled_records": int(len(usable)),
+                                       "unreadable_records": len(cache.bad_records),
+                                       "fold_assignment": dict(zip(names, map(int, assignment)))})
+        if to_train:
+            _remove_stale_manifest(model_dir, to_train)
+    for i, k in enumerate(to_train):
+        fold_deadline = None if deadline is None else time.time() + max(0.0, deadline - time.time()) / (len(to_train) - i)
+        _train_and_save_fold(cache, usable[assignment != k], usable[assignment == k], model_dir, k, config, fold_deadline, device)
+    fingerprint = cache.fingerprint
     del cache
-    with distributed.rank_zero_first():  # the other ranks read back the manifest rank 0 wrote
+    with distributed.rank_zero_first():  # rank 0 writes the manifest, the other ranks then read it back
+        missing = unfinished_folds(model_dir, config, fingerprint) if only_folds is not None else []
+        if missing:
+            log.warning("%s: fold(s) %s trained; no manifest yet (%s). Once every fold is, run `python -m ecgnet assemble %s`",
+                        model_dir, ", ".join(map(str, chosen)), "; ".join(missing), model_dir)
+            return None
         if not distributed.is_main_process():
             return load_manifest(model_dir, check_weights=False)
-        manifest = build_manifest(config, folds, data, config.seed)
-        write_manifest(model_dir, manifest)
-        if cache_root is None:
-            shutil.rmtree(work, ignore_errors=True)
-    return manifest
+        return assemble(model_dir, time.time() - started if only_folds is None else None, remove_work=cache_root is None,
+                        device=str(device), threads=threads)
