@@ -19,6 +19,7 @@ COMMANDS = {
     "demo": ("ecgnet.demo", "generate data, train a small 5-fold ensemble, predict, score, report"),
     "cv": ("ecgnet.crossval", "out-of-fold cross-validation on a challenge-format data directory"),
     "report": ("ecgnet.report", "render a Markdown/PNG report from a cv or demo results directory"),
+    "label-issues": ("ecgnet.labelissues", "rank every training label of a cv results directory by how likely it is wrong (cleanlab)"),
 }
 
 
