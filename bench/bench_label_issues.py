@@ -96,9 +96,12 @@ def at_k(ranked: list[str], truth: set[str], k: int) -> tuple[float, float]:
 
 
 def evaluate(out: Path, flips: list[tuple[str, str, int]], classes: list[str]) -> list[str]:
-    from ecgnet.labelissues import rank_label_issues
+    from ecgnet.labelissues import rank_label_issues, write_label_issues
+    from ecgnet.results import read_oof
 
-    table = rank_label_issues(out / "model")
+    issues = rank_label_issues(read_oof(out / "model"))
+    write_label_issues(out / "model", issues)
+    table = issues.rows()
     n_records = len({r["record"] for r in table})
     lines = ["| class | records | flipped | chance | precision@k | recall@k | precision@2k | recall@2k "
              "| cleanlab issues | their precision | their recall |",
