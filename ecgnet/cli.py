@@ -20,6 +20,7 @@ COMMANDS = {
     "cv": ("ecgnet.crossval", "out-of-fold cross-validation on a challenge-format data directory"),
     "report": ("ecgnet.report", "render a Markdown/PNG report from a cv or demo results directory"),
     "label-issues": ("ecgnet.labelissues", "rank every training label of a cv results directory by how likely it is wrong (cleanlab)"),
+    "lead-importance": ("ecgnet.leadimportance", "per class, how much each lead matters to the fold models (lead occlusion)"),
     "explain": ("ecgnet.explain", "draw one record's 12 leads shaded by where the fold models looked (Integrated Gradients)"),
 }
 

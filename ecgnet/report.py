@@ -20,6 +20,7 @@ from . import metrics  # noqa: E402
 from .classes import ABBREVIATIONS, NUM_CLASSES, load_weights  # noqa: E402
 from .fileio import atomic_write_text  # noqa: E402
 from .labelissues import report_section as label_issue_section  # noqa: E402
+from .leadimportance import report_section as lead_importance_section  # noqa: E402
 from .results import OutOfFold, read_oof, read_summary, read_thresholds  # noqa: E402
 from .thresholds import top_class_mask  # noqa: E402
 
@@ -230,7 +231,7 @@ def render_report(results_dir: Path) -> Path:
     for title, name in sections:
         if name:
             lines += [f"## {title}", "", f"![{title}]({FIGURE_DIR}/{name})", ""]
-    lines += label_issue_section(results_dir, figures)
+    lines += label_issue_section(results_dir, figures) + lead_importance_section(results_dir, figures)
     path = results_dir / REPORT_FILE
     atomic_write_text(path, "\n".join(lines))
     log.info("report written to %s", path)
