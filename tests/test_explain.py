@@ -80,3 +80,20 @@ def test_help_says_what_it_draws(capsys):
     with pytest.raises(SystemExit):
         main(["explain", "--help"])
     assert "Integrated Gradients" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("codes", [["LBBB"], ["IAVB"], ["NSR"]])
+def test_fiducials_put_each_beats_largest_deflection_inside_its_qrs(codes):
+    """The evidence-location check trusts these boundaries: the generator's own QRS timing."""
+    from ecgnet.synth.record import record_fiducials
+
+    signal, fs, *_ = generate_record(4, 0, codes=codes, fs=500, duration=10)
+    where = record_fiducials(4, 0, codes=codes, fs=500, duration=10)
+    v2 = np.abs(signal[7] - np.median(signal[7]))
+    beats = [(a, b, c) for a, b, c in zip(where.qrs_on[:-1], where.qrs_end[:-1], where.qrs_on[1:]) if a >= 0 and c * fs < len(v2)]
+    assert len(beats) >= 6
+    for onset, end, following in beats:
+        peak = (int(onset * fs) + np.argmax(v2[int(onset * fs):int(following * fs)])) / fs
+        assert onset - 0.01 <= peak <= end + 0.01
+    has_p = ~np.isnan(where.p_on)
+    assert np.all(where.p_end[has_p] <= where.qrs_on[has_p])

@@ -158,6 +158,22 @@ def to_abbreviations(codes: Iterable[str]) -> frozenset[str]:
     return frozenset(out)
 
 
+def _plan(index: int, seed: int, codes: Iterable[str] | None, fs: float | None, duration: float | None,
+          fs_choices: Sequence[float] | None, duration_range: tuple[float, float] | None):
+    """Everything drawn before the signal: (rng, labels, age, sex, fs, duration, mains, heart, schedule)."""
+    rng = np.random.default_rng([int(seed), int(index)])
+    labels = sample_labels(rng) if codes is None else make_consistent(to_abbreviations(codes))
+    if not labels:
+        raise ValueError("a record needs at least one class")
+    age, sex = sample_demographics(labels, rng)
+    fs_drawn, duration_drawn, mains = sample_format(rng, fs_choices, duration_range)
+    fs = float(fs if fs is not None else fs_drawn)
+    duration = float(duration if duration is not None else duration_drawn)
+    heart = make_heart(labels, rng)
+    schedule = make_schedule(labels, heart.pr, duration, rng)
+    return rng, labels, age, sex, fs, duration, mains, heart, schedule
+
+
 def generate_record(index: int, seed: int = 0, *, codes: Iterable[str] | None = None, fs: float | None = None,
                     duration: float | None = None, fs_choices: Sequence[float] | None = None,
                     duration_range: tuple[float, float] | None = None,
@@ -168,20 +184,31 @@ def generate_record(index: int, seed: int = 0, *, codes: Iterable[str] | None = 
     the number of workers. ``codes`` forces the label set (made consistent first);
     ``fs`` and ``duration`` force the format.
     """
-    rng = np.random.default_rng([int(seed), int(index)])
-    labels = sample_labels(rng) if codes is None else make_consistent(to_abbreviations(codes))
-    if not labels:
-        raise ValueError("a record needs at least one class")
-    age, sex = sample_demographics(labels, rng)
-    fs_drawn, duration_drawn, mains = sample_format(rng, fs_choices, duration_range)
-    fs = float(fs if fs is not None else fs_drawn)
-    duration = float(duration if duration is not None else duration_drawn)
+    rng, labels, age, sex, fs, duration, mains, heart, schedule = _plan(index, seed, codes, fs, duration, fs_choices, duration_range)
     n = int(round(duration * fs))
-    heart = make_heart(labels, rng)
-    schedule = make_schedule(labels, heart.pr, duration, rng)
     dipole = _dipole(heart, schedule, n, fs, rng)
     if "AF" in labels:
         dipole += _fibrillation(heart, n, fs, rng)
     signal = project(dipole) + make_noise(n, fs, mains, schedule.respiration_hz, rng)
     codes_out = [CODE[a] for a in ABBREVIATIONS if a in labels]
     return signal, fs, age, sex, codes_out
+
+
+@dataclass(frozen=True)
+class Fiducials:
+    """Where the generator put each beat's waves, in seconds from the record's start (one entry per beat)."""
+
+    qrs_on: np.ndarray
+    qrs_end: np.ndarray
+    p_on: np.ndarray  # nan: no P wave before this beat
+    p_end: np.ndarray
+
+
+def record_fiducials(index: int, seed: int = 0, *, codes: Iterable[str] | None = None, fs: float | None = None,
+                     duration: float | None = None, fs_choices: Sequence[float] | None = None,
+                     duration_range: tuple[float, float] | None = None) -> Fiducials:
+    """The wave boundaries of the record ``generate_record`` makes from the same arguments (e.g. to check attributions)."""
+    *_, heart, schedule = _plan(index, seed, codes, fs, duration, fs_choices, duration_range)
+    qrs = {CONDUCTED: heart.conducted.duration, PAC: heart.conducted.duration, PVC: heart.pvc.duration, PACED: heart.paced.duration}
+    qrs_end = schedule.qrs_on + np.array([qrs[int(k)] for k in schedule.kind])
+    return Fiducials(schedule.qrs_on, qrs_end, schedule.p_on, schedule.p_on + heart.p_wave.end)
