@@ -157,4 +157,4 @@ def report_section(results_dir: Path, figure_dir: Path, top: int = 15) -> list[s
             f"{issues.labels.size} given labels as likely wrong, from the out-of-fold probabilities. Every "
             f"(record, class) is ranked in [`{LABEL_ISSUES_FILE}`]({LABEL_ISSUES_FILE}) (rank 1 = most doubtful in its "
             "class); the most doubtful overall:", "", *_top_table(issues, top), "",
-            f"![label issues per class]({figure_dir.name}/{name})", ""]
+            f"![label issues per class]({Path(figure_dir).name}/{name})", ""]
