@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ecgnet.classes import ABBREVIATIONS  # noqa: E402
 from ecgnet.ensemble import Ensemble  # noqa: E402
-from ecgnet.explain import attribute_record  # noqa: E402
+from ecgnet.explain import attribute_record, integrated_gradients, stitch  # noqa: E402
 from ecgnet.model import build_model  # noqa: E402
 from ecgnet.records import demographics  # noqa: E402
 from ecgnet.signal import inference_windows, resample, resampled_length  # noqa: E402
@@ -94,18 +94,20 @@ def main() -> None:
             windows = inference_windows(signal, config.window, config.overlap)
             trained = attribute_record(ensemble.models, windows, demo, samples, config.overlap, c).sum(axis=0)
             random = attribute_record(randomised, windows, demo, samples, config.overlap, c).sum(axis=0)
-            full_t = attribute_record(ensemble.models[:1], windows, demo, samples, config.overlap, c).ravel()
-            full_r = attribute_record(randomised[:1], windows, demo, samples, config.overlap, c).ravel()
-            other = attribute_record(ensemble.models[1:2], windows, demo, samples, config.overlap, c).ravel()
-            rank_random.append(spearmanr(full_t, full_r).statistic)
-            rank_folds.append(spearmanr(full_t, other).statistic)
+            fold_0, fold_1, random_0 = (stitch(integrated_gradients(m, windows, demo, c), samples, config.overlap).ravel()
+                                        for m in (ensemble.models[0], ensemble.models[1], randomised[0]))
+            rank_random.append([spearmanr(f(fold_0), f(random_0)).statistic for f in (np.abs, np.asarray)])
+            rank_folds.append([spearmanr(f(fold_0), f(fold_1)).statistic for f in (np.abs, np.asarray)])
             for check_abbr, region in CHECKS:
                 if check_abbr == abbr:
                     mask = region_mask(abbr, region, i, args.seed, samples, config.fs)
                     rows.append((abbr, region, mask.mean(), trained[mask].sum() / trained.sum(), random[mask].sum() / random.sum()))
-    print("2. model randomisation (Spearman rank correlation of |IG| maps, 12 leads x time, fold 0):")
-    print(f"   trained vs re-initialised: {np.mean(rank_random):.3f} ± {np.std(rank_random):.3f}; "
-          f"trained fold 0 vs trained fold 1: {np.mean(rank_folds):.3f} ± {np.std(rank_folds):.3f} ({len(rank_random)} records)\n")
+    print(f"2. model randomisation: Spearman rank correlation of IG maps (12 leads x time), mean ± sd over {len(rank_random)} records:\n")
+    print("| pair | absolute IG | signed IG |\n|---|---:|---:|")
+    for name, values in (("trained fold 0 vs re-initialised", rank_random), ("trained fold 0 vs trained fold 1", rank_folds)):
+        v = np.array(values)
+        print(f"| {name} | {v[:, 0].mean():.3f} ± {v[:, 0].std():.3f} | {v[:, 1].mean():.3f} ± {v[:, 1].std():.3f} |")
+    print()
     print("3. evidence location (share of |IG| mass in the region; chance = the region's share of time):\n")
     print("| class | region | records | chance | trained | trained / chance | records above chance | re-initialised |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
