@@ -72,9 +72,10 @@ def main() -> None:
     parser.add_argument("model_dir", type=Path)
     parser.add_argument("--records", type=int, default=12, help="synthetic records per class")
     parser.add_argument("--seed", type=int, default=1000, help="dataset seed of the synthetic records")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: small models on a shared machine)")
     args = parser.parse_args()
     began = time.time()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     ensemble = Ensemble.load(args.model_dir, device="cpu")
     config = ensemble.config
     torch.manual_seed(12345)  # not a seed training used
