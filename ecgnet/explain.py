@@ -10,9 +10,13 @@ Gradients was chosen over Guided Grad-CAM because it needs no hook on a named la
 (completeness), which makes the averaging over windows and fold models meaningful.
 
 Per record: resampled to 257 Hz and cut into the inference windows (as the ensemble
-predicts); every fold model's |attribution| is computed per window, overlapping
+predicts); every fold model's attribution is computed per window, overlapping
 windows are averaged, then the folds are averaged: ``attribute_record`` returns a
-(12, T) array at 257 Hz. The plot (``plot.plot_12lead``) shades each lead by it.
+(12, T) array at 257 Hz. The plot (``plot.plot_12lead``) shades each lead by the signed
+map (red: raises the class's logit, blue: lowers it). Signed, because the absolute map
+fails the model-randomisation check (Adebayo et al. 2018) on this network: a
+re-initialised one gives a similar |map|, while the signed maps are unrelated
+(``bench/bench_explain.py``, bench/RESULTS.md).
 """
 from __future__ import annotations
 
@@ -68,19 +72,20 @@ def stitch(window_values: np.ndarray, samples: int, overlap: int) -> np.ndarray:
 
 
 def attribute_record(models: Iterable[torch.nn.Module], windows: np.ndarray, demographics: np.ndarray,
-                     samples: int, overlap: int, target: int) -> np.ndarray:
-    """(12, samples) fold-mean |Integrated Gradients| of one record's windows for class index ``target``."""
-    maps = [stitch(np.abs(integrated_gradients(m, windows, demographics, target)), samples, overlap) for m in models]
+                     samples: int, overlap: int, target: int, absolute: bool = True) -> np.ndarray:
+    """(12, samples) fold-mean Integrated Gradients (|.| per model when ``absolute``) for class index ``target``."""
+    take = np.abs if absolute else np.asarray
+    maps = [stitch(take(integrated_gradients(m, windows, demographics, target)), samples, overlap) for m in models]
     return np.mean(maps, axis=0)
 
 
 def display_shade(attribution: np.ndarray, fs: float) -> np.ndarray:
-    """Attribution (12, T) smoothed over ``SMOOTH_S`` and scaled to [0, 1] by its 99th percentile."""
+    """Signed attribution (12, T) smoothed over ``SMOOTH_S`` and scaled to [-1, 1] by the 99th percentile of its size."""
     width = max(1, int(round(SMOOTH_S * fs)))
     kernel = np.ones(width) / width
     smooth = np.stack([np.convolve(lead, kernel, mode="same") for lead in attribution])
-    top = np.percentile(smooth, 99)
-    return np.clip(smooth / top, 0, 1) if top > 0 else smooth
+    top = np.percentile(np.abs(smooth), 99)
+    return np.clip(smooth / top, -1, 1) if top > 0 else smooth
 
 
 def class_index(code: str) -> int:
@@ -110,9 +115,9 @@ def run(args: argparse.Namespace) -> int:
     samples = resampled_length(record.signal.shape[1], record.fs, ensemble.config.fs)
     signal = _stitched_signal(windows, samples, ensemble.config.overlap)
     models = progress(ensemble.models, "explain (fold models)", unit="model")
-    attribution = attribute_record(models, windows, demo, samples, ensemble.config.overlap, target)
+    attribution = attribute_record(models, windows, demo, samples, ensemble.config.overlap, target, absolute=False)
     out = args.out or args.record.with_name(f"{args.record.stem}_explain_{ABBREVIATIONS[target]}.png")
-    title = (f"{record.name}: Integrated Gradients for {ABBREVIATIONS[target]} ({CLASSES[target]}), "
+    title = (f"{record.name}: Integrated Gradients for {ABBREVIATIONS[target]} ({CLASSES[target]}; red for, blue against), "
              f"ensemble score {scores[target]:.2f}, mean of {len(ensemble.models)} fold models")
     plot_12lead(signal, ensemble.config.fs, title, out, shade=display_shade(attribution, ensemble.config.fs))
     print(f"{ABBREVIATIONS[target]} score {scores[target]:.3f}; attribution plot: {out}")

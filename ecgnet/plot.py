@@ -31,7 +31,8 @@ def _segment(signal: np.ndarray, fs: float, start_s: float, length_s: float) -> 
 def plot_12lead(signal_mv: np.ndarray, fs: float, title: str, path: str | Path, shade: np.ndarray | None = None) -> Path:
     """Draw a 12 x N signal (mV) on standard ECG paper and save it as a PNG (or any matplotlib format).
 
-    ``shade`` (12 x N, values in [0, 1], e.g. an attribution) is drawn as a blue band behind each lead.
+    ``shade`` (12 x N, values in [-1, 1], e.g. an attribution) is drawn behind each lead, red for
+    positive and blue for negative values.
     """
     signal_mv = np.asarray(signal_mv, dtype=float)
     if signal_mv.ndim != 2 or signal_mv.shape[0] != 12:
@@ -60,8 +61,9 @@ def plot_12lead(signal_mv: np.ndarray, fs: float, title: str, path: str | Path, 
             x0 = _CAL_MM + start_s * MM_PER_S
             if shade is not None and len(x):
                 band = shade[LEADS.index(lead)][int(round(start_s * fs)):][:len(x)]
-                ax.imshow(np.ma.masked_less(band[None, :], 0.05), extent=(x0, x0 + len(x) / fs * MM_PER_S, baseline - 12, baseline + 12),
-                          cmap="Blues", vmin=0, vmax=1.6, alpha=0.8, aspect="equal", zorder=0.5, interpolation="bilinear")
+                faint = np.abs(band[None, :]) < 0.05
+                ax.imshow(np.ma.masked_where(faint, band[None, :]), extent=(x0, x0 + len(x) / fs * MM_PER_S, baseline - 12, baseline + 12),
+                          cmap="RdBu_r", vmin=-1.4, vmax=1.4, alpha=0.8, aspect="equal", zorder=0.5, interpolation="bilinear")
             ax.plot(x0 + x, baseline + y, color="black", lw=0.6)
             ax.text(x0 + 1.0, baseline + 7.0, lead, fontsize=8, fontweight="bold")
             if start_s > 0:
