@@ -22,6 +22,9 @@ COMMANDS = {
     "report": ("ecgnet.report", "render a Markdown/PNG report from a cv or demo results directory"),
     "review": ("ecgnet.review", "a blinded 12-lead review packet, rating sheet and separate key from cv results"),
     "agreement": ("ecgnet.agreement", "Cohen's and Fleiss' kappa of rating sheets vs each other, the labels and the model"),
+    "label-issues": ("ecgnet.labelissues", "rank every training label of a cv results directory by how likely it is wrong (cleanlab)"),
+    "lead-importance": ("ecgnet.leadimportance", "per class, how much each lead matters to the fold models (lead occlusion)"),
+    "explain": ("ecgnet.explain", "draw one record's 12 leads shaded by where the fold models looked (Integrated Gradients)"),
 }
 
 

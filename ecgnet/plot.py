@@ -29,11 +29,17 @@ def _segment(signal: np.ndarray, fs: float, start_s: float, length_s: float) -> 
     return np.arange(len(y)) / fs * MM_PER_S, (y - np.median(y)) * MM_PER_MV if len(y) else y
 
 
-def plot_12lead(signal_mv: np.ndarray, fs: float, title: str, path: str | Path) -> Path:
-    """Draw a 12 x N signal (mV) on standard ECG paper and save it as a PNG (or any matplotlib format)."""
+def plot_12lead(signal_mv: np.ndarray, fs: float, title: str, path: str | Path, shade: np.ndarray | None = None) -> Path:
+    """Draw a 12 x N signal (mV) on standard ECG paper and save it as a PNG (or any matplotlib format).
+
+    ``shade`` (12 x N, values in [-1, 1], e.g. an attribution) is drawn behind each lead, red for
+    positive and blue for negative values.
+    """
     signal_mv = np.asarray(signal_mv, dtype=float)
     if signal_mv.ndim != 2 or signal_mv.shape[0] != 12:
         raise ValueError(f"expected a 12 x N signal, got shape {signal_mv.shape}")
+    if shade is not None and np.shape(shade) != signal_mv.shape:
+        raise ValueError(f"shade must have the signal's shape {signal_mv.shape}, got {np.shape(shade)}")
     width_mm = _CAL_MM + 10.0 * MM_PER_S + 5.0
     height_mm = 4 * _ROW_MM + 5.0
     fig = plt.figure(figsize=(width_mm / 25.4 * 1.1, height_mm / 25.4 * 1.1 + 0.4), dpi=110)
@@ -54,6 +60,11 @@ def plot_12lead(signal_mv: np.ndarray, fs: float, title: str, path: str | Path) 
         for lead, start_s, length_s in pieces:
             x, y = _segment(signal_mv[LEADS.index(lead)], fs, start_s, length_s)
             x0 = _CAL_MM + start_s * MM_PER_S
+            if shade is not None and len(x):
+                band = shade[LEADS.index(lead)][int(round(start_s * fs)):][:len(x)]
+                faint = np.abs(band[None, :]) < 0.05
+                ax.imshow(np.ma.masked_where(faint, band[None, :]), extent=(x0, x0 + len(x) / fs * MM_PER_S, baseline - 12, baseline + 12),
+                          cmap="RdBu_r", vmin=-1.4, vmax=1.4, alpha=0.8, aspect="equal", zorder=0.5, interpolation="bilinear")
             ax.plot(x0 + x, baseline + y, color="black", lw=0.6)
             ax.text(x0 + 1.0, baseline + 7.0, lead, fontsize=8, fontweight="bold")
             if start_s > 0:

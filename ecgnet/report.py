@@ -24,6 +24,8 @@ from . import __version__, metrics  # noqa: E402
 from .classes import ABBREVIATIONS, NUM_CLASSES, load_weights  # noqa: E402
 from .config import COMPUTE_ONLY, PRESETS  # noqa: E402
 from .fileio import atomic_write_text  # noqa: E402
+from .labelissues import report_section as label_issue_section  # noqa: E402
+from .leadimportance import report_section as lead_importance_section  # noqa: E402
 from .records import source_of  # noqa: E402
 from .results import MANIFEST, OOF_FILE, OutOfFold, epoch_logs, read_oof, read_summary, read_thresholds  # noqa: E402
 from .synth import PREFIX as SYNTHETIC_PREFIX  # noqa: E402
@@ -421,6 +423,7 @@ def render_report(results_dir: Path) -> Path:
     for title, name in sections:
         if name:
             lines += [f"## {title}", "", f"![{title}]({FIGURE_DIR}/{name})", "", CAPTIONS[title], ""]
+    lines += label_issue_section(results_dir, figures) + lead_importance_section(results_dir, figures)
     path = results_dir / REPORT_FILE
     atomic_write_text(path, "\n".join(lines))
     log.info("report written to %s", path)

@@ -196,17 +196,9 @@ def to_abbreviations(codes: Iterable[str]) -> frozenset[str]:
     return frozenset(out)
 
 
-def generate_record(index: int, seed: int = 0, *, codes: Iterable[str] | None = None, fs: float | None = None,
-                    duration: float | None = None, fs_choices: Sequence[float] | None = None,
-                    duration_range: tuple[float, float] | None = None, profile: Profile | None = None,
-                    ) -> tuple[np.ndarray, float, float | None, str, list[str]]:
-    """Record ``index`` of the dataset ``seed``: (signal 12 x N in mV, fs, age, sex, SNOMED codes).
-
-    The random stream depends only on (seed, index), so a dataset is the same whatever
-    the number of workers. ``codes`` forces the label set (made consistent first);
-    ``fs`` and ``duration`` force the format. ``profile`` (``profiles.PROFILES``) sets the
-    source: its format, mains, noise levels and recorder; the default is the real-source mix.
-    """
+def _plan(index: int, seed: int, codes: Iterable[str] | None, fs: float | None, duration: float | None,
+          fs_choices: Sequence[float] | None, duration_range: tuple[float, float] | None, profile: Profile | None):
+    """Everything drawn before the signal: (rng, source_rng, profile, labels, age, sex, fs, duration, mains, heart, schedule)."""
     rng = np.random.default_rng([int(seed), int(index)])
     labels = sample_labels(rng) if codes is None else make_consistent(to_abbreviations(codes))
     if not labels:
@@ -220,10 +212,26 @@ def generate_record(index: int, seed: int = 0, *, codes: Iterable[str] | None = 
     fs = float(_first(fs, fs_drawn if fs_choices is not None else None, fs_profile, fs_drawn))
     duration = float(_first(duration, duration_drawn if duration_range is not None else None, duration_profile, duration_drawn))
     mains = profile.mains_hz or mains
-    n = int(round(duration * fs))
     heart = make_heart(labels, rng)
     schedule = make_schedule(labels, heart.pr, duration, rng)
     _p_after_t(schedule, heart, labels)
+    return rng, source_rng, profile, labels, age, sex, fs, duration, mains, heart, schedule
+
+
+def generate_record(index: int, seed: int = 0, *, codes: Iterable[str] | None = None, fs: float | None = None,
+                    duration: float | None = None, fs_choices: Sequence[float] | None = None,
+                    duration_range: tuple[float, float] | None = None, profile: Profile | None = None,
+                    ) -> tuple[np.ndarray, float, float | None, str, list[str]]:
+    """Record ``index`` of the dataset ``seed``: (signal 12 x N in mV, fs, age, sex, SNOMED codes).
+
+    The random stream depends only on (seed, index), so a dataset is the same whatever
+    the number of workers. ``codes`` forces the label set (made consistent first);
+    ``fs`` and ``duration`` force the format. ``profile`` (``profiles.PROFILES``) sets the
+    source: its format, mains, noise levels and recorder; the default is the real-source mix.
+    """
+    rng, source_rng, profile, labels, age, sex, fs, duration, mains, heart, schedule = _plan(
+        index, seed, codes, fs, duration, fs_choices, duration_range, profile)
+    n = int(round(duration * fs))
     dipole = _dipole(heart, schedule, n, fs, rng)
     if "AF" in labels:
         dipole += _fibrillation(heart, n, fs, rng)
@@ -232,3 +240,23 @@ def generate_record(index: int, seed: int = 0, *, codes: Iterable[str] | None = 
     signal = profile.record(project(dipole) + noise, fs, source_rng)
     codes_out = [CODE[a] for a in ABBREVIATIONS if a in labels]
     return signal, fs, age, sex, codes_out
+
+
+@dataclass(frozen=True)
+class Fiducials:
+    """Where the generator put each beat's waves, in seconds from the record's start (one entry per beat)."""
+
+    qrs_on: np.ndarray
+    qrs_end: np.ndarray
+    p_on: np.ndarray  # nan: no P wave before this beat
+    p_end: np.ndarray
+
+
+def record_fiducials(index: int, seed: int = 0, *, codes: Iterable[str] | None = None, fs: float | None = None,
+                     duration: float | None = None, fs_choices: Sequence[float] | None = None,
+                     duration_range: tuple[float, float] | None = None, profile: Profile | None = None) -> Fiducials:
+    """The wave boundaries of the record ``generate_record`` makes from the same arguments (e.g. to check attributions)."""
+    *_, heart, schedule = _plan(index, seed, codes, fs, duration, fs_choices, duration_range, profile)
+    qrs = {CONDUCTED: heart.conducted.duration, PAC: heart.conducted.duration, PVC: heart.pvc.duration, PACED: heart.paced.duration}
+    qrs_end = schedule.qrs_on + np.array([qrs[int(k)] for k in schedule.kind])
+    return Fiducials(schedule.qrs_on, qrs_end, schedule.p_on, schedule.p_on + heart.p_wave.end)
