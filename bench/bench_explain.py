@@ -32,9 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ecgnet.classes import ABBREVIATIONS  # noqa: E402
 from ecgnet.ensemble import Ensemble  # noqa: E402
 from ecgnet.explain import attribute_record, integrated_gradients, stitch  # noqa: E402
-from ecgnet.model import build_model  # noqa: E402
-from ecgnet.records import demographics  # noqa: E402
-from ecgnet.signal import inference_windows, resample, resampled_length  # noqa: E402
+from ecgnet.model import SEResNet, encode_demographics  # noqa: E402
+from ecgnet.signal import TARGET_FS, inference_windows, resample, resampled_length  # noqa: E402
 from ecgnet.synth.record import generate_record, record_fiducials  # noqa: E402
 
 CHECKS = (("LBBB", "QRS complexes"), ("CRBBB", "QRS complexes"), ("IAVB", "PR interval"), ("IAVB", "P-R segment"))
@@ -64,7 +63,7 @@ def region_mask(abbr: str, region: str, index: int, seed: int, samples: int, fs:
 def record(abbr: str, index: int, seed: int, fs_model: int) -> tuple[np.ndarray, np.ndarray, int]:
     signal, fs, age, sex, _ = generate_record(index, seed, codes=[abbr], fs=500, duration=10)
     resampled = resample(signal, fs, fs_model)
-    return resampled, demographics(age, sex), resampled_length(signal.shape[1], fs, fs_model)
+    return resampled, encode_demographics(age, sex), resampled_length(signal.shape[1], fs, fs_model)
 
 
 def main() -> None:
@@ -79,10 +78,10 @@ def main() -> None:
     ensemble = Ensemble.load(args.model_dir, device="cpu")
     config = ensemble.config
     torch.manual_seed(12345)  # not a seed training used
-    randomised = [build_model(config).eval() for _ in ensemble.models]
+    randomised = [SEResNet(config.network).eval() for _ in ensemble.models]
 
     shares = np.concatenate([stem_lead_share(m) for m in ensemble.models])
-    print(f"model: {args.model_dir} ({len(ensemble.models)} folds, width {config.width}, window {config.window})")
+    print(f"model: {args.model_dir} ({len(ensemble.models)} folds, width {config.network.width}, window {config.window})")
     print(f"\n1. stem lead mixing: strongest lead's share of a channel's weight energy, {len(shares)} channels: "
           f"median {np.median(shares):.3f}, 90th percentile {np.percentile(shares, 90):.3f} "
           f"(1/12 = 0.083 even mixing, 1.0 one lead)\n")
@@ -91,17 +90,17 @@ def main() -> None:
     for abbr in sorted({a for a, _ in CHECKS}):
         c = ABBREVIATIONS.index(abbr)
         for i in range(args.records):
-            signal, demo, samples = record(abbr, i, args.seed, config.fs)
+            signal, demographics, samples = record(abbr, i, args.seed, TARGET_FS)
             windows = inference_windows(signal, config.window, config.overlap)
-            trained = attribute_record(ensemble.models, windows, demo, samples, config.overlap, c).sum(axis=0)
-            random = attribute_record(randomised, windows, demo, samples, config.overlap, c).sum(axis=0)
-            fold_0, fold_1, random_0 = (stitch(integrated_gradients(m, windows, demo, c), samples, config.overlap).ravel()
+            trained = attribute_record(ensemble.models, windows, demographics, samples, config.overlap, c).sum(axis=0)
+            random = attribute_record(randomised, windows, demographics, samples, config.overlap, c).sum(axis=0)
+            fold_0, fold_1, random_0 = (stitch(integrated_gradients(m, windows, demographics, c), samples, config.overlap).ravel()
                                         for m in (ensemble.models[0], ensemble.models[1], randomised[0]))
             rank_random.append([spearmanr(f(fold_0), f(random_0)).statistic for f in (np.abs, np.asarray)])
             rank_folds.append([spearmanr(f(fold_0), f(fold_1)).statistic for f in (np.abs, np.asarray)])
             for check_abbr, region in CHECKS:
                 if check_abbr == abbr:
-                    mask = region_mask(abbr, region, i, args.seed, samples, config.fs)
+                    mask = region_mask(abbr, region, i, args.seed, samples, TARGET_FS)
                     rows.append((abbr, region, mask.mean(), trained[mask].sum() / trained.sum(), random[mask].sum() / random.sum()))
     print(f"2. model randomisation: Spearman rank correlation of IG maps (12 leads x time), mean ± sd over {len(rank_random)} records:\n")
     print("| pair | absolute IG | signed IG |\n|---|---:|---:|")

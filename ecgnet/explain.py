@@ -32,7 +32,7 @@ from .ensemble import Ensemble, record_inputs
 from .plot import plot_12lead
 from .progress import progress
 from .records import read_record
-from .signal import num_windows, resampled_length
+from .signal import TARGET_FS, num_windows, resampled_length
 
 IG_STEPS = 32
 SMOOTH_S = 0.04  # display only: 40 ms, about a third of a QRS
@@ -112,14 +112,14 @@ def run(args: argparse.Namespace) -> int:
     _, scores = ensemble.predict_record(record)
     target = int(np.argmax(scores)) if args.target is None else args.target
     windows, demo = record_inputs(record, ensemble.config)
-    samples = resampled_length(record.signal.shape[1], record.fs, ensemble.config.fs)
+    samples = resampled_length(record.signal.shape[1], record.fs, TARGET_FS)
     signal = _stitched_signal(windows, samples, ensemble.config.overlap)
     models = progress(ensemble.models, "explain (fold models)", unit="model")
     attribution = attribute_record(models, windows, demo, samples, ensemble.config.overlap, target, absolute=False)
     out = args.out or args.record.with_name(f"{args.record.stem}_explain_{ABBREVIATIONS[target]}.png")
     title = (f"{record.name}: Integrated Gradients for {ABBREVIATIONS[target]} ({CLASSES[target]}; red for, blue against), "
              f"ensemble score {scores[target]:.2f}, mean of {len(ensemble.models)} fold models")
-    plot_12lead(signal, ensemble.config.fs, title, out, shade=display_shade(attribution, ensemble.config.fs))
+    plot_12lead(signal, TARGET_FS, title, out, shade=display_shade(attribution, TARGET_FS))
     print(f"{ABBREVIATIONS[target]} score {scores[target]:.3f}; attribution plot: {out}")
     return 0
 

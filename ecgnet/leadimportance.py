@@ -73,7 +73,7 @@ def _device(model: "torch.nn.Module") -> "torch.device":
 def _fold_models(results_dir: Path) -> tuple[dict[int, "torch.nn.Module"], Config]:
     from .config import Config
     from .device import choose_device
-    from .model import build_model
+    from .model import SEResNet
     from .modeldir import load_manifest, load_weights
 
     manifest = load_manifest(results_dir)
@@ -81,7 +81,7 @@ def _fold_models(results_dir: Path) -> tuple[dict[int, "torch.nn.Module"], Confi
     device = choose_device()
     models = {}
     for entry in manifest["folds"]:
-        model = build_model(config)
+        model = SEResNet(config.network)
         model.load_state_dict(load_weights(results_dir, entry))
         models[int(entry["fold"])] = model.to(device).eval()
     return models, config

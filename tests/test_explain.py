@@ -8,9 +8,8 @@ import torch
 from ecgnet.cli import main
 from ecgnet.config import PRESETS
 from ecgnet.explain import integrated_gradients, stitch
-from ecgnet.model import build_model
+from ecgnet.model import SEResNet, encode_demographics
 from ecgnet.modeldir import build_manifest, save_weights, weights_name, write_manifest
-from ecgnet.records import demographics
 from ecgnet.signal import inference_windows
 from ecgnet.synth import generate_record, write_record
 
@@ -24,7 +23,7 @@ def model_dir(tmp_path_factory):
     folds = []
     for k in range(2):
         torch.manual_seed(k)
-        digest = save_weights(out / weights_name(k), build_model(CONFIG).state_dict())
+        digest = save_weights(out / weights_name(k), SEResNet(CONFIG.network).state_dict())
         folds.append({"fold": k, "weights": weights_name(k), "sha256": digest, "thresholds": [0.5] * 24})
     write_manifest(out, build_manifest(CONFIG, folds, {"fingerprint": "x"}, seed=0))
     return out
@@ -47,13 +46,13 @@ def test_stitch_puts_overlapping_windows_back_on_the_record_time_axis():
 
 def test_attributions_sum_to_the_logit_change_from_the_flat_baseline():
     torch.manual_seed(3)
-    model = build_model(CONFIG).eval()
+    model = SEResNet(CONFIG.network).eval()
     windows = np.random.default_rng(1).normal(0, 0.3, size=(2, 12, CONFIG.window)).astype(np.float32)
-    demo = demographics(61.0, "Female")
+    demographics = encode_demographics(61.0, "Female")
     target = 5
-    attributions = integrated_gradients(model, windows, demo, target, steps=64)
+    attributions = integrated_gradients(model, windows, demographics, target, steps=64)
     with torch.no_grad():
-        d = torch.from_numpy(np.repeat(demo[None], 2, axis=0).astype(np.float32))
+        d = torch.from_numpy(np.repeat(demographics[None], 2, axis=0).astype(np.float32))
         x = torch.from_numpy(windows)
         change = (model(x, d) - model(torch.zeros_like(x), d))[:, target].numpy()
     # completeness (Sundararajan et al. 2017): the attributions of each window add up to its logit change

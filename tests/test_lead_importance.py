@@ -11,7 +11,7 @@ from ecgnet.classes import ABBREVIATIONS, CLASSES
 from ecgnet.cli import main
 from ecgnet.config import PRESETS
 from ecgnet.leadimportance import LEAD_IMPORTANCE_FILE, occlusion_drops, read_lead_importance, report_section
-from ecgnet.model import build_model
+from ecgnet.model import SEResNet
 from ecgnet.modeldir import build_manifest, save_weights, weights_name, write_manifest
 from ecgnet.plot import LEADS
 from ecgnet.results import OutOfFold, write_oof
@@ -47,7 +47,7 @@ def results_dir(tmp_path_factory):
     folds = []
     for k in range(2):
         torch.manual_seed(k)
-        digest = save_weights(out / weights_name(k), build_model(CONFIG).state_dict())
+        digest = save_weights(out / weights_name(k), SEResNet(CONFIG.network).state_dict())
         folds.append({"fold": k, "weights": weights_name(k), "sha256": digest, "thresholds": [0.5] * 24})
     write_manifest(out, build_manifest(CONFIG, folds, {"fingerprint": "x"}, seed=0))
     names, labels = [], []
