@@ -1,4 +1,4 @@
-"""Challenge-format record files for tests: a ``NAME.hea`` / ``NAME.mat`` pair (or a label ``NAME.hea``) from counts and header fields.
+"""Challenge-format files for tests: a ``NAME.hea``/``NAME.mat`` pair, or a label ``NAME.hea``, from counts and fields.
 
 The header comes from ``ecgnet.synth.writer.format_header`` (the synthetic generator's
 writer), whose fields are all text, so a test writes ordinary and deliberately odd
