@@ -47,7 +47,7 @@ TWO_HOURS = 2 * 3600
 
 
 # One generated fault: (name, header text or bytes or None, .mat bytes or None, regex of its error or None if readable).
-Fault = tuple[str, "str | bytes | None", "bytes | None", "str | None"]
+Fault = tuple[str, str | bytes | None, bytes | None, str | None]
 HeaderOf = Callable[[str, np.ndarray], str]  # (name, counts) -> the base record's header for them
 
 
