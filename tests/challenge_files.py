@@ -1,4 +1,4 @@
-"""Challenge-format record files for tests: a ``NAME.hea`` / ``NAME.mat`` pair from counts and header fields.
+"""Challenge-format files for tests: a ``NAME.hea``/``NAME.mat`` pair, or a label ``NAME.hea``, from counts and fields.
 
 The header comes from ``ecgnet.synth.writer.format_header`` (the synthetic generator's
 writer), whose fields are all text, so a test writes ordinary and deliberately odd
@@ -17,20 +17,21 @@ import scipy.io
 from ecgnet.synth.writer import format_header
 
 
-def sine_counts(samples: int = 5000, fs: float = 500, amplitude: float = 300, step: float = 30) -> np.ndarray:
-    """int16 (12, samples) counts: lead k a 1.1 Hz sine of ``amplitude + k * step`` counts and phase k rad.
+def sine_counts(samples: int = 5000, fs: float = 500, amplitude: float = 300, step: float = 30,
+                hz: float = 1.1) -> np.ndarray:
+    """int16 (12, samples) counts: lead k a ``hz`` sine of ``amplitude + k * step`` counts and phase k rad.
 
     Each lead differs, so a reordering or a lost lead is visible; at 1000 counts/mV the
     default is about 0.6 mV peak to peak.
     """
     t = np.arange(samples) / fs
-    return np.stack([np.round((amplitude + step * k) * np.sin(2 * np.pi * 1.1 * t + k)) for k in range(12)]).astype(np.int16)
+    return np.stack([np.round((amplitude + step * k) * np.sin(2 * np.pi * hz * t + k)) for k in range(12)]).astype(np.int16)
 
 
-def mat_bytes(val: np.ndarray, variable: str = "val") -> bytes:
-    """The bytes of a MATLAB v4 file holding ``val`` under the name ``variable``."""
+def mat_bytes(val, variable: str = "val", format: str = "4") -> bytes:
+    """The bytes of a MATLAB file (v4, or v5 with ``format="5"`` for cells and text) holding ``val`` as ``variable``."""
     buffer = io.BytesIO()
-    scipy.io.savemat(buffer, {variable: val}, format="4")
+    scipy.io.savemat(buffer, {variable: val}, format=format)
     return buffer.getvalue()
 
 
@@ -49,4 +50,16 @@ def write_pair(directory: str | Path, name: str, val: np.ndarray, header: str | 
     path = directory / f"{name}.hea"
     path.write_bytes(header.encode() if isinstance(header, str) else header)
     (directory / f"{name}.mat").write_bytes(mat_bytes(val, variable))
+    return path
+
+
+def write_label(directory: str | Path, name: str, dx: str, samples: int = 5000, **fields) -> Path:
+    """Write only ``NAME.hea``, a label file for the scorer (it reads the ``#Dx`` line, no signal); returns its path.
+
+    The header is ``format_header`` over 12 leads of ``samples`` zero counts at 500 Hz
+    (first value and checksum 0), with ``dx`` and any other field as given.
+    """
+    path = Path(directory) / f"{name}.hea"
+    text = format_header(name, np.zeros((12, samples), np.int16), fields.pop("fs", 500), dx=dx, **fields)
+    path.write_bytes(text.encode())
     return path

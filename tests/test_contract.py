@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.io import loadmat, savemat
+from scipy.io import loadmat
 
 from ecgnet.classes import CLASSES
 from ecgnet.outputs import read_output
 from ecgnet.scoring import load_directories
+from challenge_files import write_pair
 from conftest import shared_path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,14 +34,8 @@ def write_records(directory: Path, n: int, seed: int = 0) -> Path:
         for code in codes:
             x[CODES.index(code) * 3] += 1000 * np.sin(2 * np.pi * 5 * t)
         val = np.round(x).astype(np.int16)
-        savemat(directory / f"{name}.mat", {"val": val}, format="4")
-        lines = [f"{name} 12 500 5000"]
-        for lead, row in zip(("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"), val):
-            checksum = ((int(row.sum(dtype=np.int64)) + 32768) % 65536) - 32768
-            lines.append(f"{name}.mat 16+24 1000/mV 16 0 {row[0]} {checksum} 0 {lead}")
-        lines += [f"#Age: {int(rng.integers(20, 90))}", f"#Sex: {rng.choice(['Male', 'Female'])}", f"#Dx: {','.join(codes)}",
-                  "#Rx: Unknown", "#Hx: Unknown", "#Sx: Unknown"]
-        (directory / f"{name}.hea").write_text("\n".join(lines) + "\n")
+        write_pair(directory, name, val, age=str(int(rng.integers(20, 90))), sex=str(rng.choice(["Male", "Female"])),
+                   dx=",".join(codes), date=None)
     return directory
 
 
@@ -145,8 +140,7 @@ def test_a_failed_record_gets_the_same_empty_answers_from_driver_and_run_12ECG_c
     mixed.mkdir()
     for suffix in (".hea", ".mat"):
         (mixed / f"A0001{suffix}").write_bytes((data / f"A0001{suffix}").read_bytes())
-    (mixed / "FLAT.hea").write_text((data / "A0002.hea").read_text().replace("A0002", "FLAT"))
-    savemat(mixed / "FLAT.mat", {"val": np.zeros((12, 5000), np.int16)}, format="4")
+    write_pair(mixed, "FLAT", np.zeros((12, 5000), np.int16), header=(data / "A0002.hea").read_text().replace("A0002", "FLAT"))
     out = tmp / "mixed_out"
     done = _run([REPO / "driver.py", model, mixed, out], env)
     assert done.returncode == 1 and "1 of 2 record(s) failed" in done.stderr

@@ -18,7 +18,6 @@ One input directory mixes good synthetic records, the real edge cases of
 """
 from __future__ import annotations
 
-import io
 import os
 import re
 import shutil
@@ -26,12 +25,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.io
-
+from challenge_files import mat_bytes
 from conftest import SHARED
 from ecgnet.config import PRESETS
 from ecgnet.outputs import OutputFileError, read_output
@@ -47,10 +46,9 @@ EDGE_MISSING_SIGNAL = "I0001"
 TWO_HOURS = 2 * 3600
 
 
-def _mat_bytes(variables: dict, format: str = "5") -> bytes:
-    buffer = io.BytesIO()
-    scipy.io.savemat(buffer, variables, format=format)
-    return buffer.getvalue()
+# One generated fault: (name, header text or bytes or None, .mat bytes or None, regex of its error or None if readable).
+Fault = tuple[str, str | bytes | None, bytes | None, str | None]
+HeaderOf = Callable[[str, np.ndarray], str]  # (name, counts) -> the base record's header for them
 
 
 def _base_signal(seed: int = 7) -> tuple[np.ndarray, float, float | None, str | None, list[str]]:
@@ -58,50 +56,44 @@ def _base_signal(seed: int = 7) -> tuple[np.ndarray, float, float | None, str | 
     return generate_record(0, seed, fs_choices=[500], duration_range=(10, 10))
 
 
-def write_faults(directory: Path) -> dict[str, str | None]:
-    """Write one record per fault into ``directory``: {name: None if readable, else a regex its error must match}.
-
-    Names are what the driver's ``.mat`` listing sees; ``NOHEADER`` has only a ``.mat``.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    signal_mv, fs, age, sex, codes = _base_signal()
-    adc = to_adc(signal_mv)
-    expected: dict[str, str | None] = {}
-
-    def header(name: str, val: np.ndarray, rate: float = fs) -> str:
-        return header_text(name, val, rate, age, sex, codes)
-
-    def write(name: str, hea: str | bytes | None, mat: bytes | None, outcome: str | None) -> None:
-        if hea is not None:
-            (directory / f"{name}.hea").write_bytes(hea if isinstance(hea, bytes) else hea.encode())
-        if mat is not None:
-            (directory / f"{name}.mat").write_bytes(mat)
-        expected[name] = outcome
-
-    good_mat = _mat_bytes({"val": adc}, format="4")
-    write("TRUNCATED", header("TRUNCATED", adc), good_mat[: len(good_mat) // 2], "not a readable MATLAB file")
-    write("ZEROBYTES", header("ZEROBYTES", adc), b"", r"signal file is empty \(0 bytes\)")
-    write("WRONGVAR", header("WRONGVAR", adc), _mat_bytes({"signal": adc}), "no variable 'val'")
-    write("COMPLEXVAL", header("COMPLEXVAL", adc), _mat_bytes({"val": adc.astype(np.complex128)}), "non-numeric type complex")
-    write("STRINGVAL", header("STRINGVAL", adc), _mat_bytes({"val": "twelve leads"}), "non-numeric type")
+def _mat_faults(header: HeaderOf, adc: np.ndarray) -> list[Fault]:
+    """Signal files that are cut, empty, or hold no numeric ``val`` (text, complex, a cell)."""
+    good_mat = mat_bytes(adc)
     cell = np.empty((1, 2), dtype=object)
     cell[0, 0], cell[0, 1] = adc[:6], adc[6:]
-    write("CELLVAL", header("CELLVAL", adc), _mat_bytes({"val": cell}), "non-numeric type object")
-    lines = header("FEWLINES", adc).splitlines()
-    write("FEWLINES", "\n".join(lines[:7] + lines[13:]) + "\n", good_mat, "claims 12 leads but has 6 signal lines")
-    rng = np.random.default_rng(3)
-    write("GARBAGEMAT", header("GARBAGEMAT", adc), rng.integers(0, 256, 4000, dtype=np.uint8).tobytes(), "not a readable MATLAB file")
-    write("GARBAGEHEA", rng.integers(0, 256, 600, dtype=np.uint8).tobytes(), good_mat, "NUL bytes: not a text header")
-    no_nul = np.random.default_rng(1).integers(1, 256, 600, dtype=np.uint8).tobytes()
-    write("GARBAGETEXT", no_nul, good_mat, "bad lead count .* on the record line")
-    write("NOHEADER", None, good_mat, r"header file NOHEADER\.hea is missing")
-    latin1 = header("LATIN1", adc).replace("#Sx: Unknown", "#Sx: Müdigkeit, Schwindel (Bürozeit)")
-    write("LATIN1", latin1.encode("latin-1"), good_mat, None)
+    return [
+        ("TRUNCATED", header("TRUNCATED", adc), good_mat[: len(good_mat) // 2], "not a readable MATLAB file"),
+        ("ZEROBYTES", header("ZEROBYTES", adc), b"", r"signal file is empty \(0 bytes\)"),
+        ("WRONGVAR", header("WRONGVAR", adc), mat_bytes(adc, "signal", format="5"), "no variable 'val'"),
+        ("COMPLEXVAL", header("COMPLEXVAL", adc), mat_bytes(adc.astype(np.complex128), format="5"), "non-numeric type complex"),
+        ("STRINGVAL", header("STRINGVAL", adc), mat_bytes("twelve leads", format="5"), "non-numeric type"),
+        ("CELLVAL", header("CELLVAL", adc), mat_bytes(cell, format="5"), "non-numeric type object"),
+    ]
 
+
+def _text_faults(header: HeaderOf, adc: np.ndarray) -> list[Fault]:
+    """Headers cut short, random bytes (with and without NULs) in either file, no header, a latin-1 header."""
+    good_mat = mat_bytes(adc)
+    lines = header("FEWLINES", adc).splitlines()
+    rng = np.random.default_rng(3)
+    garbage_mat = rng.integers(0, 256, 4000, dtype=np.uint8).tobytes()
+    garbage_hea = rng.integers(0, 256, 600, dtype=np.uint8).tobytes()
+    no_nul = np.random.default_rng(1).integers(1, 256, 600, dtype=np.uint8).tobytes()
+    latin1 = header("LATIN1", adc).replace("#Sx: Unknown", "#Sx: Müdigkeit, Schwindel (Bürozeit)")
+    return [
+        ("FEWLINES", "\n".join(lines[:7] + lines[13:]) + "\n", good_mat, "claims 12 leads but has 6 signal lines"),
+        ("GARBAGEMAT", header("GARBAGEMAT", adc), garbage_mat, "not a readable MATLAB file"),
+        ("GARBAGEHEA", garbage_hea, good_mat, "NUL bytes: not a text header"),
+        ("GARBAGETEXT", no_nul, good_mat, "bad lead count .* on the record line"),
+        ("NOHEADER", None, good_mat, r"header file NOHEADER\.hea is missing"),
+        ("LATIN1", latin1.encode("latin-1"), good_mat, None),
+    ]
+
+
+def _sample_faults(header: HeaderOf, signal_mv: np.ndarray) -> list[Fault]:
+    """Two hours of signal, 0.2 s of it, and a few, most or all samples NaN or infinite."""
+    adc = to_adc(signal_mv)
     long_adc = to_adc(np.tile(signal_mv, (1, TWO_HOURS // 10)))
-    write("TWOHOURS", header("TWOHOURS", long_adc), _mat_bytes({"val": long_adc}, format="4"), None)
-    # 0.2 s: no beat to classify (issue 12 item 4: refused like a flat record, below records.MIN_DURATION_S)
-    write("SAMPLES100", header("SAMPLES100", adc[:, :100]), _mat_bytes({"val": adc[:, :100]}, format="4"), r"too short: 100 samples")
 
     def with_nonfinite(fraction: float, value: float) -> np.ndarray:
         val = adc.astype(np.float64)
@@ -112,15 +104,39 @@ def write_faults(directory: Path) -> dict[str, str | None]:
     few = with_nonfinite(0, np.nan)
     few[3, 100:103] = np.inf
     few[4, 200] = -np.inf
-    write("NANFEW", header("NANFEW", adc), _mat_bytes({"val": few}, format="4"), None)
-    write("NANMOST", header("NANMOST", adc), _mat_bytes({"val": with_nonfinite(0.6, np.nan)}, format="4"), "are NaN or infinite")
-    write("INFALL", header("INFALL", adc), _mat_bytes({"val": with_nonfinite(1.0, np.inf)}, format="4"), "are NaN or infinite")
+    return [
+        ("TWOHOURS", header("TWOHOURS", long_adc), mat_bytes(long_adc), None),
+        # 0.2 s: no beat to classify (issue 12 item 4: refused like a flat record, below records.MIN_DURATION_S)
+        ("SAMPLES100", header("SAMPLES100", adc[:, :100]), mat_bytes(adc[:, :100]), r"too short: 100 samples"),
+        ("NANFEW", header("NANFEW", adc), mat_bytes(few), None),
+        ("NANMOST", header("NANMOST", adc), mat_bytes(with_nonfinite(0.6, np.nan)), "are NaN or infinite"),
+        ("INFALL", header("INFALL", adc), mat_bytes(with_nonfinite(1.0, np.inf)), "are NaN or infinite"),
+    ]
 
+
+def write_faults(directory: Path) -> dict[str, str | None]:
+    """Write one record per fault into ``directory``: {name: None if readable, else a regex its error must match}.
+
+    Names are what the driver's ``.mat`` listing sees; ``NOHEADER`` has only a ``.mat``.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    signal_mv, fs, age, sex, codes = _base_signal()
+    adc = to_adc(signal_mv)
+
+    def header(name: str, val: np.ndarray) -> str:
+        return header_text(name, val, fs, age, sex, codes)
+
+    expected: dict[str, str | None] = {}
+    for name, hea, mat, outcome in _mat_faults(header, adc) + _text_faults(header, adc) + _sample_faults(header, signal_mv):
+        if hea is not None:
+            (directory / f"{name}.hea").write_bytes(hea if isinstance(hea, bytes) else hea.encode())
+        if mat is not None:
+            (directory / f"{name}.mat").write_bytes(mat)
+        expected[name] = outcome
     for rate in (300, 128):
         mv, _, _, _, _ = generate_record(rate, 11, fs_choices=[rate], duration_range=(10, 10))
-        name = f"FS{rate}"
-        write_record(directory, name, mv, rate, age, sex, codes)
-        expected[name] = None
+        write_record(directory, f"FS{rate}", mv, rate, age, sex, codes)
+        expected[f"FS{rate}"] = None
     return expected
 
 

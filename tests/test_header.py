@@ -1,18 +1,30 @@
 """Header parsing: every variant of the 2020/2021 releases, and clean errors on broken text."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from conftest import shared_path
 
 from ecgnet.errors import RecordError
 from ecgnet.header import DEFAULT_GAIN, counts_per_mv, parse_header, read_dx_codes, read_header
 from ecgnet.leads import LEADS
+from ecgnet.synth.writer import format_header
 
 
 
-def _text(record_line: str = "A0001 12 500 7500 05-Feb-2020 11:39:16", gain: str = "16+24 1000/mV", comments=("#Age: 74", "#Sex: Male", "#Dx: 59118001")) -> str:
-    signals = [f"A0001.mat {gain} 16 0 {k} {100 + k} 0 {lead}" for k, lead in enumerate(LEADS)]
-    return "\n".join([record_line, *signals, *comments]) + "\n"
+# A0001's counts as far as its header tells: 7500 samples, lead k starting at k and summing to 100 + k.
+_COUNTS = np.zeros((12, 7500), np.int64)
+_COUNTS[:, 0], _COUNTS[:, 1] = np.arange(12), 100
+
+
+def _text(record_line: str | None = None, gain: str = "16+24 1000/mV", comments=("#Age: 74", "#Sex: Male", "#Dx: 59118001")) -> str:
+    """A0001's header from the fixture writer (format_header).
+
+    The record line, the format + gain field and the comment lines are the literal text each test is about.
+    """
+    fmt, gain_field = gain.split(" ", 1)
+    lines = format_header("A0001", _COUNTS, 500, fmt=fmt, gain=gain_field, date="05-Feb-2020 11:39:16").splitlines()
+    return "\n".join([record_line or lines[0], *lines[1:13], *comments]) + "\n"
 
 
 def test_standard_header():

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
+from challenge_files import sine_counts, write_pair
 from conftest import shared_path
 
 from ecgnet import metrics
@@ -65,8 +66,7 @@ def test_invalid_runs_anywhere_read_like_nan_at_the_same_places(tmp_path, seed):
     with_marker[gaps], with_nan[gaps] = -32768, np.nan
     header = clean.read_text()
     for name, array in (("M", with_marker), ("N", with_nan)):
-        (tmp_path / f"{name}.hea").write_text(header.replace("CLEAN", name))
-        scipy.io.savemat(tmp_path / f"{name}.mat", {"val": array}, format="4")
+        write_pair(tmp_path, name, array, header=header.replace("CLEAN", name))
     marker, nan = read_record(tmp_path / "M.hea"), read_record(tmp_path / "N.hea")
     assert np.array_equal(marker.signal, nan.signal) and (marker.signal[gaps] == 0).all()
     assert [w for w in marker.warnings if "invalid sample" in w] == [w for w in nan.warnings if "invalid sample" in w]
@@ -111,13 +111,8 @@ def test_s0003_is_refused_like_the_flat_q9400():
 
 @pytest.mark.parametrize("samples, fs, refused", [(1, 500, True), (100, 257, True), (1999, 1000, True), (2000, 1000, False), (600, 300, False)])
 def test_every_record_shorter_than_one_slow_beat_is_refused(tmp_path, samples, fs, refused):
-    t = np.arange(samples) / fs
-    val = np.stack([np.round(800 * np.sin(2 * np.pi * 1.1 * t + k)) for k in range(12)]).astype(np.int16)
-    source = _hunt("too-short-record", "S0003.hea").read_text().splitlines()
-    lines = [f"S9 12 {fs} {samples}"] + [" ".join(["S9.mat", *line.split()[1:5], str(int(row[0])), "0", "0", line.split()[-1]])
-                                         for line, row in zip(source[1:13], val)] + source[13:]
-    (tmp_path / "S9.hea").write_text("\n".join(lines) + "\n")
-    scipy.io.savemat(tmp_path / "S9.mat", {"val": val}, format="4")
+    """S0003's header fields (format 16, 1000/mV, its demographics and label) over other lengths and rates."""
+    write_pair(tmp_path, "S9", sine_counts(samples, fs, amplitude=800, step=0), fs=fs, age="60", sex="Male", dx="426783006")
     if refused:
         with pytest.raises(RecordError, match=rf"too short: {samples} samples at {fs} Hz"):
             read_record(tmp_path / "S9.hea")

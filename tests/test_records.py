@@ -6,12 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
+from challenge_files import mat_bytes, sine_counts, write_pair
 from conftest import shared_path
 
 from ecgnet.classes import CLASS_INDEX, encode_codes
 from ecgnet.errors import RecordError
 from ecgnet.header import read_dx_codes, read_header
 from ecgnet.records import LEADS, find_records, load_mat, qrs_amplitude, read_record, record_from_arrays
+from ecgnet.synth.writer import format_header
 
 UNIT = np.ones(12, dtype=np.float32)
 
@@ -99,27 +101,19 @@ def test_dx_variants_of_real_headers():
 
 def _counts(samples: int = 5000, fs: float = 500) -> np.ndarray:
     """12 leads of ~1 mV peak-to-peak at 1000 counts/mV, each lead distinct so reordering is visible."""
-    t = np.arange(samples) / fs
-    return np.stack([np.round((400 + 20 * k) * np.sin(2 * np.pi * 1.2 * t + k)) for k in range(12)]).astype(np.int16)
+    return sine_counts(samples, fs, amplitude=400, step=20, hz=1.2)
 
 
-def _header_text(name: str, val: np.ndarray, fs: float = 500, gain: str = "1000/mV", leads=LEADS, dx: str = "426783006,164861001",
-                 age: str = "63", sex: str = "Female", newline: str = "\n") -> str:
-    lines = [f"{name} {len(leads)} {fs:g} {val.shape[1]}"]
-    for row, lead in enumerate(leads):
-        data = val[row].astype(np.int64) if row < val.shape[0] else np.zeros(1, np.int64)
-        checksum = ((int(data.sum()) + 32768) % 65536) - 32768
-        lines.append(f"{name}.mat 16+24 {gain} 16 0 {int(data[0])} {checksum} 0 {lead}")
-    lines += [f"#Age: {age}", f"#Sex: {sex}", f"#Dx: {dx}", "#Rx: Unknown"]
-    return newline.join(lines) + newline
+# The generated records' fields: labels, demographics, no date (tests edit line 1) and one comment.
+FIELDS = {"dx": "426783006,164861001", "age": "63", "sex": "Female", "date": None, "comments": ("#Rx: Unknown",)}
 
 
-def _write(tmp_path: Path, name: str, val, header: str | bytes | None = None, **kwargs) -> Path:
-    path = tmp_path / f"{name}.hea"
-    header = _header_text(name, np.asarray(val), **kwargs) if header is None else header
-    path.write_bytes(header.encode() if isinstance(header, str) else header)
-    scipy.io.savemat(tmp_path / f"{name}.mat", {"val": val}, format="4")
-    return path
+def _header_text(name: str, val: np.ndarray, fs: float = 500, **fields) -> str:
+    return format_header(name, val, fs, **{**FIELDS, **fields})
+
+
+def _write(tmp_path: Path, name: str, val, header: str | bytes | None = None, **fields) -> Path:
+    return write_pair(tmp_path, name, val, header if header is not None else _header_text(name, np.asarray(val), **fields))
 
 
 def test_generated_record_scaling_labels_and_demographics(tmp_path):
@@ -174,10 +168,10 @@ def test_missing_empty_truncated_and_garbage_mat_files(tmp_path):
 
 def test_mat_without_val_or_with_non_numeric_val(tmp_path):
     path = _write(tmp_path, "X0006", _counts())
-    scipy.io.savemat(path.with_suffix(".mat"), {"data": _counts()}, format="4")
+    path.with_suffix(".mat").write_bytes(mat_bytes(_counts(), "data"))
     with pytest.raises(RecordError, match="no variable 'val'"):
         read_record(path)
-    scipy.io.savemat(path.with_suffix(".mat"), {"val": "twelve leads"}, format="4")
+    path.with_suffix(".mat").write_bytes(mat_bytes("twelve leads"))
     with pytest.raises(RecordError, match="non-numeric"):
         read_record(path)
 
@@ -227,8 +221,8 @@ def test_flat_leads_warn_and_an_all_flat_record_is_an_error(tmp_path):
 
 def test_header_variants_crlf_and_non_utf8_bytes(tmp_path):
     val = _counts()
-    text = _header_text("X0014", val, newline="\r\n", sex="m", age="NaN").replace("X0014 12", "X0014.mat 12", 1)
-    text = text.replace("#Age", "# Age").replace("16+24 1000/mV", "16x1+24 1000.0(0)/mv")
+    text = _header_text("X0014", val, newline="\r\n", sex="m", age="NaN", fmt="16x1+24", gain="1000.0(0)/mv")
+    text = text.replace("X0014 12", "X0014.mat 12", 1).replace("#Age", "# Age")
     raw = text.encode() + "#Hx: caf\u00e9\r\n".encode("latin-1")
     record = read_record(_write(tmp_path, "X0014", val, header=raw))
     assert (record.age, record.sex) == (None, "Male")
@@ -339,7 +333,7 @@ def test_invalid_sample_value_reads_exactly_like_nan(tmp_path):
 def test_invalid_value_depends_on_the_format_and_too_many_are_refused(tmp_path):
     val = _counts() // 20  # within format 212's 12-bit range
     val[2, :50] = -2048
-    header = _header_text("X0023", val).replace("16+24", "212")
+    header = _header_text("X0023", val, fmt="212")
     record = read_record(_write(tmp_path, "X0023", val, header=header), gain_policy="header")
     assert (record.signal[2, :50] == 0).all() and "-2048 in format 212" in record.warnings[-1]
     as_16 = read_record(_write(tmp_path, "X0024", val, header=_header_text("X0024", val)), gain_policy="header")

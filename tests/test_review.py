@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from challenge_files import sine_counts, write_pair
 
 from ecgnet import cli
 from ecgnet.classes import CLASSES, class_index
@@ -210,7 +211,7 @@ def test_a_directory_that_is_not_a_cv_result_is_named(tmp_path, caplog):
     assert cli.main(["review", str(tmp_path / "absent"), "--class", "LAD", "--out", str(tmp_path / "r")]) == 2
     with pytest.raises(SystemExit):
         cli.main(["review", str(tmp_path), "--class", "NOPE", "--out", str(tmp_path / "r")])
-    (tmp_path / "A0001.hea").write_text("A0001 12 500 5000\n")
+    write_pair(tmp_path, "A0001", sine_counts())
     with pytest.raises(AnalysisError, match="it holds records: cross-validate them first"):
         load_results(tmp_path)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from challenge_files import write_label
 from conftest import REPO, shared_path
 from ecgnet import classes, metrics
 from ecgnet.outputs import write_output
@@ -107,7 +108,7 @@ def make_case(tmp_path: Path, n: int = 12, seed: int = 0) -> tuple[Path, Path, n
         picks = rng.choice(classes.NUM_CLASSES, size=rng.integers(1, 3), replace=False)
         truth[i, picks] = True
         dx = ",".join(classes.CLASSES[k] for k in picks)
-        (labels_dir / f"R{i:03d}.hea").write_text(f"R{i:03d} 12 500 5000\n#Age: 50\n#Sex: Male\n#Dx: {dx}\n")
+        write_label(labels_dir, f"R{i:03d}", dx, age="50", sex="Male")
         scores = np.clip(truth[i] * 0.6 + rng.random(classes.NUM_CLASSES) * 0.5, 0, 1)
         write_output(outputs_dir / f"R{i:03d}.csv", f"R{i:03d}", classes.CLASSES, scores >= 0.5, scores)
     return labels_dir, outputs_dir, truth
@@ -145,7 +146,7 @@ def test_cli_directory_errors_are_clear_and_non_zero(tmp_path, problem):
     if problem == "no_headers":
         for path in labels_dir.iterdir():
             path.unlink()
-        (labels_dir / ".hidden.hea").write_text("#Dx: 426783006\n")
+        write_label(labels_dir, ".hidden", "426783006")
         message = "no label files"
     elif problem == "no_output_dir":
         outputs_dir = tmp_path / "absent"
@@ -171,12 +172,9 @@ def _cr_case(tmp_path: Path, newlines: dict[str, str]) -> tuple[Path, Path]:
     labels, outputs = tmp_path / "labels", tmp_path / "outputs"
     labels.mkdir()
     outputs.mkdir()
-    leads = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
     predicted = {"C1": "164889003", "C2": "426783006", "C3": "270492004", "C4": "426783006"}
     for name, code in CR_CASE_LABELS.items():
-        lines = [f"{name} 12 500 5000", *(f"{name}.mat 16+24 1000/mV 16 0 0 0 0 {lead}" for lead in leads),
-                 "#Age: 50", "#Sex: Male", f"#Dx: {code}"]
-        (labels / f"{name}.hea").write_bytes(newlines[name].join(lines).encode() + newlines[name].encode())
+        write_label(labels, name, code, age="50", sex="Male", date=None, comments=(), newline=newlines[name])
         positive = np.array([c == predicted[name] for c in classes.CLASSES])
         write_output(outputs / f"{name}.csv", name, classes.CLASSES, positive, np.where(positive, 0.9, 0.1))
     return labels, outputs

@@ -15,7 +15,7 @@ import scipy.signal
 from challenge_files import sine_counts, write_pair
 
 from ecgnet.classes import ABBREVIATIONS, CLASSES, encode_codes
-from ecgnet.header import read_header
+from ecgnet.header import parse_header, read_header
 from ecgnet.records import read_record
 from ecgnet.synth import generate_dataset, generate_record, write_record
 from ecgnet.synth.labels import CODE, is_consistent, make_consistent
@@ -247,6 +247,14 @@ def test_format_header_writes_odd_fields_as_given(tmp_path):
     assert (header.signals[11].init_value, header.signals[11].checksum) == (0, 0)
     with pytest.raises(TypeError, match="ODD1"):
         write_pair(tmp_path, "ODD1", val, header=text, age="50")
+
+
+def test_format_header_writes_the_format_field_given_and_16_plus_24_by_default():
+    val = sine_counts(600)
+    assert format_header("F1", val, 500).splitlines()[1].split()[1] == "16+24"  # the 2020 files' format 16 at byte 24
+    header = parse_header(format_header("F1", val, 500, fmt="16x1+24"))
+    assert {(spec.fmt, spec.format_code) for spec in header.signals} == {("16x1+24", "16")}
+    assert parse_header(format_header("F1", val // 20, 500, fmt="212")).signals[0].format_code == "212"
 
 
 def test_written_records_read_back_without_warnings(tmp_path):

@@ -22,14 +22,15 @@ def to_adc(signal_mv: np.ndarray) -> np.ndarray:
 _COMMENTS = ("#Rx: Unknown", "#Hx: Unknown", "#Sx: Unknown")  # the fields the 2020 files carry after #Dx
 
 
-def format_header(name: str, adc: np.ndarray, fs: float | str, *, gain: str = f"{GAIN}/mV",
+def format_header(name: str, adc: np.ndarray, fs: float | str, *, gain: str = f"{GAIN}/mV", fmt: str = "16+24",
                   leads: Sequence[str] = LEADS, age: str = "NaN", sex: str = "Unknown", dx: str = "",
                   comments: Sequence[str] = _COMMENTS, date: str | None = _DATE, newline: str = "\n") -> str:
     """A header in the real 2020 layout, every field as the text to write (tests use it for odd headers).
 
     ``adc`` is the int (rows, samples) signal in counts: each of the ``leads`` takes the
     first value and checksum (sum mod 65536 as signed 16-bit) of its row, or 0 and 0
-    where ``leads`` names more rows than ``adc`` has. ``fs`` is written as given when
+    where ``leads`` names more rows than ``adc`` has; ``fmt`` is each signal line's format
+    field (``16+24``: format 16 at byte offset 24). ``fs`` is written as given when
     text, else without a needless ``.0``; ``date=None`` leaves the date and time out.
     Format: the WFDB header specification (PhysioNet), as used by the 2020 challenge.
     """
@@ -39,7 +40,7 @@ def format_header(name: str, adc: np.ndarray, fs: float | str, *, gain: str = f"
     for row, lead in enumerate(leads):
         counts = adc[row].astype(np.int64) if row < adc.shape[0] else np.zeros(0, np.int64)
         first = int(counts[0]) if counts.size else 0
-        lines.append(f"{name}.mat 16+24 {gain} 16 0 {first} {signed_checksum(counts.sum())} 0 {lead}")
+        lines.append(f"{name}.mat {fmt} {gain} 16 0 {first} {signed_checksum(counts.sum())} 0 {lead}")
     lines += [f"#Age: {age}", f"#Sex: {sex}", f"#Dx: {dx}", *comments]
     return newline.join(lines) + newline
 
