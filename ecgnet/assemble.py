@@ -138,10 +138,12 @@ def assemble(model_dir: str | Path, training_seconds: float | None = None, remov
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``assemble`` sub-command's argument: the model directory whose folds were trained apart."""
     parser.add_argument("model_dir", type=Path, help="model directory whose folds were trained by separate runs")
 
 
 def run(args: argparse.Namespace) -> int:
+    """``python -m ecgnet assemble``: check every fold and write ``manifest.json``; exit 0."""
     manifest = assemble(args.model_dir)
     print(f"{args.model_dir / MANIFEST}: {len(manifest['folds'])} folds assembled "
           f"(trained on {manifest['data']['device']}, {manifest['data']['labelled_records']} labelled records)")

@@ -116,6 +116,37 @@ def _fold_assignment(cache: Cache, usable: np.ndarray, manifest: dict, out: Path
     return np.array([recorded[n] for n in names])
 
 
+def _predict_folds(cache, usable: np.ndarray, assignment: np.ndarray, manifest: dict, config: Config,
+                   device, out: Path, thresholding: str) -> tuple[np.ndarray, dict, dict, dict]:
+    """Each fold model on its held-out records: (probabilities (N, 24), outputs, thresholds, per-fold scores per ablation).
+
+    ``usable`` (N,) are the cache rows scored, ``assignment`` (N,) their folds; each fold's
+    thresholds come from its inner split of the training folds (``_fold_thresholds``).
+    """
+    n = len(usable)
+    probabilities = np.zeros((n, len(CLASSES)))
+    outputs = {name: np.zeros((n, len(CLASSES)), dtype=bool) for name in ABLATIONS}
+    thresholds: dict[str, dict[int, np.ndarray]] = {name: {} for name in ABLATIONS}
+    per_fold: dict[str, dict[str, dict[str, float]]] = {name: {} for name in ABLATIONS}
+    for entry in manifest["folds"]:
+        k = int(entry["fold"])
+        held = np.flatnonzero(assignment == k)
+        _, val_idx = inner_split(cache, usable[assignment != k], config, config.seed, k)
+        model = SEResNet(config.network)
+        model.load_state_dict(load_weights(out, entry))
+        model.to(device)
+        fold_probabilities = predict_probabilities([model], cache, config, indices=usable[held], device=device)
+        val_probabilities = predict_probabilities([model], cache, config, indices=val_idx, device=device)
+        probabilities[held] = fold_probabilities
+        for name, values in _fold_thresholds(entry, cache.labels[val_idx], val_probabilities).items():
+            thresholds[name][k] = values
+            outputs[name][held] = apply_thresholds(fold_probabilities, values)
+            per_fold[name][str(k)] = metrics.with_sensitivity_specificity(cache.labels[usable[held]], outputs[name][held], fold_probabilities)
+        log.info("fold %d: %d held-out records, challenge score %.3f", k, len(held), per_fold[thresholding][str(k)]["Challenge metric"])
+
+    return probabilities, outputs, thresholds, per_fold
+
+
 def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, thresholding: str = "constrained",
                    assign: Assign | None = None, cache_root: str | Path | None = None,
                    only_folds: tuple[int, ...] | None = None) -> dict | None:
@@ -140,26 +171,8 @@ def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, th
     usable = labelled_records(cache)
     assignment = _fold_assignment(cache, usable, manifest, out)
 
-    n = len(usable)
-    probabilities = np.zeros((n, len(CLASSES)))
-    outputs = {name: np.zeros((n, len(CLASSES)), dtype=bool) for name in ABLATIONS}
-    thresholds: dict[str, dict[int, np.ndarray]] = {name: {} for name in ABLATIONS}
-    per_fold: dict[str, dict[str, dict[str, float]]] = {name: {} for name in ABLATIONS}
-    for entry in manifest["folds"]:
-        k = int(entry["fold"])
-        held = np.flatnonzero(assignment == k)
-        _, val_idx = inner_split(cache, usable[assignment != k], config, config.seed, k)
-        model = SEResNet(config.network)
-        model.load_state_dict(load_weights(out, entry))
-        model.to(device)
-        fold_probabilities = predict_probabilities([model], cache, config, indices=usable[held], device=device)
-        val_probabilities = predict_probabilities([model], cache, config, indices=val_idx, device=device)
-        probabilities[held] = fold_probabilities
-        for name, values in _fold_thresholds(entry, cache.labels[val_idx], val_probabilities).items():
-            thresholds[name][k] = values
-            outputs[name][held] = apply_thresholds(fold_probabilities, values)
-            per_fold[name][str(k)] = metrics.with_sensitivity_specificity(cache.labels[usable[held]], outputs[name][held], fold_probabilities)
-        log.info("fold %d: %d held-out records, challenge score %.3f", k, len(held), per_fold[thresholding][str(k)]["Challenge metric"])
+    probabilities, outputs, thresholds, per_fold = _predict_folds(cache, usable, assignment, manifest, config, device, out,
+                                                                  thresholding)
 
     keep = assignment >= 0  # fold -1 (leave-one-source-out): trained on by every fold, held out by none
     usable, assignment, probabilities, outputs = usable[keep], assignment[keep], probabilities[keep], {k: v[keep] for k, v in outputs.items()}

@@ -151,6 +151,7 @@ class SyncBatchNorm1d(nn.BatchNorm1d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise ``x`` (B, C, L) with the global batch's statistics while training, else as BatchNorm1d."""
         if not (self.training and rank_and_world()[1] > 1):
             return super().forward(x)
         x32, channels = x.float(), x.shape[1]

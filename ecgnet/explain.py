@@ -99,6 +99,7 @@ def class_index(code: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``explain`` sub-command's arguments: model directory, record, class and output picture."""
     parser.add_argument("model_dir", type=Path, help="a model directory (train_model.py, cv or demo)")
     parser.add_argument("record", type=Path, help="a record's header, NAME.hea (NAME.mat beside it)")
     parser.add_argument("--class", dest="target", type=class_index, default=None, metavar="CODE",
@@ -107,6 +108,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``python -m ecgnet explain``: draw the record's 12 leads with the fold models' attributions; exit 0."""
     ensemble = Ensemble.load(args.model_dir, device="cpu")
     record = read_record(args.record, gain_policy=ensemble.config.gain_policy)
     _, scores = ensemble.predict_record(record)

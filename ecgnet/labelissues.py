@@ -102,11 +102,13 @@ def write_label_issues(results_dir: Path, issues: LabelIssues) -> Path:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``label-issues`` sub-command's arguments: the cv results folder and how many rows to print."""
     parser.add_argument("results_dir", type=Path, help="a directory written by `python -m ecgnet cv` (holds oof_predictions.csv)")
     parser.add_argument("--top", type=int, default=10, help="doubtful labels to print (default 10)")
 
 
 def run(args: argparse.Namespace) -> int:
+    """``python -m ecgnet label-issues``: write ``label_issues.csv`` into the results folder; exit 0."""
     issues = rank_label_issues(read_oof(args.results_dir))
     path = write_label_issues(args.results_dir, issues)
     print(f"{len(issues.records)} records x {len(CLASSES)} classes ranked; cleanlab flags "

@@ -113,6 +113,7 @@ def lead_importance(results_dir: Path, data_dir: Path, max_records: int | None =
 
 
 def write_lead_importance(results_dir: Path, importance: np.ndarray, count: np.ndarray) -> Path:
+    """``RESULTS_DIR/lead_importance.csv``: per class, records scored and the importance (24, 12) of each lead; its path."""
     buffer = StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["class", "code", "records", *LEADS])
@@ -124,6 +125,7 @@ def write_lead_importance(results_dir: Path, importance: np.ndarray, count: np.n
 
 
 def read_lead_importance(results_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(importance (24, 12) per class and lead, records (24,)) from ``lead_importance.csv``; ValueError for other classes."""
     with open(Path(results_dir) / LEAD_IMPORTANCE_FILE, newline="") as handle:
         rows = list(csv.DictReader(handle))
     if [r["code"] for r in rows] != list(CLASSES):
@@ -151,6 +153,7 @@ def heat_map(importance: np.ndarray, count: np.ndarray, path: Path) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``lead-importance`` sub-command's arguments: results folder, data folder, record limit, seed."""
     parser.add_argument("results_dir", type=Path, help="a directory written by `python -m ecgnet cv` or `demo` (its model)")
     parser.add_argument("--data", type=Path, default=None, help="the records cv ran on (default: the data_dir in summary.json)")
     parser.add_argument("--max-records", type=int, default=None, help="a seeded random subset of this many records (default all)")
@@ -158,6 +161,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``python -m ecgnet lead-importance``: write ``lead_importance.csv`` and its heat map; exit 0."""
     results_dir: Path = args.results_dir
     data_dir = args.data
     if data_dir is None:

@@ -145,6 +145,7 @@ class PlanSampler(Sampler):
         self.plan: Sequence[Batch] = []
 
     def set_plan(self, plan: Sequence[Batch]) -> None:
+        """The batches the next epoch yields, in order."""
         self.plan = plan
 
     def __iter__(self) -> Iterator[Batch]:
