@@ -30,10 +30,12 @@ import scipy.signal
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the generator tests' measurements, shared
 
 from ecgnet.classes import ABBREVIATIONS  # noqa: E402
 from ecgnet.records import find_records, read_record  # noqa: E402
 from ecgnet.synth import generate_record  # noqa: E402
+from ecg_measures import bandpass, r_peaks  # noqa: E402
 
 CONDUCTION = {"LBBB", "CRBBB", "IRBBB", "NSIVCB", "LAnFB", "PR"}
 GROUPS = {  # name: (codes forced on synthetic records, selection of real records by their labels)
@@ -47,20 +49,6 @@ GROUPS = {  # name: (codes forced on synthetic records, selection of real record
     "STach": (("STach",), lambda s: "STach" in s and not s & {"AF", "AFL"}),
 }
 WIDE = (("LBBB", "NSR"), ("CRBBB", "NSR"), ("NSIVCB", "NSR"))
-
-
-def _band(x: np.ndarray, fs: float, low: float, high: float) -> np.ndarray:
-    sos = scipy.signal.butter(2, [low, min(high, 0.45 * fs)], btype="band", fs=fs, output="sos")
-    return scipy.signal.sosfiltfilt(sos, x, axis=-1)
-
-
-def _r_peaks(x: np.ndarray, fs: float) -> np.ndarray:
-    energy = (_band(x, fs, 5.0, 20.0) ** 2).sum(axis=0)
-    width = max(1, int(0.06 * fs))
-    energy = np.convolve(energy, np.ones(width) / width, mode="same")
-    peaks, props = scipy.signal.find_peaks(energy, distance=int(0.27 * fs), height=0.0)
-    heights = np.sort(props["peak_heights"])
-    return peaks[props["peak_heights"] > 0.25 * np.median(heights[-max(1, len(heights) // 4):])]
 
 
 def _qrs(beat: np.ndarray, fs: float, centre: int) -> tuple[int, int]:
@@ -95,11 +83,11 @@ def _t_end(beat: np.ndarray, fs: float, end: int, limit: int) -> int | None:
 
 def measure(signal: np.ndarray, fs: float, raw_noise: bool) -> dict | None:
     """Rate, QRS, QT/QTc, PR, P-in-previous-T and high-frequency noise of one (12, N) mV record."""
-    peaks = _r_peaks(scipy.signal.medfilt(signal, (1, 3)), fs)
+    peaks = r_peaks(scipy.signal.medfilt(signal, (1, 3)), fs)
     if len(peaks) < 4:
         return None
     rr = float(np.median(np.diff(peaks)) / fs)
-    clean = _band(signal, fs, 0.5, 40.0)
+    clean = bandpass(signal, fs, 0.5, 40.0)
     before, after = int(0.5 * fs), int(0.8 * fs)
     keep = [p for p in peaks if p - before >= 0 and p + after <= signal.shape[1]]
     if len(keep) < 3:
@@ -121,7 +109,7 @@ def measure(signal: np.ndarray, fs: float, raw_noise: bool) -> dict | None:
     p_on += p_lo
     noise = None
     if raw_noise:
-        high = _band(signal, fs, 40.0, 100.0)
+        high = bandpass(signal, fs, 40.0, 100.0)
         far = np.ones(signal.shape[1], dtype=bool)
         for p in peaks:
             far[max(0, p - int(0.1 * fs)):p + int(0.1 * fs)] = False

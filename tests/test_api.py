@@ -5,14 +5,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
+from model_dirs import random_model_dir
 from ecgnet.api import Classifier, signal_record
 from ecgnet.classes import ABBREVIATIONS, CLASSES
 from ecgnet.config import PRESETS
 from ecgnet.errors import RecordError
-from ecgnet.model import SEResNet
-from ecgnet.modeldir import build_manifest, save_weights, weights_name, write_manifest
 from ecgnet.predict import load_challenge_data
 from ecgnet.records import read_record
 from ecgnet.synth import generate_dataset
@@ -24,14 +22,7 @@ CONFIG = PRESETS["smoke"]
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Classifier:
     """An untrained 3-fold smoke ensemble: the API's plumbing, not its accuracy, is under test."""
-    model_dir = tmp_path_factory.mktemp("model")
-    folds = []
-    for k in range(3):
-        torch.manual_seed(k)
-        digest = save_weights(model_dir / weights_name(k), SEResNet(CONFIG.network).state_dict())
-        folds.append({"fold": k, "weights": weights_name(k), "sha256": digest, "thresholds": [0.5] * 24})
-    write_manifest(model_dir, build_manifest(CONFIG, folds, {"fingerprint": "x"}, seed=0))
-    return Classifier.load(model_dir, device="cpu")
+    return Classifier.load(random_model_dir(tmp_path_factory.mktemp("model"), folds=3, config=CONFIG), device="cpu")
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
+from model_dirs import random_model_dir
 from ecgnet.cli import main
 from ecgnet.config import PRESETS
 from ecgnet.explain import integrated_gradients, stitch
 from ecgnet.model import SEResNet, encode_demographics
-from ecgnet.modeldir import build_manifest, save_weights, weights_name, write_manifest
 from ecgnet.signal import inference_windows
 from ecgnet.synth import generate_record, write_record
 
@@ -19,14 +19,7 @@ CONFIG = PRESETS["smoke"]
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     """Two randomly initialised smoke-size fold models in a valid model directory."""
-    out = tmp_path_factory.mktemp("model")
-    folds = []
-    for k in range(2):
-        torch.manual_seed(k)
-        digest = save_weights(out / weights_name(k), SEResNet(CONFIG.network).state_dict())
-        folds.append({"fold": k, "weights": weights_name(k), "sha256": digest, "thresholds": [0.5] * 24})
-    write_manifest(out, build_manifest(CONFIG, folds, {"fingerprint": "x"}, seed=0))
-    return out
+    return random_model_dir(tmp_path_factory.mktemp("model"), folds=2, config=CONFIG)
 
 
 @pytest.fixture(scope="module")

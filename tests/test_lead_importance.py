@@ -7,12 +7,11 @@ import numpy as np
 import pytest
 import torch
 
+from model_dirs import random_model_dir
 from ecgnet.classes import ABBREVIATIONS, CLASSES
 from ecgnet.cli import main
 from ecgnet.config import PRESETS
 from ecgnet.leadimportance import LEAD_IMPORTANCE_FILE, occlusion_drops, read_lead_importance, report_section
-from ecgnet.model import SEResNet
-from ecgnet.modeldir import build_manifest, save_weights, weights_name, write_manifest
 from ecgnet.plot import LEADS
 from ecgnet.results import OutOfFold, write_oof
 from ecgnet.synth import generate_record, write_record
@@ -44,12 +43,7 @@ def test_occlusion_finds_the_one_lead_a_model_uses():
 def results_dir(tmp_path_factory):
     """A cv-shaped results directory: 2 random fold models, 6 synthetic records, their oof file and summary."""
     out, data = tmp_path_factory.mktemp("cv"), tmp_path_factory.mktemp("data")
-    folds = []
-    for k in range(2):
-        torch.manual_seed(k)
-        digest = save_weights(out / weights_name(k), SEResNet(CONFIG.network).state_dict())
-        folds.append({"fold": k, "weights": weights_name(k), "sha256": digest, "thresholds": [0.5] * 24})
-    write_manifest(out, build_manifest(CONFIG, folds, {"fingerprint": "x"}, seed=0))
+    random_model_dir(out, folds=2, config=CONFIG)
     names, labels = [], []
     for i, codes in enumerate([["LBBB"], ["AF"], ["LBBB"], ["NSR"], ["AF"], ["NSR"]]):
         signal, fs, age, sex, dx = generate_record(i, 0, codes=codes, fs=500, duration=4)

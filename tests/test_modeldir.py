@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import torch
 
+from model_dirs import random_model_dir
 from ecgnet.config import PRESETS
 from ecgnet.ensemble import Ensemble
 from ecgnet.errors import ModelDirError
 from ecgnet.model import SEResNet
-from ecgnet.modeldir import MANIFEST, build_manifest, load_manifest, save_weights, weights_name, write_manifest
+from ecgnet.modeldir import MANIFEST, load_manifest, weights_name
 from ecgnet.results import EPOCH_LOG, epoch_logs, fold_dir
 
 CONFIG = PRESETS["smoke"]
@@ -19,13 +20,7 @@ CONFIG = PRESETS["smoke"]
 
 @pytest.fixture
 def model_dir(tmp_path):
-    folds = []
-    for k in range(3):
-        torch.manual_seed(k)
-        digest = save_weights(tmp_path / weights_name(k), SEResNet(CONFIG.network).state_dict())
-        folds.append({"fold": k, "weights": weights_name(k), "sha256": digest, "thresholds": [0.3] * 24})
-    write_manifest(tmp_path, build_manifest(CONFIG, folds, {"fingerprint": "x"}, seed=0))
-    return tmp_path
+    return random_model_dir(tmp_path, folds=3, config=CONFIG, threshold=0.3)
 
 
 def _edit_manifest(model_dir, change):

@@ -13,6 +13,7 @@ import pytest
 import scipy.io
 import scipy.signal
 from challenge_files import sine_counts, write_pair
+from ecg_measures import bandpass, r_peaks
 
 from ecgnet.classes import ABBREVIATIONS, CLASSES, encode_codes
 from ecgnet.header import parse_header, read_header
@@ -28,22 +29,6 @@ RATES = (257.0, 300.0, 500.0, 1000.0)
 
 
 # ---------------------------------------------------------------- measurements
-def bandpass(x: np.ndarray, fs: float, low: float, high: float) -> np.ndarray:
-    sos = scipy.signal.butter(2, [low, min(high, 0.45 * fs)], btype="band", fs=fs, output="sos")
-    return scipy.signal.sosfiltfilt(sos, x, axis=-1)
-
-
-def r_peaks(x: np.ndarray, fs: float) -> np.ndarray:
-    """Power of the 5-20 Hz band summed over leads, smoothed; peaks at least 270 ms apart."""
-    energy = (bandpass(x, fs, 5.0, 20.0) ** 2).sum(axis=0)
-    width = max(1, int(0.06 * fs))
-    energy = np.convolve(energy, np.ones(width) / width, mode="same")
-    peaks, props = scipy.signal.find_peaks(energy, distance=int(0.27 * fs), height=0.0)
-    heights = np.sort(props["peak_heights"])
-    level = 0.25 * np.median(heights[-max(1, len(heights) // 4) :])  # robust to a few huge beats or artefacts
-    return peaks[props["peak_heights"] > level]
-
-
 def median_beat(x: np.ndarray, fs: float, peaks: np.ndarray) -> tuple[np.ndarray, int]:
     """Median of 0.5-40 Hz beats aligned on the peaks (-0.5 s .. +0.6 s); returns (beat, index of the peak)."""
     clean = bandpass(x, fs, 0.5, 40.0)
