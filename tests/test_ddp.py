@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,21 @@ from test_train import TINY, learnable_cache
 REPO = Path(__file__).resolve().parents[1]
 NETWORK = SEResNetConfig(width=8, blocks=(1, 1), kernel=5, stem_kernel=7, dropout=0.0)
 BATCH, WORLD = 64, 2
+
+
+def _run_ranks(target, *args) -> None:
+    """``target(rank, *args)`` in WORLD spawned processes; a rank that fails or hangs (120 s) fails the test.
+
+    Spawned, not forked: a fork of a process whose OpenMP threads have run (any earlier
+    test in the same session) can deadlock in the child.
+    """
+    context = mp.start_processes(target, args=args, nprocs=WORLD, join=False, start_method="spawn")
+    deadline = time.monotonic() + 120
+    while not context.join(timeout=1):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail(f"{target.__name__}: the ranks did not finish within 120 s")
 
 
 def _batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -63,8 +79,7 @@ def _rank(rank: int, store: str, out: str) -> None:
 
 
 def test_two_ranks_of_32_give_the_first_step_gradients_of_one_process_of_64(tmp_path):
-    # fork: the children need not import torch again (seconds each on a loaded 2-core machine)
-    mp.start_processes(_rank, args=(str(tmp_path / "store"), str(tmp_path)), nprocs=WORLD, join=True, start_method="fork")
+    _run_ranks(_rank, str(tmp_path / "store"), str(tmp_path))
     reference = _fresh_model()
     _first_step(reference, slice(0, BATCH))
     expected_buffers = dict(reference.named_buffers())
@@ -129,7 +144,7 @@ def _fold_on_rank(rank: int, store: str, out: str) -> None:
 
 
 def test_a_fold_trained_by_two_ranks_ends_where_one_process_does(tmp_path):
-    mp.start_processes(_fold_on_rank, args=(str(tmp_path / "store"), str(tmp_path)), nprocs=WORLD, join=True, start_method="fork")
+    _run_ranks(_fold_on_rank, str(tmp_path / "store"), str(tmp_path))
     cache = learnable_cache(120)
     fit_idx, val_idx = inner_split(cache, np.arange(120), FOLD_CONFIG, seed=0, fold=0)
     alone = train_fold(cache, fit_idx, val_idx, FOLD_CONFIG, tmp_path / "alone", seed=0, fold=0)
