@@ -18,13 +18,14 @@ API:
   Signals for Classifying 12-lead ECGs", CinC 2020).
 - ``Ensemble.load(model_dir)``: the validated model directory, ready to predict;
   ``Ensemble.predict_record(record) -> (outputs bool (24,), scores float (24,))`` is what
-  ``run_12ECG_classifier`` and ``driver.py`` use, one record at a time, so the driver's
-  files equal per-record calls byte for byte.
+  ``run_12ECG_classifier`` uses, one record at a time; ``Ensemble.predict_records(records)
+  -> (outputs (N, 24), scores (N, 24))`` is what ``driver.py`` uses on the records it has
+  read ahead, so several records share each forward pass.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ import torch
 from .classes import NUM_CLASSES
 from .config import Config
 from .device import check_precision, choose_device, inference_autocast
-from .model import SEResNet, encode_demographics
+from .model import SEResNet, encode_demographics, fold_batch_norm
 from .modeldir import load_manifest, load_weights
 from .records import Record
 from .signal import inference_windows, resample
@@ -144,7 +145,12 @@ def vote(probabilities: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray,
 
 @dataclass
 class Ensemble:
-    """The fold models of a model directory with their thresholds (F, 24) and settings."""
+    """The fold models of a model directory with their thresholds (F, 24) and settings.
+
+    ``models`` hold the weights as saved (the reference); predictions run through
+    ``inference_models``, their copies with batch norm folded into the convolutions
+    (``model.fold_batch_norm``: the same outputs to float tolerance, faster on the CPU).
+    """
 
     models: list[SEResNet]
     thresholds: np.ndarray  # (F, 24)
@@ -152,6 +158,10 @@ class Ensemble:
     manifest: dict
     device: torch.device
     precision: str = "fp32"
+    inference_models: list[SEResNet] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.inference_models = [fold_batch_norm(model) for model in self.models]
 
     @classmethod
     def load(cls, model_dir: str | Path, device: torch.device | str | None = None, precision: str | None = None) -> Ensemble:
@@ -167,8 +177,18 @@ class Ensemble:
         thresholds = np.array([fold["thresholds"] for fold in manifest["folds"]], dtype=np.float64)
         return cls(models, thresholds, config, manifest, device, check_precision(precision or config.cpu_precision))
 
+    def predict_records(self, records: Sequence[Record]) -> tuple[np.ndarray, np.ndarray]:
+        """Binary outputs (N, 24) bool and scores (N, 24) float64 of N records: resample, window, forward, vote.
+
+        The records' windows share forward passes (at most ``config.inference_batch``
+        windows each), so the scores equal one-record calls to float tolerance (about
+        1e-7: the kernels' summation order depends on the batch size), not bit for bit.
+        """
+        probabilities = fold_probabilities(self.inference_models, list(records), self.config, device=self.device,
+                                           precision=self.precision)
+        return vote(probabilities, self.thresholds)
+
     def predict_record(self, record: Record) -> tuple[np.ndarray, np.ndarray]:
-        """One record's binary outputs (bool, 24) and scores (float64, 24): resample, window, forward, vote."""
-        probabilities = fold_probabilities(self.models, [record], self.config, device=self.device, precision=self.precision)
-        outputs, scores = vote(probabilities, self.thresholds)
+        """One record's binary outputs (bool, 24) and scores (float64, 24); ``run_12ECG_classifier``'s path."""
+        outputs, scores = self.predict_records([record])
         return outputs[0], scores[0]
