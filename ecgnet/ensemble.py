@@ -25,7 +25,7 @@ API:
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,7 @@ import torch
 from .classes import NUM_CLASSES
 from .config import Config
 from .device import check_precision, choose_device, inference_autocast
-from .model import SEResNet, encode_demographics, fold_batch_norm
+from .model import SEResNet, encode_demographics
 from .modeldir import load_manifest, load_weights
 from .records import Record
 from .signal import inference_windows, resample
@@ -145,12 +145,7 @@ def vote(probabilities: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray,
 
 @dataclass
 class Ensemble:
-    """The fold models of a model directory with their thresholds (F, 24) and settings.
-
-    ``models`` hold the weights as saved (the reference); predictions run through
-    ``inference_models``, their copies with batch norm folded into the convolutions
-    (``model.fold_batch_norm``: the same outputs to float tolerance, faster on the CPU).
-    """
+    """The fold models of a model directory with their thresholds (F, 24) and settings."""
 
     models: list[SEResNet]
     thresholds: np.ndarray  # (F, 24)
@@ -158,10 +153,6 @@ class Ensemble:
     manifest: dict
     device: torch.device
     precision: str = "fp32"
-    inference_models: list[SEResNet] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self.inference_models = [fold_batch_norm(model) for model in self.models]
 
     @classmethod
     def load(cls, model_dir: str | Path, device: torch.device | str | None = None, precision: str | None = None) -> Ensemble:
@@ -184,8 +175,7 @@ class Ensemble:
         windows each), so the scores equal one-record calls to float tolerance (about
         1e-7: the kernels' summation order depends on the batch size), not bit for bit.
         """
-        probabilities = fold_probabilities(self.inference_models, list(records), self.config, device=self.device,
-                                           precision=self.precision)
+        probabilities = fold_probabilities(self.models, list(records), self.config, device=self.device, precision=self.precision)
         return vote(probabilities, self.thresholds)
 
     def predict_record(self, record: Record) -> tuple[np.ndarray, np.ndarray]:

@@ -23,7 +23,6 @@ build a network with a few thousand parameters.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 from collections.abc import Iterator
@@ -32,7 +31,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torch.utils.flop_counter import FlopCounterMode
 
 from .classes import NUM_CLASSES
@@ -179,23 +177,3 @@ def forward_flops(network: SEResNetConfig, length: int = WINDOW) -> int:
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(signal, demographics)
     return int(counter.get_total_flops())
-
-
-def fold_batch_norm(model: SEResNet) -> SEResNet:
-    """An inference copy of ``model`` with every batch norm folded into the convolution before it.
-
-    In eval mode a batch norm is an affine map per channel, so ``conv -> BN`` equals one
-    convolution with rescaled weights and a bias (Ioffe & Szegedy 2015, applied at
-    inference; ``torch.nn.utils.fusion.fuse_conv_bn_eval``): the same outputs to float
-    tolerance, one pass over the activations fewer. The copy is in eval mode, its batch
-    norms replaced by ``nn.Identity`` (its state-dict keys differ: never save it); the
-    original is untouched.
-    """
-    fused = copy.deepcopy(model).eval()
-    for sequence in [m for m in fused.modules() if isinstance(m, nn.Sequential)]:
-        layers = list(sequence)
-        for i, (conv, norm) in enumerate(zip(layers, layers[1:])):
-            if isinstance(conv, nn.Conv1d) and isinstance(norm, nn.BatchNorm1d):
-                sequence[i] = fuse_conv_bn_eval(conv, norm)
-                sequence[i + 1] = nn.Identity()
-    return fused

@@ -7,7 +7,7 @@ import torch
 
 from ecgnet.config import PRESETS
 from ecgnet.ensemble import Ensemble
-from ecgnet.model import SEResNet, SEResNetConfig, fold_batch_norm
+from ecgnet.model import SEResNet
 from ecgnet.modeldir import build_manifest, save_weights, weights_name, write_manifest
 from ecgnet.outputs import read_output
 from ecgnet.predict import classify, load_challenge_data, predict_directory
@@ -43,25 +43,6 @@ def records(tmp_path_factory):
     return path
 
 
-def test_folding_batch_norm_keeps_the_eager_outputs_and_leaves_the_original_untouched():
-    """The seed's full-size network with non-trivial batch-norm statistics: eager (the reference) vs folded."""
-    torch.manual_seed(0)
-    model = SEResNet(SEResNetConfig()).eval()
-    for norm in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)):
-        norm.running_mean.normal_(0, 0.2)
-        norm.running_var.uniform_(0.5, 2.0)
-        norm.weight.data.uniform_(0.5, 1.5)
-        norm.bias.data.normal_(0, 0.2)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    folded = fold_batch_norm(model)
-    x, demographics = torch.randn(3, 12, 700), torch.rand(3, 5)
-    with torch.inference_mode():
-        np.testing.assert_allclose(torch.sigmoid(folded(x, demographics)), torch.sigmoid(model(x, demographics)), rtol=0, atol=1e-5)
-    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in folded.modules())
-    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules()) == 20  # stem, 2 in each of 8 blocks, 3 shortcuts
-    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
-
-
 def _per_record(ensemble: Ensemble, data_dir) -> dict[str, tuple[list, list]]:
     """{name: (labels, scores)} from ``run_12ECG_classifier``'s path, one record at a time."""
     answers = {}
@@ -74,7 +55,7 @@ def _per_record(ensemble: Ensemble, data_dir) -> dict[str, tuple[list, list]]:
 def test_driver_batches_equal_per_record_calls_labels_exactly(model_dir, records, tmp_path):
     ensemble = Ensemble.load(model_dir, device="cpu")
     seen: list[int] = []
-    ensemble.inference_models[0].register_forward_pre_hook(lambda module, inputs: seen.append(len(inputs[0])))
+    ensemble.models[0].register_forward_pre_hook(lambda module, inputs: seen.append(len(inputs[0])))
     failures = predict_directory(model_dir, records, tmp_path, model=ensemble)
     assert failures == [str(records / "R08.mat")]
     assert max(seen) <= BATCH and any(n > 1 for n in seen)
