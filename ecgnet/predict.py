@@ -85,7 +85,7 @@ def classify(model: Ensemble, data: np.ndarray, header_data, where: str | Path |
         outputs, scores = model.predict_record(scaled_record(model, data, header_data, where))
     except Exception as error:  # noqa: BLE001 - the organisers' driver stops at the first exception
         return failed(where or "<record>", error)
-    return answers(outputs, scores)
+    return as_answers(outputs, scores)
 
 
 def scaled_record(model: Ensemble, data: np.ndarray, header_data, where: str | Path) -> Record:
@@ -96,7 +96,7 @@ def scaled_record(model: Ensemble, data: np.ndarray, header_data, where: str | P
     return record
 
 
-def answers(outputs: np.ndarray, scores: np.ndarray) -> Answers:
+def as_answers(outputs: np.ndarray, scores: np.ndarray) -> Answers:
     """One record's (labels 0/1 ints, scores floats, classes) as plain Python values, so ``str()`` of them is exact."""
     return [int(x) for x in outputs], [float(x) for x in scores], list(CLASSES)
 
@@ -165,7 +165,7 @@ def _classify_batch(model: Ensemble, batch: list[tuple[Path, Record]]) -> list[t
     if len(batch) > 1:
         try:
             outputs, scores = model.predict_records([record for _, record in batch])
-            return [(path, answers(o, s)) for (path, _), o, s in zip(batch, outputs, scores)]
+            return [(path, as_answers(o, s)) for (path, _), o, s in zip(batch, outputs, scores)]
         except Exception as error:  # noqa: BLE001 - the retry below logs the record at fault by name
             log.info("a batch of %d records failed (%s); classifying them one by one", len(batch), _error_text(error))
     return [(path, _classify_alone(model, path, record)) for path, record in batch]
@@ -173,7 +173,7 @@ def _classify_batch(model: Ensemble, batch: list[tuple[Path, Record]]) -> list[t
 
 def _classify_alone(model: Ensemble, path: Path, record: Record) -> Answers:
     try:
-        return answers(*model.predict_record(record))
+        return as_answers(*model.predict_record(record))
     except Exception as error:  # noqa: BLE001 - one bad record must not stop the others
         return failed(path, error)
 
