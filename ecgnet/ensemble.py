@@ -18,8 +18,9 @@ API:
   Signals for Classifying 12-lead ECGs", CinC 2020).
 - ``Ensemble.load(model_dir)``: the validated model directory, ready to predict;
   ``Ensemble.predict_record(record) -> (outputs bool (24,), scores float (24,))`` is what
-  ``run_12ECG_classifier`` and ``driver.py`` use, one record at a time, so the driver's
-  files equal per-record calls byte for byte.
+  ``run_12ECG_classifier`` uses, one record at a time; ``Ensemble.predict_records(records)
+  -> (outputs (N, 24), scores (N, 24))`` is what ``driver.py`` uses on the records it has
+  read ahead, so several records share each forward pass.
 """
 from __future__ import annotations
 
@@ -168,8 +169,17 @@ class Ensemble:
         thresholds = np.array([fold["thresholds"] for fold in manifest["folds"]], dtype=np.float64)
         return cls(models, thresholds, config, manifest, device, check_precision(precision or config.cpu_precision))
 
+    def predict_records(self, records: Sequence[Record]) -> tuple[np.ndarray, np.ndarray]:
+        """Binary outputs (N, 24) bool and scores (N, 24) float64 of N records: resample, window, forward, vote.
+
+        The records' windows share forward passes (at most ``config.inference_batch``
+        windows each), so the scores equal one-record calls to float tolerance (about
+        1e-7: the kernels' summation order depends on the batch size), not bit for bit.
+        """
+        probabilities = fold_probabilities(self.models, list(records), self.config, device=self.device, precision=self.precision)
+        return vote(probabilities, self.thresholds)
+
     def predict_record(self, record: Record) -> tuple[np.ndarray, np.ndarray]:
-        """One record's binary outputs (bool, 24) and scores (float64, 24): resample, window, forward, vote."""
-        probabilities = fold_probabilities(self.models, [record], self.config, device=self.device, precision=self.precision)
-        outputs, scores = vote(probabilities, self.thresholds)
+        """One record's binary outputs (bool, 24) and scores (float64, 24); ``run_12ECG_classifier``'s path."""
+        outputs, scores = self.predict_records([record])
         return outputs[0], scores[0]

@@ -4,8 +4,11 @@ Per record, straight down: read (``load_challenge_data``: ``loadmat(f)['val']`` 
 plus the header's lines, as the official 2020 driver), scale by the gains
 (``records.record_from_arrays``), resample, window, forward, vote and threshold
 (``Ensemble.predict_record``), write (``outputs.write_output``). ``classify`` is the body of
-the contract's ``run_12ECG_classifier``, and ``predict_directory`` calls it for every
-record, so its files are byte-identical to per-record calls of the official interface.
+the contract's ``run_12ECG_classifier``. ``predict_directory`` reads and scales each record
+the same way (``scaled_record``), then classifies the records read so far together
+(``Ensemble.predict_records``: up to ``config.inference_batch`` windows per forward pass),
+so its labels equal per-record calls of the official interface and its scores equal them to
+float tolerance (about 1e-7; the kernels' summation order depends on the batch size).
 
 Failure policy (one, for both): a record that cannot be read or classified gets empty
 answers ``([], [], [])`` and one log line naming the file and the reason. Empty answers,
@@ -17,7 +20,9 @@ On top, ``predict_directory``:
 
 - lists the failed files at the end (``main`` then exits 1); a header without its
   ``.mat`` counts as a failure (the official driver skips it without a word);
-- reads the next records in a background thread while the current one is classified;
+- reads the next records in a background thread while the current ones are classified;
+- writes each batch's files as soon as it is classified; when a batch fails, its records
+  are classified one by one, so a bad record loses only its own answers;
 - writes files atomically: no half-written CSV after a crash;
 - never replaces an existing output file whose content differs silently: each
   replacement is logged with the file's name, and counted at the end.
@@ -43,7 +48,8 @@ from .fileio import temporary_files
 from .header import read_header_text
 from .outputs import format_output, write_output
 from .progress import progress
-from .records import load_mat, record_files, record_from_arrays
+from .records import Record, load_mat, record_files, record_from_arrays
+from .signal import num_windows, resampled_length
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +82,22 @@ def classify(model: Ensemble, data: np.ndarray, header_data, where: str | Path |
     """
     try:
         where = where or record_name(header_data)
-        record = record_from_arrays(data, header_data, where=str(where), gain_policy=model.config.gain_policy)
-        for warning in record.warnings:  # repairs (e.g. a wrong source-wide gain): once per file, never silent
-            log.warning("%s: %s", record.name, warning)
-        outputs, scores = model.predict_record(record)
+        outputs, scores = model.predict_record(scaled_record(model, data, header_data, where))
     except Exception as error:  # noqa: BLE001 - the organisers' driver stops at the first exception
         return failed(where or "<record>", error)
+    return as_answers(outputs, scores)
+
+
+def scaled_record(model: Ensemble, data: np.ndarray, header_data, where: str | Path) -> Record:
+    """The checked ``Record`` in mV of raw ``val`` counts and header lines; raises ``RecordError`` naming ``where``."""
+    record = record_from_arrays(data, header_data, where=str(where), gain_policy=model.config.gain_policy)
+    for warning in record.warnings:  # repairs (e.g. a wrong source-wide gain): once per file, never silent
+        log.warning("%s: %s", record.name, warning)
+    return record
+
+
+def as_answers(outputs: np.ndarray, scores: np.ndarray) -> Answers:
+    """One record's (labels 0/1 ints, scores floats, classes) as plain Python values, so ``str()`` of them is exact."""
     return [int(x) for x in outputs], [float(x) for x in scores], list(CLASSES)
 
 
@@ -141,13 +157,55 @@ def _error_text(error: BaseException) -> str:
     return " ".join(text.split())
 
 
-def _classify_file(model: Ensemble, mat_path: Path, loaded: Future) -> Answers:
-    """Read (already submitted as ``loaded``), then ``classify``; either failure gets the same empty answers."""
+def _scaled_file(model: Ensemble, mat_path: Path, loaded: Future) -> Record | Answers:
+    """The record read (already submitted as ``loaded``) and scaled, or the failure's empty answers."""
     try:
         data, header_data = loaded.result()
+        return scaled_record(model, data, header_data, mat_path)
     except Exception as error:  # noqa: BLE001 - one bad record must not stop the others
         return failed(mat_path, error)
-    return classify(model, data, header_data, where=mat_path)
+
+
+def _classify_batch(model: Ensemble, batch: list[tuple[Path, Record]]) -> list[tuple[Path, Answers]]:
+    """Every record's answers from shared forward passes; one record at a time when that fails, to isolate the bad one."""
+    if len(batch) > 1:
+        try:
+            outputs, scores = model.predict_records([record for _, record in batch])
+            return [(path, as_answers(o, s)) for (path, _), o, s in zip(batch, outputs, scores)]
+        except Exception as error:  # noqa: BLE001 - the retry below logs the record at fault by name
+            log.info("a batch of %d records failed (%s); classifying them one by one", len(batch), _error_text(error))
+    return [(path, _classify_alone(model, path, record)) for path, record in batch]
+
+
+def _classify_alone(model: Ensemble, path: Path, record: Record) -> Answers:
+    try:
+        return as_answers(*model.predict_record(record))
+    except Exception as error:  # noqa: BLE001 - one bad record must not stop the others
+        return failed(path, error)
+
+
+def _answered(model: Ensemble, files: Iterator[tuple[Path, Future]]) -> Iterator[tuple[Path, Answers]]:
+    """(file, answers) as each finishes: a failed read at once, records in batches of at most ``inference_batch`` windows.
+
+    A record with more windows than that is a batch of its own (``fold_probabilities``
+    still bounds each forward pass), so the records held here stay bounded too.
+    """
+    bound = max(1, model.config.inference_batch)
+    batch: list[tuple[Path, Record]] = []
+    held = 0
+    for mat_path, loaded in files:
+        item = _scaled_file(model, mat_path, loaded)
+        if not isinstance(item, Record):
+            yield mat_path, item
+            continue
+        windows = num_windows(resampled_length(item.signal.shape[1], item.fs), model.config.window, model.config.overlap)
+        if batch and held + windows > bound:
+            yield from _classify_batch(model, batch)
+            batch, held = [], 0
+        batch.append((mat_path, item))
+        held += windows
+    if batch:
+        yield from _classify_batch(model, batch)
 
 
 def _write(output_dir: Path, name: str, answers: Answers) -> bool:
@@ -189,11 +247,11 @@ def predict_directory(model_dir: str | Path, input_dir: str | Path, output_dir: 
     total = len(files) + len(failures)
     # Log lines go through tqdm while its bar is shown, else they are glued to the bar's last state.
     with ThreadPoolExecutor(max_workers=1) as reader, logging_redirect_tqdm():
-        for mat_path, loaded in progress(_read_ahead(reader, files), desc="records", total=len(files), unit="record"):
-            answers = _classify_file(model, mat_path, loaded)
-            if not answers[2]:
+        bar = progress(_answered(model, _read_ahead(reader, files)), desc="records", total=len(files), unit="record")
+        for mat_path, answered in bar:
+            if not answered[2]:
                 failures.append(str(mat_path))
-            replaced += _write(output_dir, mat_path.stem, answers)
+            replaced += _write(output_dir, mat_path.stem, answered)
     if replaced:
         log.warning("%d existing output file(s) in %s were replaced (listed above)", replaced, output_dir)
     log.info("%d of %d record(s) classified into %s", total - len(failures), total, output_dir)

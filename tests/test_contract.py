@@ -88,6 +88,22 @@ def test_train_model_writes_a_valid_model_directory(trained):
         assert (model / fold["weights"]).is_file() and (model / fold["log"]).is_file()
 
 
+def assert_same_answers(written: str, expected: str, where: str) -> None:
+    """Record line, classes and labels identical; scores equal to float tolerance.
+
+    The driver classifies several records per forward pass, and the kernels' summation
+    order depends on the batch size, so its scores may differ from per-record calls in
+    the last bits (about 1e-7); a label never may.
+    """
+    written_lines, expected_lines = written.split("\n"), expected.split("\n")
+    assert written_lines[:3] == expected_lines[:3] and written_lines[4:] == expected_lines[4:], where
+    if expected_lines[3]:
+        np.testing.assert_allclose([float(x) for x in written_lines[3].split(",")],
+                                   [float(x) for x in expected_lines[3].split(",")], rtol=0, atol=1e-5, err_msg=where)
+    else:
+        assert written_lines[3] == "", where
+
+
 @pytest.mark.slow
 def test_driver_files_equal_per_record_calls_of_the_official_interface(trained):
     tmp, data, model, env = trained
@@ -97,7 +113,7 @@ def test_driver_files_equal_per_record_calls_of_the_official_interface(trained):
     assert sorted(p.name for p in out.iterdir()) == sorted(p.with_suffix(".csv").name for p in data.glob("*.mat"))
 
     for mat, expected in official_driver_files(model, data).items():
-        assert (out / f"{mat.stem}.csv").read_text() == expected, mat.name
+        assert_same_answers((out / f"{mat.stem}.csv").read_text(), expected, mat.name)
         read_labels, read_scores = read_output(out / f"{mat.stem}.csv")
         assert read_labels.any() and np.all((read_scores >= 0) & (read_scores <= 1))
 
@@ -134,7 +150,7 @@ def test_driver_survives_bad_records_and_reports_them(trained):
 
 @pytest.mark.slow
 def test_a_failed_record_gets_the_same_empty_answers_from_driver_and_run_12ECG_classifier(trained):
-    """Driver files equal per-record calls of the official interface byte for byte, a failed record included."""
+    """Driver files equal per-record calls of the official interface, a failed record included (empty lines, exactly)."""
     tmp, data, model, env = trained
     mixed = tmp / "mixed"
     mixed.mkdir()
@@ -148,7 +164,7 @@ def test_a_failed_record_gets_the_same_empty_answers_from_driver_and_run_12ECG_c
     expected = official_driver_files(model, mixed)
     assert expected[mixed / "FLAT.mat"] == "#FLAT\n\n\n\n"
     for mat, text in expected.items():
-        assert (out / f"{mat.stem}.csv").read_text() == text, mat.name
+        assert_same_answers((out / f"{mat.stem}.csv").read_text(), text, mat.name)
 
 
 def test_driver_and_train_model_refuse_wrong_arguments():
