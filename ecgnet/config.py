@@ -105,6 +105,9 @@ class Config:
     augment_noise_mv: float = 0.0
     augment_lead_dropout: float = 0.0
     challenge_loss_weight: float = 0.0  # times (1 - differentiable challenge score), added to the BCE (losses.py)
+    # Zero-padding of records shorter than the window (issue 17): "window" pads them to ``window`` samples (the
+    # seed's), "stride" only to the next multiple of the network's stride, in training batches and at inference.
+    pad_to: str = "window"
     # Training precision: "auto" = bf16 autocast on GPUs that support it, fp16 + gradient
     # scaler on other GPUs, fp32 on the CPU (device.training_dtype); "fp32" everywhere.
     train_precision: str = "auto"
@@ -139,6 +142,11 @@ class Config:
         messages = [message for failed, message in problems if failed] + levers.problems(dataclasses.asdict(self))
         if messages:
             raise ConfigError("invalid configuration: " + "; ".join(messages))
+
+    @property
+    def pad_multiple(self) -> int:
+        """What short records are padded to a multiple of (``signal.padded_length``): 0 (the whole window) or the stride."""
+        return self.network.stride if self.pad_to == "stride" else 0
 
     def training_identity(self) -> dict:
         """The settings a trained fold depends on: what a resumed or reused fold must share.

@@ -45,7 +45,12 @@ from .thresholds import apply_thresholds
 def record_inputs(record: Record, config: Config) -> tuple[np.ndarray, np.ndarray]:
     """The network inputs of one record: windows (P, 12, ``config.window``) float32 at 257 Hz, demographics (5,)."""
     signal = prepare_input(resample(record.signal, record.fs), config)
-    return inference_windows(signal, config.window, config.overlap), encode_demographics(record.age, record.sex)
+    return _windows(signal, config), encode_demographics(record.age, record.sex)
+
+
+def _windows(signal: np.ndarray, config: Config) -> np.ndarray:
+    """The inference windows of a 257-Hz (12, N) signal under ``config`` (its window, overlap and padding)."""
+    return inference_windows(signal, config.window, config.overlap, config.pad_multiple)
 
 
 def _dataset_inputs(dataset, config: Config, indices: Sequence[int] | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -55,7 +60,7 @@ def _dataset_inputs(dataset, config: Config, indices: Sequence[int] | None) -> I
             yield record_inputs(record, config)
         return
     for i in range(len(dataset)) if indices is None else indices:
-        yield inference_windows(prepare_input(dataset.signal(i), config), config.window, config.overlap), dataset.demographics[i]
+        yield _windows(prepare_input(dataset.signal(i), config), config), dataset.demographics[i]
 
 
 def _window_batches(inputs: Iterator[tuple[np.ndarray, np.ndarray]], size: int
@@ -63,11 +68,16 @@ def _window_batches(inputs: Iterator[tuple[np.ndarray, np.ndarray]], size: int
     """Batches (windows (B, 12, L), demographics (B, 5), record number (B,)) of ``size`` windows, the last one fewer.
 
     Consecutive records share a batch and a record's windows may span several, so no
-    batch is bigger than ``size`` whatever the records' lengths.
+    batch is bigger than ``size`` whatever the records' lengths. A batch holds windows of
+    one length: a record whose windows are shorter or longer (``pad_to = "stride"``)
+    starts the next one.
     """
     pieces: list[tuple[np.ndarray, np.ndarray, int]] = []
     filled = 0
     for number, (windows, record_demographics) in enumerate(inputs):
+        if pieces and pieces[0][0].shape[2] != windows.shape[2]:
+            yield _stack(pieces)
+            pieces, filled = [], 0
         start = 0
         while start < len(windows):
             piece = windows[start:start + size - filled]

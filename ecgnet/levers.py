@@ -25,6 +25,10 @@ Training augmentation, drawn per training window from the epoch's seeded generat
 Loss: ``challenge_loss_weight`` adds that multiple of 1 - the differentiable challenge
 score (``losses.soft_challenge_score``) to the BCE loss.
 
+Padding: ``pad_to = "stride"`` zero-pads a record shorter than the window only to the next
+multiple of the network's stride (``signal.padded_length``), in training batches (to the
+longest record of the batch) and at inference, instead of to the whole window.
+
 Thresholds from an inner split stratified by source, the issue's last lever, need no key:
 ``train.inner_split`` already stratifies by source and labels (``folds.make_folds``).
 """
@@ -39,7 +43,8 @@ STANDARDISATIONS = ("none", "record")
 INPUT_KEYS = ("bandpass_low_hz", "bandpass_high_hz", "lead_standardisation")
 AUGMENT_KEYS = ("augment_stretch", "augment_amplitude", "augment_wander_mv", "augment_noise_mv", "augment_lead_dropout")
 OFF = {"bandpass_low_hz": 0.0, "bandpass_high_hz": 0.0, "lead_standardisation": "none",
-       **{key: 0.0 for key in AUGMENT_KEYS}, "challenge_loss_weight": 0.0}
+       **{key: 0.0 for key in AUGMENT_KEYS}, "challenge_loss_weight": 0.0, "pad_to": "window"}
+PADDINGS = ("window", "stride")
 BANDPASS_ORDER = 3
 
 
@@ -55,6 +60,7 @@ def problems(settings: dict) -> list[str]:
         (settings["challenge_loss_weight"] < 0, "challenge_loss_weight must be >= 0"),
         (settings["augment_lead_dropout"] >= 1, "augment_lead_dropout must lie in [0, 1)"),
         (settings["augment_stretch"] >= 0.5, "augment_stretch must lie in [0, 0.5)"),
+        (settings["pad_to"] not in PADDINGS, f"pad_to must be one of {', '.join(PADDINGS)}"),
     ]
     return [message for failed, message in checks if failed]
 

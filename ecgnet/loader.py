@@ -26,8 +26,10 @@ from .cache import Cache
 from .device import available_cores
 from .levers import augment, is_active, is_augmenting, prepare_input, stretch
 from .records import LEADS
+from .signal import padded_length
 
-Batch = tuple[np.ndarray, np.ndarray, int]  # (record indices (B,), crop offsets (B,), augmentation seed or -1)
+# (record indices (B,), crop offsets (B,), augmentation seed or -1, window length in samples)
+Batch = tuple[np.ndarray, np.ndarray, int, int]
 
 
 def record_lengths(cache) -> np.ndarray:
@@ -38,8 +40,8 @@ def record_lengths(cache) -> np.ndarray:
 
 
 def plan_epoch(lengths: np.ndarray, fit_idx: np.ndarray, window: int, batch_size: int,
-               rng: np.random.Generator, augmenting: bool = False) -> list[Batch]:
-    """The epoch's batches: sorted record indices, their crop (or zero-pad) offsets and a seed.
+               rng: np.random.Generator, augmenting: bool = False, multiple: int = 0) -> list[Batch]:
+    """The epoch's batches: sorted record indices, their crop (or zero-pad) offsets, a seed and the window.
 
     ``lengths[i]`` is record ``i``'s length in samples (``record_lengths``). The order is
     ``rng.permutation(fit_idx)`` cut into ``batch_size`` chunks; within a batch, records in
@@ -47,14 +49,17 @@ def plan_epoch(lengths: np.ndarray, fit_idx: np.ndarray, window: int, batch_size
     when the record is longer than ``window``, a padding offset when shorter, exactly as
     ``signal.random_crop_or_pad`` draws it. With ``augmenting`` (a random lever is on,
     ``levers.is_augmenting``) each batch then draws the seed of its augmentations, else
-    the seed is -1 and the generator is consumed exactly as without levers.
+    the seed is -1 and the generator is consumed exactly as without levers. The window is
+    ``window`` samples, or with ``multiple`` > 0 (``pad_to = "stride"``) the longest record
+    of the batch padded to ``signal.padded_length``, so short records carry less padding.
     """
     order = rng.permutation(fit_idx)
     plan = []
     for begin in range(0, len(order), batch_size):
         idx = np.sort(order[begin:begin + batch_size])
-        starts = np.array([int(rng.integers(0, abs(int(lengths[i]) - window) + 1)) for i in idx], dtype=np.int64)
-        plan.append((idx, starts, int(rng.integers(0, 2**62)) if augmenting else -1))
+        length = padded_length(int(lengths[idx].max()), window, multiple)
+        starts = np.array([int(rng.integers(0, abs(int(lengths[i]) - length) + 1)) for i in idx], dtype=np.int64)
+        plan.append((idx, starts, int(rng.integers(0, 2**62)) if augmenting else -1, length))
     return plan
 
 
@@ -67,10 +72,10 @@ def shard(plan: list[Batch], rank: int, world: int) -> tuple[list[Batch], list[i
     """
     kept = [batch for batch in plan if len(batch[0]) >= world]
     mine = []
-    for idx, starts, seed in kept:
+    for idx, starts, seed, length in kept:
         part = np.array_split(np.arange(len(idx)), world)[rank]
         # Each rank's augmentations draw from their own stream, derived from the batch's seed.
-        mine.append((idx[part], starts[part], seed if seed < 0 or world == 1 else seed + rank))
+        mine.append((idx[part], starts[part], seed if seed < 0 or world == 1 else seed + rank, length))
     return mine, [len(batch[0]) for batch in kept]
 
 
@@ -90,7 +95,7 @@ def cut_window(signal: np.ndarray, window: int, start: int, out: np.ndarray | No
 
 
 class WindowDataset(Dataset):
-    """``dataset[(idx, starts, seed)]`` -> (windows (B, 12, window), demographics (B, 5), labels (B, 24)) float32 tensors.
+    """``dataset[(idx, starts, seed, length)]`` -> (windows (B, 12, length), demographics (B, 5), labels (B, 24)) float32 tensors.
 
     Holds the cache; a ``cache.Cache`` travels to spawned workers as its folder and is
     reopened there, so the memory map is never copied through a pipe. ``config``'s
@@ -99,12 +104,12 @@ class WindowDataset(Dataset):
     stretched length), the other augmentations after it, drawn from the batch's seed.
     """
 
-    def __init__(self, cache, window: int, config=None):
-        self.cache, self.window, self.config = cache, window, config
+    def __init__(self, cache, config=None):
+        self.cache, self.config = cache, config
 
     def __getitem__(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        idx, starts, seed = batch
-        signals = torch.empty((len(idx), len(LEADS), self.window), dtype=torch.float32)
+        idx, starts, seed, length = batch
+        signals = torch.empty((len(idx), len(LEADS), length), dtype=torch.float32)
         if get_worker_info() is not None:  # cut straight into shared memory: no second copy on the way back
             signals.share_memory_()
         rng = np.random.default_rng(seed) if seed >= 0 else None
@@ -116,24 +121,24 @@ class WindowDataset(Dataset):
     def _cut(self, signal: np.ndarray, start: int, rng: np.random.Generator | None, out: np.ndarray) -> None:
         """One training window into ``out``, with the configured levers (none: a plain ``cut_window``)."""
         if self.config is None:
-            cut_window(signal, self.window, start, out=out)
+            cut_window(signal, out.shape[1], start, out=out)
             return
         signal = prepare_input(signal, self.config)
         if rng is not None:
             signal = stretch(signal, self.config, rng)
-            start = min(start, abs(signal.shape[1] - self.window))
-        cut_window(signal, self.window, start, out=out)
+            start = min(start, abs(signal.shape[1] - out.shape[1]))
+        cut_window(signal, out.shape[1], start, out=out)
         if rng is not None:
             out[:] = augment(out, self.config, rng)
 
     def __getstate__(self) -> dict:
         if isinstance(self.cache, Cache):
-            return {"cache_path": str(self.cache.path), "window": self.window, "config": self.config}
+            return {"cache_path": str(self.cache.path), "config": self.config}
         return self.__dict__
 
     def __setstate__(self, state: dict) -> None:
         if "cache_path" in state:
-            self.cache, self.window, self.config = Cache.open(state["cache_path"]), state["window"], state["config"]
+            self.cache, self.config = Cache.open(state["cache_path"]), state["config"]
         else:
             self.__dict__.update(state)
 
@@ -175,17 +180,19 @@ class EpochLoader:
 
     def __init__(self, cache, window: int, workers: int, pin_memory: bool, config=None):
         """``config``: the fold's configuration when its levers (``levers.py``) may be on; None for plain crops."""
+        self.multiple = config.pad_multiple if config is not None else 0
         config = config if config is not None and is_active(config) else None
         self.window, self.lengths, self.sampler = window, record_lengths(cache), PlanSampler()
         self.augmenting = config is not None and is_augmenting(config)
         # Its own generator: the loader's worker seeds never draw from torch's global one, which the dropout masks use.
-        self.loader = DataLoader(WindowDataset(cache, window, config), sampler=self.sampler, batch_size=None, num_workers=workers,
+        self.loader = DataLoader(WindowDataset(cache, config), sampler=self.sampler, batch_size=None, num_workers=workers,
                                  pin_memory=pin_memory, persistent_workers=workers > 0, prefetch_factor=4 if workers else None,
                                  generator=torch.Generator())
 
     def epoch(self, fit_idx: np.ndarray, batch_size: int, rng: np.random.Generator, rank: int = 0,
               world: int = 1) -> tuple[Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]], int]:
         """(batches of (windows, demographics, labels, global batch size) for this rank, their number)."""
-        mine, sizes = shard(plan_epoch(self.lengths, fit_idx, self.window, batch_size, rng, self.augmenting), rank, world)
+        plan = plan_epoch(self.lengths, fit_idx, self.window, batch_size, rng, self.augmenting, self.multiple)
+        mine, sizes = shard(plan, rank, world)
         self.sampler.set_plan(mine)
         return ((*tensors, size) for tensors, size in zip(self.loader, sizes)), len(mine)

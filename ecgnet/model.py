@@ -56,6 +56,11 @@ class SEResNetConfig:
     dropout: float = 0.2
     se_reduction: int = 16
 
+    @property
+    def stride(self) -> int:
+        """Input samples per output step: 2 (stem conv) x 2 (max pool) x 2 per stage after the first."""
+        return 4 * 2 ** (len(self.blocks) - 1)
+
     def replace(self, **changes) -> SEResNetConfig:
         """A copy with ``changes`` (field names as above)."""
         return dataclasses.replace(self, **changes)

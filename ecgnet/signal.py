@@ -90,10 +90,19 @@ def num_windows(samples: int, length: int = WINDOW, overlap: int = OVERLAP) -> i
     return math.ceil((samples - length) / (length - overlap)) + 1
 
 
-def inference_windows(signal: np.ndarray, length: int = WINDOW, overlap: int = OVERLAP) -> np.ndarray:
+def padded_length(samples: int, length: int = WINDOW, multiple: int = 0) -> int:
+    """The window a record of ``samples`` is zero-padded to: ``length``, or with ``multiple`` > 0 (the ``pad_to
+    = "stride"`` setting) the smallest multiple of ``multiple`` that holds it, never more than ``length``."""
+    if multiple <= 0:
+        return length
+    return min(length, max(multiple, math.ceil(samples / multiple) * multiple))
+
+
+def inference_windows(signal: np.ndarray, length: int = WINDOW, overlap: int = OVERLAP, multiple: int = 0) -> np.ndarray:
     """Overlapping windows ``(P, leads, length)`` covering the whole record, for averaging outputs.
 
-    A record no longer than ``length`` gives one window, right-zero-padded. A
+    A record no longer than ``length`` gives one window, right-zero-padded to
+    ``length`` (or to ``padded_length(samples, length, multiple)``). A
     longer one gives ``P`` windows (see ``num_windows``) starting every
     ``length - overlap`` samples from sample 0, so the first window is the first
     ``length`` samples; the last window is shifted back to end exactly at the
@@ -105,7 +114,7 @@ def inference_windows(signal: np.ndarray, length: int = WINDOW, overlap: int = O
     signal = np.asarray(signal, dtype=np.float32)
     leads, samples = signal.shape
     if samples <= length:
-        out = np.zeros((1, leads, length), dtype=np.float32)
+        out = np.zeros((1, leads, padded_length(samples, length, multiple)), dtype=np.float32)
         out[0, :, :samples] = signal
         return out
     count = num_windows(samples, length, overlap)

@@ -60,17 +60,22 @@ class _Cache:
         return self.signals[i]
 
 
-@pytest.mark.parametrize("batch", [1, 4, 32])
-def test_record_probability_is_the_mean_over_its_windows_whatever_the_batching(batch):
-    """Batch 4 splits the 6 windows of the 5000-sample record across batches; 32 holds all records at once."""
-    config = PRESETS["smoke"].replace(inference_batch=batch)
+@pytest.mark.parametrize("batch, pad_to", [(1, "window"), (4, "window"), (32, "window"), (32, "stride")])
+def test_record_probability_is_the_mean_over_its_windows_whatever_the_batching(batch, pad_to):
+    """Batch 4 splits the 6 windows of the 5000-sample record across batches; 32 holds all records at once.
+
+    With ``pad_to = "stride"`` the 300-sample record's window is 320 samples long, so it shares no
+    batch with the others' 1024-sample windows, and each record still gets exactly its own windows' mean.
+    """
+    config = PRESETS["smoke"].replace(inference_batch=batch, pad_to=pad_to)
     torch.manual_seed(0)
     model = SEResNet(config.network).eval()
     rng = np.random.default_rng(0)
     signals = [rng.standard_normal((12, n)).astype(np.float32) for n in (300, 3000, 1024, 5000)]
     batched = fold_probabilities([model], _Cache(signals), config)[0]
     for i, x in enumerate(signals):
-        windows = torch.from_numpy(inference_windows(x, config.window, config.overlap))
+        windows = torch.from_numpy(inference_windows(x, config.window, config.overlap, config.pad_multiple))
+        assert windows.shape[2] == (320 if (pad_to, x.shape[1]) == ("stride", 300) else 1024)
         with torch.no_grad():
             expected = torch.sigmoid(model(windows, torch.zeros(len(windows), 5))).mean(0).numpy()
         np.testing.assert_allclose(batched[i], expected, rtol=1e-4, atol=1e-6)

@@ -146,11 +146,19 @@ def test_a_fold_trains_with_every_lever_on(tmp_path):
     from ecgnet.config import load_config
     from ecgnet.train import train_fold
 
-    generate_dataset(tmp_path / "data", 12, seed=6, workers=1, fs_choices=[500], duration_range=(10, 10))
+    generate_dataset(tmp_path / "data", 12, seed=6, workers=1, fs_choices=[500], duration_range=(3, 10))  # some < the window
     cache = build_cache(tmp_path / "data", tmp_path / "cache", progress=False)
     config = load_config("smoke").replace(threads=1, epochs=1, lr_milestones=(1,), bandpass_low_hz=0.5, bandpass_high_hz=40.0,
                                           lead_standardisation="record", augment_stretch=0.1, augment_amplitude=0.2,
                                           augment_wander_mv=0.1, augment_noise_mv=0.02, augment_lead_dropout=0.2,
-                                          challenge_loss_weight=0.5)
+                                          challenge_loss_weight=0.5, pad_to="stride")
     result = train_fold(cache, np.arange(9), np.arange(9, 12), config, tmp_path / "fold", seed=1)
     assert result.epochs_run == 1 and np.isfinite(float(result.log[0]["loss"]))
+
+
+def test_stride_padding_is_a_checked_key_of_the_training_identity():
+    assert "pad_to" not in Config().training_identity()  # off: folds trained before the key existed are reused
+    assert Config().replace(pad_to="stride").training_identity()["pad_to"] == "stride"
+    assert Config().replace(pad_to="stride").pad_multiple == 32 and Config().pad_multiple == 0
+    with pytest.raises(ConfigError, match="pad_to"):
+        Config().replace(pad_to="half")

@@ -75,14 +75,14 @@ def test_ranks_share_out_each_global_batch_disjointly():
     parts = [shard(plan, rank, 3) for rank in range(3)]
     sizes = parts[0][1]
     assert sizes == [16, 16, 16] and all(p[1] == sizes for p in parts)  # the 2-record batch cannot feed 3 ranks
-    for b, (idx, starts, _) in enumerate(plan[:3]):
+    for b, (idx, starts, _, _) in enumerate(plan[:3]):
         pieces = [p[0][b] for p in parts]
-        assert [len(i) for i, _, _ in pieces] == [6, 5, 5]
-        np.testing.assert_array_equal(np.concatenate([i for i, _, _ in pieces]), idx)
-        np.testing.assert_array_equal(np.concatenate([s for _, s, _ in pieces]), starts)
+        assert [len(i) for i, _, _, _ in pieces] == [6, 5, 5]
+        np.testing.assert_array_equal(np.concatenate([i for i, _, _, _ in pieces]), idx)
+        np.testing.assert_array_equal(np.concatenate([s for _, s, _, _ in pieces]), starts)
     alone, sizes = shard(plan, 0, 1)
     assert sizes == [16, 16, 16, 2] and len(alone) == 4
-    for (idx, starts, _), (own_idx, own_starts, _) in zip(plan, alone):
+    for (idx, starts, _, _), (own_idx, own_starts, _, _) in zip(plan, alone):
         np.testing.assert_array_equal(idx, own_idx)
         np.testing.assert_array_equal(starts, own_starts)
 
@@ -91,10 +91,10 @@ def test_a_cache_travels_to_spawned_workers_as_its_folder(tmp_path):
     from test_contract import write_records
 
     cache = build_cache(write_records(tmp_path / "data", 4), tmp_path / "cache", workers=1, progress=False)
-    dataset = WindowDataset(cache, 512)
+    dataset = WindowDataset(cache)
     payload = pickle.dumps(dataset)
     assert len(payload) < 2000  # the path, not 4 x 12 x 2570 floats
-    batch = (np.array([0, 2]), np.array([5, 100]), -1)
+    batch = (np.array([0, 2]), np.array([5, 100]), -1, 512)
     for x, y in zip(dataset[batch], pickle.loads(payload)[batch]):
         assert torch.equal(x, y)
     np.testing.assert_array_equal(record_lengths(cache), cache.lengths)
@@ -128,3 +128,22 @@ def test_augmentation_draws_from_the_plan_so_workers_do_not_change_it():
     assert all(torch.equal(a, b) for a, b in zip(plain, off))
     assert all(torch.equal(a, b) for a, b in zip(augmented, augmented_by_worker))
     assert not any(torch.equal(a, b) for a, b in zip(plain, augmented))
+
+
+def test_stride_padding_pads_each_batch_to_its_longest_record_only():
+    """pad_to = "stride": a batch of short records is as long as its longest one rounded up to the stride, never past the window."""
+    lengths = np.array([700, 300, 2000, 5000, 650, 640])
+    plain = plan_epoch(lengths, np.array([0, 1, 4]), 1024, 8, np.random.default_rng(0))
+    assert [batch[3] for batch in plain] == [1024]
+    short = plan_epoch(lengths, np.array([0, 1, 4]), 1024, 8, np.random.default_rng(0), multiple=32)
+    assert [batch[3] for batch in short] == [704]  # 700 rounded up to 22 x 32
+    idx, starts, _, length = short[0]
+    assert all(0 <= start <= length - lengths[i] for i, start in zip(idx, starts))
+    mixed = plan_epoch(lengths, np.arange(6), 1024, 8, np.random.default_rng(0), multiple=32)
+    assert [batch[3] for batch in mixed] == [1024]
+    cache = learnable_cache(12)
+    feed = EpochLoader(cache, 1024, 0, pin_memory=False, config=TINY.replace(pad_to="stride"))
+    batches, _ = feed.epoch(np.arange(12), 4, np.random.default_rng(1))
+    expected = plan_epoch(record_lengths(cache), np.arange(12), 1024, 4, np.random.default_rng(1), multiple=32)
+    assert [b[0].shape[2] for b in batches] == [batch[3] for batch in expected]
+    assert all(batch[3] < 1024 for batch in expected)  # the records are 400-900 samples long

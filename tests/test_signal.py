@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from ecgnet.signal import OVERLAP, TARGET_FS, WINDOW, inference_windows, num_windows, random_crop_or_pad, resample
+from ecgnet.signal import OVERLAP, TARGET_FS, WINDOW, inference_windows, num_windows, padded_length, random_crop_or_pad, resample
 
 
 def _sine(freq: float, fs: float, seconds: float, leads: int = 12) -> np.ndarray:
@@ -111,3 +111,12 @@ def test_inference_windows_long_signal(samples):
 
 def test_thirty_minute_record_count():
     assert num_windows(30 * 60 * TARGET_FS) == math.ceil((462600 - 4096) / 3840) + 1 == 121
+
+
+def test_stride_padding_rounds_a_short_record_up_to_the_stride_and_never_past_the_window():
+    assert [padded_length(n, 4096, 32) for n in (1, 32, 33, 2570, 4090, 4096)] == [32, 32, 64, 2592, 4096, 4096]
+    assert padded_length(2570, 4096) == 4096  # multiple 0: the whole window, as the seed
+    x = np.ones((12, 2570), dtype=np.float32)
+    w = inference_windows(x, multiple=32)
+    assert w.shape == (1, 12, 2592) and w[0, :, :2570].min() == 1 and not w[0, :, 2570:].any()
+    assert inference_windows(np.ones((12, 5000), np.float32), multiple=32).shape == (2, 12, WINDOW)  # long: unchanged
