@@ -85,7 +85,7 @@ def run_row(experiment: str, out: Path, row: str, levers: dict, seed: int, data:
     """One ``cv --by-source`` run (skipped when its summary exists); its summary.json."""
     run = out / row / f"seed{seed}"
     summary = run / "summary.json"
-    if not summary.is_file():
+    if not finished(summary):
         run.mkdir(parents=True, exist_ok=True)
         (run / "config.json").write_text(json.dumps({**BASE, **levers}, indent=1))
         if not (run / "cache").exists():  # every run of an experiment reads one cache (levers act after it)
@@ -98,6 +98,11 @@ def run_row(experiment: str, out: Path, row: str, levers: dict, seed: int, data:
         with open(run / "cv.log", "w") as log:
             subprocess.run(command, check=True, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     return json.loads(summary.read_text())
+
+
+def finished(summary: Path) -> bool:
+    """Whether a run's summary holds the leave-one-source-out section (cv writes it after the ordinary folds)."""
+    return summary.is_file() and "by_source" in json.loads(summary.read_text())
 
 
 def figures(summary: dict) -> dict[str, float]:
@@ -114,7 +119,7 @@ def collect(out: Path, experiment: str, seeds: list[int]) -> dict[str, dict[str,
     for row in [*ROWS, "combo"]:
         for seed in seeds:
             summary = out / experiment / row / f"seed{seed}" / "summary.json"
-            if summary.is_file():
+            if finished(summary):
                 for name, value in figures(json.loads(summary.read_text())).items():
                     rows.setdefault(row, {}).setdefault(name, []).append(value)
     return rows
