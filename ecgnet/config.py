@@ -27,17 +27,25 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import levers
 from .errors import ConfigError
 from .device import PRECISIONS, TRAINING_PRECISIONS
 from .model import SEResNetConfig
 from .records import GAIN_POLICIES
-from .signal import OVERLAP, TARGET_FS, WINDOW
+from .signal import OVERLAP, STANDARDISATIONS, TARGET_FS, WINDOW
 
 ENV_VAR = "ECGNET_CONFIG"
 COMPUTE_ONLY = ("threads", "workers", "loader_workers", "time_limit_hours", "inference_batch", "cpu_precision", "train_precision",
                 "compile")
 NETWORK_KEYS = tuple(f.name for f in dataclasses.fields(SEResNetConfig))
+# Recipe levers (issue 16): keys that change what the network sees or learns, all off in every preset until
+# leave-one-source-out (cv --by-source, bench/ablation.py) measures them. Off, each is the identity and draws
+# nothing from the random stream, so runs without levers are exactly as before them. The issue's last lever,
+# thresholds from an inner split stratified by source, needs no key: train.inner_split always stratifies so.
+INPUT_KEYS = ("bandpass_low_hz", "bandpass_high_hz", "lead_standardisation", "pad_to")  # signal.prepare_input, windows
+AUGMENT_KEYS = ("augment_stretch", "augment_amplitude", "augment_wander_mv", "augment_noise_mv", "augment_lead_dropout")
+LEVERS_OFF = {"bandpass_low_hz": 0.0, "bandpass_high_hz": 0.0, "lead_standardisation": "none", "pad_to": "window",
+              **{key: 0.0 for key in AUGMENT_KEYS}, "challenge_loss_weight": 0.0}
+PADDINGS = ("window", "stride")
 LIST_KEYS = ("blocks", "lr_milestones")
 
 
@@ -94,11 +102,15 @@ class Config:
     inference_batch: int = 64
     # Inference precision on the CPU: "fp32" or "bf16" (autocast; checked in bench).
     cpu_precision: str = "fp32"
-    # Recipe levers (levers.py), all off until leave-one-source-out measures them: input band-pass (Hz, 0 = open),
-    # per-record lead standardisation ("none" or "record"), training augmentation and the loss term (0 = off).
+    # Recipe levers (LEVERS_OFF), applied alike in training and inference to the 257-Hz signal before windows are
+    # cut (signal.prepare_input): a zero-phase Butterworth band-pass (Hz, 0 = that edge open; the field's usual band
+    # is 0.5-40 Hz) and per-record lead standardisation ("none" or "record": each lead's mean and sd over the record).
     bandpass_low_hz: float = 0.0
     bandpass_high_hz: float = 0.0
     lead_standardisation: str = "none"
+    # Training augmentation (loader.stretch, loader.augment), drawn per window from the epoch's seeded plan: time
+    # stretch by a factor uniform in 1 +- this, each lead scaled by exp(N(0, this)), baseline wander of this many mV
+    # (0.05-0.5 Hz), white noise of this sd (mV), each lead zeroed with this probability.
     augment_stretch: float = 0.0
     augment_amplitude: float = 0.0
     augment_wander_mv: float = 0.0
@@ -139,9 +151,34 @@ class Config:
             (self.loader_workers < -1, "loader_workers must be >= 0, or -1 for automatic"),
             (self.threshold_passes < 1, "threshold_passes must be at least 1"),
         ]
-        messages = [message for failed, message in problems if failed] + levers.problems(dataclasses.asdict(self))
+        messages = [message for failed, message in problems + self._lever_problems() if failed]
         if messages:
             raise ConfigError("invalid configuration: " + "; ".join(messages))
+
+    def _lever_problems(self) -> list[tuple[bool, str]]:
+        """(failed, message) for each check of the recipe levers' values."""
+        low, high = self.bandpass_low_hz, self.bandpass_high_hz
+        return [
+            (low < 0 or high < 0, "bandpass_low_hz and bandpass_high_hz must be >= 0 (0: that edge open)"),
+            (high >= TARGET_FS / 2, f"bandpass_high_hz must lie below the Nyquist frequency, {TARGET_FS / 2} Hz"),
+            (low > 0 and high > 0 and low >= high, "bandpass_low_hz must lie below bandpass_high_hz"),
+            (self.lead_standardisation not in STANDARDISATIONS, f"lead_standardisation must be one of {', '.join(STANDARDISATIONS)}"),
+            (min(getattr(self, key) for key in AUGMENT_KEYS) < 0, "augmentation settings must be >= 0"),
+            (self.challenge_loss_weight < 0, "challenge_loss_weight must be >= 0"),
+            (self.augment_lead_dropout >= 1, "augment_lead_dropout must lie in [0, 1)"),
+            (self.augment_stretch >= 0.5, "augment_stretch must lie in [0, 0.5)"),
+            (self.pad_to not in PADDINGS, f"pad_to must be one of {', '.join(PADDINGS)}"),
+        ]
+
+    @property
+    def augmenting(self) -> bool:
+        """Whether any training augmentation is on (each draws from the random stream)."""
+        return any(getattr(self, key) != LEVERS_OFF[key] for key in AUGMENT_KEYS)
+
+    @property
+    def shapes_windows(self) -> bool:
+        """Whether any input lever or augmentation is on (off: training windows are plain crops of the cache)."""
+        return self.augmenting or any(getattr(self, key) != LEVERS_OFF[key] for key in INPUT_KEYS)
 
     @property
     def pad_multiple(self) -> int:
@@ -156,7 +193,7 @@ class Config:
         rounding), so they are left out; so are levers that are off, so folds trained before
         the levers existed are still reused.
         """
-        return {k: v for k, v in self.to_dict().items() if k not in COMPUTE_ONLY and (k, v) not in levers.OFF.items()}
+        return {k: v for k, v in self.to_dict().items() if k not in COMPUTE_ONLY and (k, v) not in LEVERS_OFF.items()}
 
     def to_dict(self) -> dict:
         """Every setting under its own top-level key (the network's first), tuples as lists: JSON-ready."""

@@ -37,8 +37,7 @@ from .device import check_precision, choose_device, inference_autocast
 from .model import SEResNet, encode_demographics
 from .modeldir import load_manifest, load_weights
 from .records import Record
-from .levers import prepare_input
-from .signal import inference_windows, resample
+from .signal import inference_windows, prepare_input, resample
 from .thresholds import apply_thresholds
 
 

@@ -24,9 +24,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from .cache import Cache
 from .device import available_cores
-from .levers import augment, is_active, is_augmenting, prepare_input, stretch
 from .records import LEADS
-from .signal import padded_length
+from .signal import TARGET_FS, padded_length, prepare_input
 
 # (record indices (B,), crop offsets (B,), augmentation seed or -1, window length in samples)
 Batch = tuple[np.ndarray, np.ndarray, int, int]
@@ -47,8 +46,8 @@ def plan_epoch(lengths: np.ndarray, fit_idx: np.ndarray, window: int, batch_size
     ``rng.permutation(fit_idx)`` cut into ``batch_size`` chunks; within a batch, records in
     ascending index order each take ``rng.integers(0, |length - window| + 1)``: a crop start
     when the record is longer than ``window``, a padding offset when shorter, exactly as
-    ``signal.random_crop_or_pad`` draws it. With ``augmenting`` (a random lever is on,
-    ``levers.is_augmenting``) each batch then draws the seed of its augmentations, else
+    ``signal.random_crop_or_pad`` draws it. With ``augmenting`` (an augmentation is on,
+    ``Config.augmenting``) each batch then draws the seed of its augmentations, else
     the seed is -1 and the generator is consumed exactly as without levers. The window is
     ``window`` samples, or with ``multiple`` > 0 (``pad_to = "stride"``) the longest record
     of the batch padded to ``signal.padded_length``, so short records carry less padding.
@@ -94,12 +93,44 @@ def cut_window(signal: np.ndarray, window: int, start: int, out: np.ndarray | No
     return out
 
 
+def stretch(signal: np.ndarray, config, rng: np.random.Generator) -> np.ndarray:
+    """The record (leads, N) time-stretched by a factor uniform in 1 ± ``config.augment_stretch`` (linear interpolation; unchanged when 0)."""
+    if config.augment_stretch <= 0 or signal.shape[1] < 2:
+        return signal
+    factor = rng.uniform(1 - config.augment_stretch, 1 + config.augment_stretch)
+    n = signal.shape[1]
+    positions = np.arange(max(2, int(round(n * factor)))) / factor
+    return np.stack([np.interp(positions, np.arange(n), lead) for lead in signal]).astype(np.float32)
+
+
+def augment(window: np.ndarray, config, rng: np.random.Generator) -> np.ndarray:
+    """Amplitude scaling, baseline wander, noise and lead dropout of one (leads, L) mV training window, as configured.
+
+    Each lead scaled by exp(N(0, ``augment_amplitude``)); a 0.05-0.5 Hz sine of
+    ``augment_wander_mv`` per lead; white noise of sd ``augment_noise_mv``; each lead zeroed
+    with probability ``augment_lead_dropout``. All drawn from ``rng`` (the batch's seed).
+    """
+    leads, length = window.shape
+    out = window
+    if config.augment_amplitude > 0:
+        out = out * np.exp(rng.normal(0.0, config.augment_amplitude, (leads, 1)))
+    if config.augment_wander_mv > 0:
+        t = np.arange(length) / TARGET_FS
+        hz, phase = rng.uniform(0.05, 0.5, (leads, 1)), rng.uniform(0, 2 * np.pi, (leads, 1))
+        out = out + config.augment_wander_mv * np.sin(2 * np.pi * hz * t + phase)
+    if config.augment_noise_mv > 0:
+        out = out + rng.normal(0.0, config.augment_noise_mv, (leads, length))
+    if config.augment_lead_dropout > 0:
+        out = out * (rng.random((leads, 1)) >= config.augment_lead_dropout)
+    return np.asarray(out, dtype=np.float32)
+
+
 class WindowDataset(Dataset):
     """``dataset[(idx, starts, seed, length)]`` -> (windows (B, 12, length), demographics (B, 5), labels (B, 24)) float32 tensors.
 
     Holds the cache; a ``cache.Cache`` travels to spawned workers as its folder and is
     reopened there, so the memory map is never copied through a pipe. ``config``'s
-    levers (``levers.py``; none by default) are applied as each window is cut: the input
+    levers (``config.LEVERS_OFF``; none by default) are applied as each window is cut: the input
     levers to the record, a stretch before the crop (the planned start clamped to the
     stretched length), the other augmentations after it, drawn from the batch's seed.
     """
@@ -179,11 +210,11 @@ class EpochLoader:
     """
 
     def __init__(self, cache, window: int, workers: int, pin_memory: bool, config=None):
-        """``config``: the fold's configuration when its levers (``levers.py``) may be on; None for plain crops."""
+        """``config``: the fold's configuration when its levers (``config.LEVERS_OFF``) may be on; None for plain crops."""
         self.multiple = config.pad_multiple if config is not None else 0
-        config = config if config is not None and is_active(config) else None
+        config = config if config is not None and config.shapes_windows else None
         self.window, self.lengths, self.sampler = window, record_lengths(cache), PlanSampler()
-        self.augmenting = config is not None and is_augmenting(config)
+        self.augmenting = config is not None and config.augmenting
         # Its own generator: the loader's worker seeds never draw from torch's global one, which the dropout masks use.
         self.loader = DataLoader(WindowDataset(cache, config), sampler=self.sampler, batch_size=None, num_workers=workers,
                                  pin_memory=pin_memory, persistent_workers=workers > 0, prefetch_factor=4 if workers else None,

@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__, levers
+from . import __version__
 from .classes import CLASSES
-from .config import Config
+from .config import INPUT_KEYS, LEVERS_OFF, Config
 from .errors import ModelDirError
 from .fileio import atomic_write_bytes, atomic_write_text
 from .results import MANIFEST
@@ -83,8 +83,8 @@ def package_versions() -> dict[str, str]:
 
 def preprocessing(config: Config) -> dict:
     """What the windows fed to the network depend on: rate (Hz), window and overlap (samples), gain policy,
-    and the input levers that are on (``levers.INPUT_KEYS``; off ones are left out, as manifests before them)."""
-    on = {key: getattr(config, key) for key in levers.INPUT_KEYS if getattr(config, key) != levers.OFF[key]}
+    and the input levers that are on (``config.INPUT_KEYS``; off ones are left out, as manifests before them)."""
+    on = {key: getattr(config, key) for key in INPUT_KEYS if getattr(config, key) != LEVERS_OFF[key]}
     return {"fs": TARGET_FS, "window": config.window, "overlap": config.overlap, "gain_policy": config.gain_policy, **on}
 
 

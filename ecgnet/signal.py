@@ -1,4 +1,4 @@
-"""Signal maths on plain numpy arrays: resampling, training crops, inference windows.
+"""Signal maths on plain numpy arrays: resampling, the input levers, training crops, inference windows.
 
 Everything here takes and returns ``(leads, samples)`` arrays and knows nothing
 about files, so training, inference and the cache share one implementation.
@@ -10,11 +10,14 @@ from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
+import scipy.signal
 from scipy.signal import firwin, resample_poly
 
 TARGET_FS = 257  # Hz: the seed's rate (INCART's native rate)
 WINDOW = 4096  # samples per network input, about 15.9 s at 257 Hz
 OVERLAP = 256  # samples shared by consecutive inference windows
+BANDPASS_ORDER = 3  # the input band-pass: Butterworth, run forward and backward (zero phase)
+STANDARDISATIONS = ("none", "record")
 
 # Rate ratios are approximated by fractions p/q with q at most this bound (exact
 # for every integer rate up to it); the error |ratio - p/q| < 1/(q * 2001) is far
@@ -63,6 +66,26 @@ def resample(signal: np.ndarray, fs: float, target_fs: float = TARGET_FS) -> np.
     if out.shape[1] >= length:
         return np.ascontiguousarray(out[:, :length], dtype=np.float32)
     return np.pad(out.astype(np.float32), ((0, 0), (0, length - out.shape[1])))
+
+
+def prepare_input(signal: np.ndarray, config) -> np.ndarray:
+    """The input levers of ``config`` (a ``config.Config``) on a (leads, N) mV signal at ``TARGET_FS``, in training and inference.
+
+    ``bandpass_low_hz`` / ``bandpass_high_hz``: a zero-phase ``BANDPASS_ORDER`` Butterworth
+    with these edges (0 leaves an edge open; skipped on records too short for the filter's
+    edge padding). ``lead_standardisation = "record"``: each lead minus its mean, over its
+    sd (a flat lead stays 0). Returns float32; a new array when a lever is on.
+    """
+    low, high = config.bandpass_low_hz, config.bandpass_high_hz
+    out = np.asarray(signal, dtype=np.float32)
+    if (low > 0 or high > 0) and out.shape[1] > 3 * (2 * BANDPASS_ORDER + 1) * 2:
+        kind, edges = ("bandpass", [low, high]) if low > 0 and high > 0 else ("highpass", low) if low > 0 else ("lowpass", high)
+        sos = scipy.signal.butter(BANDPASS_ORDER, edges, btype=kind, fs=TARGET_FS, output="sos")
+        out = scipy.signal.sosfiltfilt(sos, out, axis=1).astype(np.float32)
+    if config.lead_standardisation == "record" and out.shape[1] > 1:
+        sd = out.std(axis=1, keepdims=True)
+        out = ((out - out.mean(axis=1, keepdims=True)) / np.where(sd > 0, sd, 1.0)).astype(np.float32)
+    return out
 
 
 def random_crop_or_pad(signal: np.ndarray, length: int = WINDOW, rng: np.random.Generator | None = None) -> np.ndarray:

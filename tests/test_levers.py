@@ -4,13 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecgnet.config import PRESETS, Config
+from ecgnet.config import LEVERS_OFF, PRESETS, Config
 from ecgnet.ensemble import record_inputs
+from ecgnet.loader import augment, stretch
 from ecgnet.errors import ConfigError
-from ecgnet.levers import OFF, augment, prepare_input, stretch
 from ecgnet.modeldir import preprocessing
 from ecgnet.records import read_record
-from ecgnet.signal import TARGET_FS
+from ecgnet.signal import TARGET_FS, prepare_input
 from ecgnet.synth import generate_dataset
 
 FS = TARGET_FS
@@ -28,7 +28,7 @@ def amplitude_at(x: np.ndarray, hz: float) -> float:
 
 def test_every_lever_is_off_in_every_preset_and_off_changes_nothing():
     for name, preset in PRESETS.items():
-        assert {key: getattr(preset, key) for key in OFF} == OFF, name
+        assert {key: getattr(preset, key) for key in LEVERS_OFF} == LEVERS_OFF, name
     x, rng = sines(1.0, 10.0), np.random.default_rng(0)
     config = Config()
     assert np.array_equal(prepare_input(x, config), x)
