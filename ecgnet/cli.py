@@ -11,8 +11,8 @@ import importlib
 import logging
 import sys
 
+from .entry_points import set_quiet
 from .errors import USER_ERRORS
-from .progress import set_quiet
 
 COMMANDS = {
     "synth": ("ecgnet.synth", "write synthetic 12-lead ECG records in challenge format"),

@@ -30,9 +30,9 @@ from .classes import CLASSES
 from .config import Config, load_config
 from .device import choose_device, set_threads
 from .ensemble import predict_probabilities
+from .entry_points import is_quiet
 from .model import SEResNet
 from .modeldir import load_manifest, load_weights
-from .progress import is_quiet
 from .results import OutOfFold, write_oof, write_summary, write_thresholds
 from .thresholds import apply_thresholds, global_threshold
 from .train import inner_split, labelled_records, train_ensemble

@@ -33,7 +33,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from .device import distributed_backend
-from .progress import set_quiet
+from .entry_points import set_quiet
 
 log = logging.getLogger(__name__)
 

@@ -52,6 +52,7 @@ from .classes import NUM_CLASSES
 from .config import Config
 from .device import choose_device, make_deterministic, set_threads, training_autocast, training_dtype, uses_grad_scaler
 from .ensemble import predict_probabilities
+from .entry_points import is_quiet, progress
 from .errors import TooFewRecordsError
 from .fileio import atomic_write_text
 from .folds import make_folds
@@ -60,7 +61,6 @@ from .losses import soft_challenge_score
 from .metrics import challenge_metric
 from .model import SEResNet
 from .modeldir import WORK_DIR, load_manifest, save_torch, save_weights, weights_name
-from .progress import is_quiet, progress
 from .results import EPOCH_LOG, FOLD_RESULT, MANIFEST, TRAINING_STATE
 from .signal import TARGET_FS
 from .thresholds import apply_thresholds, search_thresholds
