@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import distributed, metrics
+from . import metrics
 from .assemble import parse_folds
 from .cache import Cache, build_cache
 from .classes import CLASSES
 from .config import Config, load_config
-from .device import choose_device, set_threads
+from .device import choose_device, is_main_process, set_threads
 from .ensemble import predict_probabilities
 from .entry_points import is_quiet
 from .model import SEResNet
@@ -161,7 +161,7 @@ def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, th
     cache_root = Path(cache_root or out / CACHE_DIR)
     if train_ensemble(data_dir, out, config, cache_root=cache_root, assign=assign, only_folds=only_folds) is None:
         return None
-    if not distributed.is_main_process():  # under torchrun the other ranks only help train the folds
+    if not is_main_process():  # under torchrun the other ranks only help train the folds
         return {}
     manifest = load_manifest(out)
     set_threads(config.threads)
