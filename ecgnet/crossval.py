@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
-from .assemble import parse_folds
 from .cache import Cache, build_cache
 from .classes import CLASSES
 from .config import Config, load_config
@@ -32,7 +31,7 @@ from .device import choose_device, is_main_process, set_threads
 from .ensemble import predict_probabilities
 from .entry_points import is_quiet
 from .model import SEResNet
-from .modeldir import load_manifest, load_weights
+from .modeldir import load_manifest, load_weights, parse_folds
 from .results import OutOfFold, write_oof, write_summary, write_thresholds
 from .thresholds import apply_thresholds, global_threshold
 from .train import inner_split, labelled_records, train_ensemble

@@ -46,7 +46,6 @@ import torch
 from torch import nn
 
 from . import results
-from .assemble import assemble, check_fold, manifest_entry, unfinished_folds, write_plan
 from .cache import Cache, build_cache
 from .classes import NUM_CLASSES
 from .config import Config
@@ -61,7 +60,8 @@ from .loader import EpochLoader, choose_workers
 from .losses import soft_challenge_score
 from .metrics import challenge_metric
 from .model import SEResNet
-from .modeldir import WORK_DIR, load_manifest, save_torch, save_weights, weights_name
+from .modeldir import (WORK_DIR, assemble, check_fold, load_manifest, manifest_entry, save_torch, save_weights, unfinished_folds, weights_name,
+                       write_plan)
 from .results import EPOCH_LOG, FOLD_RESULT, MANIFEST, TRAINING_STATE
 from .signal import TARGET_FS
 from .thresholds import apply_thresholds, search_thresholds
@@ -384,7 +384,7 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
     Resumable: finished folds (``MODEL_DIR/folds/fold_K/result.json`` + weights) are kept,
     an unfinished one resumes from its last epoch; a fold trained on other data or with
     another configuration is trained again. ``only_folds`` (e.g. ``(0, 2)``) trains just
-    those folds, so that separate processes can share the folds out (``assemble.py``); the
+    those folds, so that separate processes can share the folds out (``modeldir.assemble``); the
     manifest is written once every fold is finished, and None is returned until then.
     The record cache lives in ``cache_root`` when given (and is kept, e.g. for
     cross-validation), else in ``MODEL_DIR/work``, which is removed once the manifest is
