@@ -3,7 +3,7 @@
 - ``train_12ECG_classifier(input_directory, output_directory)``: trains the 5-fold
   ensemble (``ecgnet.train.train_ensemble``) with the configuration named by
   ``$ECGNET_CONFIG`` (``default`` = the seed's recipe; see ``ecgnet.config``);
-  ``$ECGNET_FOLDS=0,2`` trains only those folds (``ecgnet.assemble``: spread them over
+  ``$ECGNET_FOLDS=0,2`` trains only those folds (``ecgnet.modeldir``: spread them over
   GPUs or machines, then ``python -m ecgnet assemble MODEL_DIR``).
 - ``load_12ECG_model(model_input)``: the validated model directory (``ecgnet.ensemble.Ensemble``).
 - ``run_12ECG_classifier(data, header_data, model) -> (labels, scores, classes)``: ``data``
@@ -24,7 +24,7 @@ import logging
 
 import numpy as np
 
-from ecgnet.assemble import folds_from_environment
+from ecgnet.modeldir import folds_from_environment
 from ecgnet.config import load_config
 from ecgnet.ensemble import Ensemble
 from ecgnet.predict import classify, load_model

@@ -43,7 +43,7 @@ def child(data_dir: Path, cache_root: Path, threads: int, epochs: int) -> None:
 
     from ecgnet.cache import build_cache
     from ecgnet.config import PRESETS
-    from ecgnet.progress import set_quiet
+    from ecgnet.entry_points import set_quiet
     from ecgnet.train import inner_split, labelled_records, train_fold
 
     set_quiet(True)

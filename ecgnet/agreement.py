@@ -31,9 +31,9 @@ import numpy as np
 from sklearn.metrics import cohen_kappa_score
 
 from .classes import description
+from .entry_points import progress
 from .errors import AnalysisError
 from .fileio import atomic_write_text
-from .progress import progress
 from .review import KEY_COLUMNS, KEY_DIR, KEY_FILE, RATINGS
 
 log = logging.getLogger(__name__)

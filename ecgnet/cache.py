@@ -39,7 +39,7 @@ from joblib import Parallel, delayed
 
 from .errors import RecordError
 from .fileio import atomic_write_bytes
-from .progress import progress as progress_bar
+from .entry_points import progress as progress_bar
 from .classes import NUM_CLASSES
 from .model import encode_demographics
 from .records import GAIN_POLICIES, LEADS, find_records, read_record

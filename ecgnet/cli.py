@@ -11,14 +11,14 @@ import importlib
 import logging
 import sys
 
+from .entry_points import set_quiet
 from .errors import USER_ERRORS
-from .progress import set_quiet
 
 COMMANDS = {
     "synth": ("ecgnet.synth", "write synthetic 12-lead ECG records in challenge format"),
     "demo": ("ecgnet.demo", "generate data, train a small 5-fold ensemble, predict, score, report"),
     "cv": ("ecgnet.crossval", "out-of-fold cross-validation on a challenge-format data directory"),
-    "assemble": ("ecgnet.assemble", "write the manifest of a model directory whose folds separate runs trained"),
+    "assemble": ("ecgnet.modeldir", "write the manifest of a model directory whose folds separate runs trained"),
     "report": ("ecgnet.report", "render a Markdown/PNG report from a cv or demo results directory"),
     "review": ("ecgnet.review", "a blinded 12-lead review packet, rating sheet and separate key from cv results"),
     "agreement": ("ecgnet.agreement", "Cohen's and Fleiss' kappa of rating sheets vs each other, the labels and the model"),

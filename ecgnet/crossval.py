@@ -23,16 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import distributed, metrics
-from .assemble import parse_folds
+from . import metrics
 from .cache import Cache, build_cache
 from .classes import CLASSES
 from .config import Config, load_config
-from .device import choose_device, set_threads
+from .device import choose_device, is_main_process, set_threads
 from .ensemble import predict_probabilities
+from .entry_points import is_quiet
 from .model import SEResNet
-from .modeldir import load_manifest, load_weights
-from .progress import is_quiet
+from .modeldir import load_manifest, load_weights, parse_folds
 from .results import OutOfFold, write_oof, write_summary, write_thresholds
 from .thresholds import apply_thresholds, global_threshold
 from .train import inner_split, labelled_records, train_ensemble
@@ -161,7 +160,7 @@ def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, th
     cache_root = Path(cache_root or out / CACHE_DIR)
     if train_ensemble(data_dir, out, config, cache_root=cache_root, assign=assign, only_folds=only_folds) is None:
         return None
-    if not distributed.is_main_process():  # under torchrun the other ranks only help train the folds
+    if not is_main_process():  # under torchrun the other ranks only help train the folds
         return {}
     manifest = load_manifest(out)
     set_threads(config.threads)

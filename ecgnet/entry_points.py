@@ -1,4 +1,4 @@
-"""The bodies of ``train_model.py`` and ``driver.py``: arguments first, torch later.
+"""Console behaviour: the bodies of ``train_model.py`` and ``driver.py``, quiet mode, progress bars.
 
 The arguments are parsed and the folders checked before anything heavy is imported,
 so ``--help`` and a mistyped path answer at once (importing torch takes seconds to
@@ -7,6 +7,10 @@ is one line saying what was saved and how to go on, and exit status 130. A faile
 training run leaves no empty ``MODEL_DIR`` it created, and never deletes a folder
 the user already had or anything in it. The organisers' own scripts call
 ``team_code`` directly and do not pass through here.
+
+Every long loop of the package shows its bar through ``progress``; ``--quiet`` (``set_quiet``)
+or ``$ECGNET_QUIET`` silences them all in one place. This module imports no torch, so the
+modules that draw bars pay nothing for it.
 """
 from __future__ import annotations
 
@@ -15,7 +19,11 @@ import logging
 import os
 import shutil
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
+
+from tqdm import tqdm
 
 from .errors import USER_ERRORS
 
@@ -36,6 +44,25 @@ environment:
                     spinning (a shared machine stays usable); ACTIVE restores spinning.
 """
 INTERRUPTED = 130  # the shell's status for a process ended by SIGINT
+T = TypeVar("T")
+
+_quiet = os.environ.get("ECGNET_QUIET", "") not in ("", "0")
+
+
+def set_quiet(quiet: bool) -> None:
+    """Silence (or restore) every progress bar of the process."""
+    global _quiet
+    _quiet = quiet
+
+
+def is_quiet() -> bool:
+    """Whether ``--quiet`` (or ``$ECGNET_QUIET``) turned progress bars off."""
+    return _quiet
+
+
+def progress(iterable: Iterable[T], desc: str, total: int | None = None, unit: str = "it") -> Iterator[T]:
+    """Wrap a loop in a progress bar on stderr (nothing when quiet)."""
+    return iter(tqdm(iterable, desc=desc, total=total, unit=unit, disable=_quiet, file=sys.stderr, dynamic_ncols=True, leave=False))
 
 
 def _parser(prog: str, description: str, folders: list[tuple[str, str]]) -> argparse.ArgumentParser:

@@ -29,8 +29,8 @@ import torch
 
 from .classes import ABBREVIATIONS, CLASSES, canonical_code
 from .ensemble import Ensemble, record_inputs
+from .entry_points import progress
 from .plot import plot_12lead
-from .progress import progress
 from .records import read_record
 from .signal import TARGET_FS, num_windows, resampled_length
 

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .classes import ABBREVIATIONS, CLASSES, NUM_CLASSES
+from .entry_points import progress
 from .errors import RecordError
 from .fileio import atomic_write_text
 from .plot import LEADS
-from .progress import progress
 from .records import read_record
 from .results import read_oof, read_summary
 

@@ -33,8 +33,8 @@ import numpy as np
 
 from .cache import build_cache
 from .config import Config
+from .entry_points import is_quiet
 from .errors import AnalysisError, TooFewRecordsError
-from .progress import is_quiet
 from .results import MANIFEST
 from .train import labelled_records
 

@@ -1,7 +1,8 @@
-"""The self-describing model directory: ``manifest.json`` plus one weights file per fold.
+"""The self-describing model directory (``manifest.json`` plus one weights file per fold), and building it from folds.
 
 Layout (what ``train.train_ensemble`` writes; the fold folders are named in ``results.py``,
-which ``report`` reads without importing torch, every other path here)::
+which ``entry_points`` and the analysis commands read without importing torch, every other
+path here)::
 
     MODEL_DIR/
       manifest.json          format version, classes, preprocessing, config, folds, seeds,
@@ -23,29 +24,52 @@ prediction depends on before any weights are used: the format version, the class
 the preprocessing settings and, for every fold, that its weights file exists and has the
 SHA-256 the manifest records. Any failure raises ``ModelDirError`` naming the file, what
 is wrong and what to do.
+
+Folds trained apart (``python -m ecgnet assemble MODEL_DIR``): folds can be spread over GPUs
+or machines sharing a file system, each process training only its folds into the same
+model directory (``ECGNET_FOLDS=0,2 python train_model.py DATA MODEL`` or ``python -m
+ecgnet cv DATA --only-folds 0,2``). Every run first writes ``folds/plan.json`` (the full
+configuration, the training data's fingerprint, record counts and the fold assignment,
+all fixed by the data and the config), and each finished fold leaves
+``folds/fold_K/result.json`` beside ``fold_K.pt``. ``manifest.json`` is written only once
+every fold of the plan is finished, by the run that finishes last or by the ``assemble``
+command, so a model directory never claims folds it lacks.
+
+``assemble`` checks that each fold has its result and weights (SHA-256 as recorded) and was
+trained with the plan's configuration on the plan's data, then writes the manifest that one
+process training every fold would write: the same fold entries, thresholds and checksums
+for the same seed, device and thread count. ``data.training_seconds`` is then the sum of
+the folds' own training times; ``data.device`` and ``data.threads`` list every value the
+folds were trained with. Any problem raises ``ModelDirError`` naming the folds and the fix.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import io
 import json
+import os
 import platform
+import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import __version__
+from . import __version__, results
 from .classes import CLASSES
 from .config import INPUT_KEYS, LEVERS_OFF, Config
-from .errors import ModelDirError
+from .errors import ConfigError, ModelDirError
 from .fileio import atomic_write_bytes, atomic_write_text
-from .results import MANIFEST
+from .results import FOLD_RESULT, MANIFEST, TRAINING_STATE
 from .signal import TARGET_FS
 
 FORMAT_VERSION = 1
 WORK_DIR = "work"
 RETRAIN = "retrain with `python train_model.py TRAINING_DIR MODEL_DIR`"
+FOLDS_ENV_VAR = "ECGNET_FOLDS"
+# What result.json holds beyond the fold's manifest entry: the reuse checks' inputs and where it ran.
+RECORD_ONLY = ("config", "fingerprint", "device", "threads", "seconds")
 
 
 def weights_name(fold: int) -> str:
@@ -160,3 +184,117 @@ def load_weights(model_dir: str | Path, fold: dict) -> dict:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a damaged file
         raise ModelDirError(f"{path}: unreadable weights ({error}); {RETRAIN}") from None
+
+
+# --- one model directory from folds trained by separate runs (python -m ecgnet assemble) ---
+
+
+def parse_folds(text: str, n_folds: int, source: str) -> tuple[int, ...]:
+    """Fold numbers from ``"0,2"`` (sorted, each once); ``ConfigError`` naming ``source`` when not folds 0..n_folds-1."""
+    parts = [part.strip() for part in text.split(",")]
+    if not all(part.isdigit() for part in parts) or not all(int(part) < n_folds for part in parts):
+        raise ConfigError(f"{source}={text!r}: expected comma-separated fold numbers from 0 to {n_folds - 1}, e.g. 0,2")
+    return tuple(sorted({int(part) for part in parts}))
+
+
+def folds_from_environment(config: Config) -> tuple[int, ...] | None:
+    """The folds ``$ECGNET_FOLDS`` chooses for ``train_model.py`` (None: unset, every fold)."""
+    text = os.environ.get(FOLDS_ENV_VAR, "").strip()
+    return parse_folds(text, config.n_folds, FOLDS_ENV_VAR) if text else None
+
+
+def write_plan(model_dir: Path, config: Config, data: dict) -> None:
+    """Write ``folds/plan.json``: ``config`` in full and ``data`` (fingerprint, counts, fold_assignment)."""
+    path = results.plan_path(model_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps({"config": config.to_dict(), "data": data}, indent=2) + "\n")
+
+
+def read_plan(model_dir: Path) -> tuple[Config, dict]:
+    """(config, data) of ``folds/plan.json``; ``ModelDirError`` naming the file when absent or unreadable."""
+    path = results.plan_path(model_dir)
+    if not path.is_file():
+        raise ModelDirError(f"{path}: missing, so no fold of {model_dir} was trained by this ecgnet; "
+                            f"train the folds first (python train_model.py TRAINING_DIR {model_dir})")
+    try:
+        plan = json.loads(path.read_text())
+        return Config.from_dict(plan["config"]), plan["data"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ModelDirError(f"{path}: unreadable fold plan ({error}); train the folds again") from None
+
+
+def check_fold(model_dir: Path, k: int, config: Config, fingerprint: str) -> tuple[dict | None, str | None]:
+    """(fold ``k``'s result.json record, None) when it is finished with ``config`` on ``fingerprint``, else (None, why not)."""
+    folder = results.fold_dir(model_dir, k)
+    result_path, weights = folder / FOLD_RESULT, Path(model_dir) / weights_name(k)
+    if not result_path.is_file():
+        state = "unfinished (its training state exists)" if (folder / TRAINING_STATE).exists() else "not trained"
+        return None, f"fold {k} is {state}: no {result_path}"
+    try:
+        record = json.loads(result_path.read_text())
+        trained_with = Config.from_dict(record["config"]).training_identity()
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return None, f"fold {k}: {result_path} is unreadable or from another version ({error})"
+    if not weights.is_file() or sha256_file(weights) != record.get("sha256"):
+        return None, f"fold {k}: {weights} is missing or differs from the checksum in {result_path}"
+    if trained_with != config.training_identity():
+        return None, f"fold {k} was trained with another configuration than {results.plan_path(model_dir)}"
+    if record.get("fingerprint") != fingerprint:
+        return None, f"fold {k} was trained on other data than {results.plan_path(model_dir)} (another data fingerprint)"
+    return record, None
+
+
+def manifest_entry(record: dict) -> dict:
+    """A fold's manifest entry: its result.json record without the reuse checks' inputs."""
+    return {key: value for key, value in record.items() if key not in RECORD_ONLY}
+
+
+def _one_or_all(values: list) -> object:
+    """The single value when every fold agrees, else all of them joined ("cuda:0, cuda:1")."""
+    unique = sorted(set(values), key=str)
+    return unique[0] if len(unique) == 1 else ", ".join(str(v) for v in unique)
+
+
+def unfinished_folds(model_dir: Path, config: Config, fingerprint: str) -> list[str]:
+    """Why each fold of ``config`` is not ready for the manifest (empty when all are)."""
+    return [why for k in range(config.n_folds) if (why := check_fold(model_dir, k, config, fingerprint)[1])]
+
+
+def assemble(model_dir: str | Path, training_seconds: float | None = None, remove_work: bool = True,
+             device: str = "unknown", threads: int | str = "unknown") -> dict:
+    """Check every fold of the plan and write ``manifest.json``; returns the manifest.
+
+    ``training_seconds`` (wall, s) defaults to the sum of the folds' own times; ``device``
+    and ``threads`` stand in for folds whose result predates their recording. With
+    ``remove_work``, the training record cache (``MODEL_DIR/work``) goes once the manifest is written.
+    """
+    model_dir = Path(model_dir)
+    config, data = read_plan(model_dir)
+    checked = [check_fold(model_dir, k, config, data["fingerprint"]) for k in range(config.n_folds)]
+    failed = [str(k) for k, (_, why) in enumerate(checked) if why]
+    if failed:
+        raise ModelDirError(f"{model_dir}: cannot assemble its {config.n_folds} folds: {'; '.join(why for _, why in checked if why)}. "
+                            f"Train those folds on the same data with the same configuration ({FOLDS_ENV_VAR}={','.join(failed)} "
+                            f"python train_model.py TRAINING_DIR {model_dir}), then assemble again")
+    records = [record for record, _ in checked]
+    seconds = training_seconds if training_seconds is not None else sum(r.get("seconds", 0.0) for r in records)
+    data = {**data, "training_seconds": round(seconds, 1), "device": _one_or_all([r.get("device", device) for r in records]),
+            "threads": _one_or_all([r.get("threads", threads) for r in records])}
+    manifest = build_manifest(config, [manifest_entry(r) for r in records], data, config.seed)
+    write_manifest(model_dir, manifest)
+    if remove_work:
+        shutil.rmtree(model_dir / WORK_DIR, ignore_errors=True)
+    return manifest
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``assemble`` sub-command's argument: the model directory whose folds were trained apart."""
+    parser.add_argument("model_dir", type=Path, help="model directory whose folds were trained by separate runs")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``python -m ecgnet assemble``: check every fold and write ``manifest.json``; exit 0."""
+    manifest = assemble(args.model_dir)
+    print(f"{args.model_dir / MANIFEST}: {len(manifest['folds'])} folds assembled "
+          f"(trained on {manifest['data']['device']}, {manifest['data']['labelled_records']} labelled records)")
+    return 0

@@ -35,10 +35,6 @@ from .fileio import atomic_write_text
 
 POSITIVE_TOKENS = frozenset({"1", "True", "true", "T", "t"})
 
-# Every scored code, both members of each equivalent pair included, to its class index.
-_CODE_INDEX: dict[str, int] = {code: index for code, index in classes.CLASS_INDEX.items()}
-_CODE_INDEX.update({second: classes.CLASS_INDEX[first] for first, second in classes.EQUIVALENT_PAIRS})
-
 
 def _number(token: str) -> float:
     """``float(token)`` (which ignores surrounding spaces) or 0 when it is not a number."""
@@ -54,8 +50,8 @@ def _column_plan(codes_line: str) -> tuple[tuple[tuple[int, int], ...], bool]:
 
     Output files of one model share their codes line, so this runs once per model.
     """
-    codes = [token.strip() for token in codes_line.split(",")]
-    columns = tuple((column, _CODE_INDEX[code]) for column, code in enumerate(codes) if code in _CODE_INDEX)
+    indices = [classes.CLASS_INDEX.get(classes.canonical_code(token)) for token in codes_line.split(",")]
+    columns = tuple((column, index) for column, index in enumerate(indices) if index is not None)
     repeats = len({index for _, index in columns}) < len(columns)
     return columns, repeats
 

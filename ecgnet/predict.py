@@ -43,12 +43,11 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from .classes import CLASSES
 from .device import set_threads
 from .ensemble import Ensemble
+from .entry_points import progress
 from .errors import ModelDirError, RecordError
 from .fileio import temporary_files
-from .header import read_header_text
 from .outputs import format_output, write_output
-from .progress import progress
-from .records import Record, load_mat, record_files, record_from_arrays
+from .records import Record, load_mat, read_header_text, record_files, record_from_arrays
 from .signal import num_windows, resampled_length
 
 log = logging.getLogger(__name__)

@@ -55,6 +55,16 @@ Intended deviations from ``wfdb.rdrecord``, each for a reason and each tested:
    Georgia headers) and dates written with '-' (wfdb-python #351) (test_wfdb_oracle).
 6. Too-short and all-flat records are refused instead of classified from nothing
    (test_records: flat and too-short records).
+
+Headers are parsed on their own first (``parse_header``, ``read_header``; ``read_dx_codes``
+for a scorer that needs only the labels). Every header variant seen in the 2020 and
+2021 releases is accepted: ``NAME.mat`` on the record line, ``16x1+24`` formats,
+``1000.0(0)/mV`` and ``/mv`` gains, ``# Age:`` with a space, ``NaN``/``Unknown``
+values, blank or ragged ``#Dx`` lists, and CRLF or CR-only line ends (universal
+newlines, as Python's text mode reads them). The fields follow WFDB's header(5)
+specification: a record line ``NAME NSIG [FS [NSAMP ...]]`` (FS defaults to 250 Hz,
+NSAMP may be absent: the signal file gives the length) and signal lines ``FILE FORMAT
+[GAIN[(BASELINE)][/UNITS] [ADCRES [ADCZERO [INIT [CHECKSUM [BLOCK [DESCRIPTION]]]]]]]``.
 """
 from __future__ import annotations
 
@@ -62,17 +72,238 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
 from .classes import encode_codes, is_scored
 from .errors import RecordError
-from .header import Header, SignalSpec, counts_per_mv, parse_header, read_header, signed_checksum
 from .leads import LEADS
-from .signal import TARGET_FS, resampled_length
+
+
+# --- the header (NAME.hea): text to plain values ---
+
+DEFAULT_GAIN = 200.0  # WFDB's default when a header gives none (or 0 = uncalibrated)
+DEFAULT_UNITS = "mV"  # WFDB's default when a gain field names no units
+# Physical units a gain may be given in (matched case-insensitively), as millivolts per unit.
+MV_PER_UNIT: dict[str, float] = {"uv": 1e-3, "mv": 1.0, "v": 1e3}
+
+_GAIN_RE = re.compile(r"^(?P<gain>[-+]?[0-9.eE+-]+)?(?:\((?P<baseline>[-+]?\d+)\))?(?:/(?P<units>\S+))?$")
+_FORMAT_RE = re.compile(r"\d*")
+_FS_RE = re.compile(r"^(?P<fs>[0-9.eE+-]+)(?:/[0-9.eE+-]+)?(?:\([-+0-9.eE]+\))?$")
+
+
+@dataclass(frozen=True)
+class SignalSpec:
+    """One signal line of a header; ``gain`` is ADC units per ``units``, as written (0 read as 200)."""
+
+    file_name: str
+    fmt: str  # the format field as written, e.g. "16+24" or "16x1+24"
+    gain: float
+    baseline: int
+    units: str
+    adc_zero: int
+    init_value: int | None
+    checksum: int | None
+    lead: str
+    gain_field: str = ""  # the gain field exactly as written, for messages
+    adc_resolution: int | None = None  # bits; None when absent or 0 (WFDB: the format's default)
+    format_code: str = ""  # the storage format alone: "16" of "16x1+24" (the digits before any 'x' or '+')
+
+
+def counts_per_mv(spec: SignalSpec, where: str | Path) -> float:
+    """The signal's gain in ADC units per millivolt, converted from the header's units (uV, mV, V, any case).
+
+    Raises ``RecordError`` naming ``where`` and quoting the gain field for any other unit.
+    """
+    factor = MV_PER_UNIT.get(spec.units.lower())
+    if factor is None:
+        raise RecordError(where, f"gain {spec.gain_field!r} of lead {spec.lead or '?'} is in unknown units {spec.units!r} "
+                                 f"(expected uV, mV or V)")
+    return spec.gain / factor
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a challenge header says about its record."""
+
+    name: str
+    num_leads: int
+    fs: float
+    num_samples: int | None  # None when line 1 gives none: the signal file's length is used
+    signals: tuple[SignalSpec, ...]
+    age: float | None
+    sex: str | None  # "Female", "Male" or None when unknown
+    dx: tuple[str, ...]  # SNOMED CT codes, order kept, duplicates and empty items removed
+    comments: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def leads(self) -> tuple[str, ...]:
+        """The lead names of the signal lines, in the header's order."""
+        return tuple(s.lead for s in self.signals)
+
+
+def signed_checksum(total):
+    """A signal line's checksum for samples summing to ``total``: the sum mod 2**16, as signed 16-bit.
+
+    ``total`` is an int, or a numpy array of integer-valued sums (one per lead, element-wise).
+    """
+    return (total + 32768) % 65536 - 32768
+
+
+def _int_or_none(token: str | None) -> int | None:
+    if token is None:
+        return None
+    try:
+        return int(token)
+    except ValueError:
+        return None
+
+
+def _parse_signal_line(line: str, where: str) -> SignalSpec:
+    tokens = line.split()
+    count = len(tokens)
+    if count < 2:
+        raise RecordError(where, f"signal line has too few fields: {line!r}")
+    file_name, fmt = tokens[0], tokens[1]
+    gain, baseline, units, gain_field = DEFAULT_GAIN, None, DEFAULT_UNITS, ""
+    if count > 2:
+        gain_field = tokens[2]
+        match = _GAIN_RE.match(gain_field)
+        if not match:
+            raise RecordError(where, f"unreadable gain field {gain_field!r}")
+        gain_text, baseline_text, units_text = match.group("gain", "baseline", "units")
+        if gain_text:
+            try:
+                gain = float(gain_text)
+            except ValueError:
+                raise RecordError(where, f"unreadable gain field {gain_field!r}") from None
+        if baseline_text is not None:
+            baseline = int(baseline_text)
+        units = units_text or units
+    if not math.isfinite(gain):
+        raise RecordError(where, f"gain is not a finite number: {gain_field!r}")
+    if gain == 0:
+        gain = DEFAULT_GAIN
+    resolution = _int_or_none(tokens[3]) if count > 3 else None
+    adc_zero = (_int_or_none(tokens[4]) if count > 4 else 0) or 0
+    if baseline is None:
+        baseline = adc_zero  # WFDB: the baseline defaults to the ADC zero
+    init_value = _int_or_none(tokens[5]) if count > 5 else None
+    checksum = _int_or_none(tokens[6]) if count > 6 else None
+    lead = " ".join(tokens[8:]) if count > 8 else ""
+    return SignalSpec(file_name, fmt, gain, baseline, units, adc_zero, init_value, checksum, lead, gain_field,
+                      resolution or None, _FORMAT_RE.match(fmt)[0])
+
+
+def _parse_age(value: str) -> float | None:
+    try:
+        age = float(value)
+    except ValueError:
+        return None
+    if not math.isfinite(age) or age < 0 or age > 130:
+        return None
+    return age
+
+
+_SEX = {"female": "Female", "f": "Female", "male": "Male", "m": "Male"}
+
+
+def _parse_dx(value: str) -> tuple[str, ...]:
+    codes: list[str] = []
+    for item in value.split(","):
+        item = item.strip()
+        if item and item not in codes:
+            codes.append(item)
+    return tuple(codes)
+
+
+def parse_header(text: str, where: str | Path = "<header>") -> Header:
+    """Parse header text; ``where`` (usually the file path) names the file in errors."""
+    where = str(where)
+    lines = [ln.strip() for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    content = [ln for ln in lines if ln and not ln.startswith("#")]
+    comment_lines = [ln for ln in lines if ln.startswith("#")]
+    if not content:
+        raise RecordError(where, "header has no record line")
+    record = content[0].split()
+    if len(record) < 2:
+        raise RecordError(where, f"record line needs at least a name and a lead count: {content[0]!r}")
+    name = record[0]
+    if name.lower().endswith(".mat"):
+        name = name[:-4]
+    num_leads = _int_or_none(record[1])
+    if num_leads is None or num_leads < 1:
+        raise RecordError(where, f"bad lead count {record[1]!r} on the record line")
+    fs = 250.0  # WFDB default
+    if len(record) > 2:
+        match = _FS_RE.match(record[2])
+        if not match:
+            raise RecordError(where, f"bad sampling frequency {record[2]!r}")
+        try:
+            fs = float(match["fs"])
+        except ValueError:
+            raise RecordError(where, f"bad sampling frequency {record[2]!r}") from None
+    if not math.isfinite(fs) or fs <= 0:
+        raise RecordError(where, f"sampling frequency must be positive, got {record[2]!r}")
+    num_samples = _int_or_none(record[3]) if len(record) > 3 else None
+    if len(record) > 3 and (num_samples is None or num_samples < 0):
+        raise RecordError(where, f"record line gives no valid number of samples: {record[3]!r}")
+    signal_lines = content[1:]
+    if len(signal_lines) < num_leads:
+        raise RecordError(where, f"header claims {num_leads} leads but has {len(signal_lines)} signal lines")
+    signals = tuple(_parse_signal_line(ln, where) for ln in signal_lines[:num_leads])
+
+    comments: dict[str, str] = {}
+    for line in comment_lines:
+        body = line.lstrip("#").strip()
+        if ":" in body:
+            key, value = body.split(":", 1)
+            comments.setdefault(key.strip().lower(), value.strip())
+    age = _parse_age(comments.get("age", ""))
+    sex = _SEX.get(comments.get("sex", "").strip().lower())
+    dx = _parse_dx(comments.get("dx", ""))
+    return Header(name, num_leads, fs, num_samples, signals, age, sex, dx, comments)
+
+
+def read_header_text(path: str | Path) -> str:
+    """A ``.hea`` file's text; undecodable bytes are replaced, not fatal, but binary files are refused."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RecordError(path, f"cannot read header ({exc.strerror or exc})") from None
+    if b"\x00" in raw:
+        raise RecordError(path, "header contains NUL bytes: not a text header")
+    return raw.decode("utf-8", errors="replace")
+
+
+def read_header(path: str | Path) -> Header:
+    """Read and parse a ``.hea`` file."""
+    return parse_header(read_header_text(path), path)
+
+
+# A line starts after LF, CR or CRLF (universal newlines, as the official scorer's text-mode reading).
+_DX_LINE = re.compile(r"(?:^|(?<=[\r\n]))[ \t]*#[ \t]*dx[ \t]*:([^\r\n]*)", re.IGNORECASE)
+
+
+def read_dx_codes(path: str | Path) -> tuple[str, ...]:
+    """Only the ``#Dx`` codes of a header: what a scorer needs, whatever the signal lines say.
+
+    One regular-expression search over the raw text (no line splitting), because the
+    scorer calls this for every one of tens of thousands of label files.
+    """
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise RecordError(path, f"cannot read header ({exc.strerror or exc})") from None
+    match = _DX_LINE.search(text)
+    return _parse_dx(match.group(1)) if match else ()
+
+
+# --- the record: header + NAME.mat to a checked Record in mV ---
 
 GAIN_POLICIES: tuple[str, ...] = ("auto", "header", "fixed1000")
 REFERENCE_GAIN = 1000.0  # counts per mV of every 2020 source, whatever its header says
@@ -87,7 +318,6 @@ MAX_NONFINITE_FRACTION = 0.1  # of all samples; missing samples beyond this refu
 # 2-s segments are built for (sinus bradycardia rarely goes lower). Every 2020 source's
 # records are at least 6 s long, so this refuses only files that hold no beat at all.
 MIN_DURATION_S = AMPLITUDE_SEGMENT_S
-MIN_SAMPLES = int(MIN_DURATION_S * TARGET_FS)  # at 257 Hz, after resampling
 
 # WFDB's invalid-sample value of each storage format (signal(5)); formats not listed have none.
 INVALID_SAMPLE: dict[str, int] = {"80": -(2**7), "310": -(2**9), "311": -(2**9), "212": -(2**11), "16": -(2**15),
@@ -195,6 +425,7 @@ def load_mat(path: str | Path) -> np.ndarray:
         raise RecordError(path, f"cannot read signal file ({exc.strerror or exc})") from None
     if size == 0:
         raise RecordError(path, "signal file is empty (0 bytes)")
+    import scipy.io  # here, not at the top: the scorer imports this module for read_dx_codes alone
     try:
         contents = scipy.io.loadmat(path, variable_names=["val"])
     except Exception as exc:  # noqa: BLE001 - scipy raises ValueError, TypeError, OSError, MatReadError, ... on garbage
@@ -357,7 +588,8 @@ def _check_length(header: Header, val: np.ndarray, where: str, mat_where: str) -
         raise RecordError(mat_where, f"signal shape {val.shape} differs from the header's {header.num_leads} leads x {samples} samples")
     if samples == 0:
         raise RecordError(where, "record has no samples")
-    if resampled_length(samples, header.fs) < MIN_SAMPLES:
+    from .signal import TARGET_FS, resampled_length  # here: scipy.signal costs the scorer ~1 s of import
+    if resampled_length(samples, header.fs) < int(MIN_DURATION_S * TARGET_FS):  # at 257 Hz, after resampling
         raise RecordError(where, f"record is too short: {samples} samples at {header.fs:g} Hz ({samples / header.fs:.3g} s); "
                                  f"at least {MIN_DURATION_S:g} s (one beat at 30/min) is needed")
 

@@ -7,7 +7,7 @@ Layout (what ``python -m ecgnet cv`` writes and ``python -m ecgnet report`` read
       thresholds.csv        one row per fold: the per-class thresholds used for output_*
       summary.json          per-fold and pooled metrics, ablations, per-class table
       cache/                the record cache, kept for the next run (crossval.CACHE_DIR)
-      folds/plan.json       the folds' shared plan: config, data fingerprint, fold assignment (assemble.py)
+      folds/plan.json       the folds' shared plan: config, data fingerprint, fold assignment (modeldir.py)
       folds/fold_K/         what training writes for fold K in every model directory:
         epochs.csv          its epoch log (epoch, loss, inner_val_score, lr, seconds)
         result.json         its manifest entry with its config and data fingerprint (reuse check)
@@ -44,7 +44,7 @@ def fold_dir(root: str | Path, fold: int) -> Path:
 
 
 def plan_path(root: str | Path) -> Path:
-    """``root/folds/plan.json``: what every fold of ``root`` (a model directory) is trained from (``assemble.py``)."""
+    """``root/folds/plan.json``: what every fold of ``root`` (a model directory) is trained from (``modeldir.write_plan``)."""
     return Path(root) / FOLDS_DIR / FOLDS_PLAN
 
 

@@ -36,9 +36,9 @@ from pathlib import Path
 import numpy as np
 
 from .classes import ABBREVIATIONS, CLASSES, canonical_code, class_index, description
+from .entry_points import progress
 from .errors import AnalysisError, RecordError
 from .fileio import atomic_write_text
-from .progress import progress
 from .records import read_record
 from .results import OOF_FILE, SUMMARY_FILE, OutOfFold, read_oof, read_summary
 

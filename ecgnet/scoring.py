@@ -18,8 +18,8 @@ import numpy as np
 
 from . import classes, metrics
 from .errors import RecordError, ScoringError
-from .header import read_dx_codes
 from .outputs import OutputFileError, read_output
+from .records import read_dx_codes
 
 logger = logging.getLogger(__name__)
 

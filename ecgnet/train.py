@@ -16,7 +16,7 @@ continues from the last complete epoch and ends with the same weights as an
 uninterrupted run (same device and thread count).
 
 Under ``torchrun --nproc_per_node=N`` each fold trains with DistributedDataParallel
-(``distributed``): the ranks share out every global batch of ``config.batch_size``
+(``device``): the ranks share out every global batch of ``config.batch_size``
 records (batch_size / N each), so the learning-rate schedule and the batches are those
 of one process; rank 0 scores the inner split and writes every file.
 
@@ -45,13 +45,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import distributed, results
-from .assemble import assemble, check_fold, manifest_entry, unfinished_folds, write_plan
+from . import results
 from .cache import Cache, build_cache
 from .classes import NUM_CLASSES
 from .config import Config
-from .device import choose_device, make_deterministic, set_threads, training_autocast, training_dtype, uses_grad_scaler
+from .device import (choose_device, data_parallel, from_rank_zero, is_main_process, loss_scale, make_deterministic, rank_and_world,
+                     rank_zero_first, set_threads, start_distributed, sum_over_ranks, training_autocast, training_dtype, uses_grad_scaler)
 from .ensemble import predict_probabilities
+from .entry_points import is_quiet, progress
 from .errors import TooFewRecordsError
 from .fileio import atomic_write_text
 from .folds import make_folds
@@ -59,8 +60,8 @@ from .loader import EpochLoader, choose_workers
 from .losses import soft_challenge_score
 from .metrics import challenge_metric
 from .model import SEResNet
-from .modeldir import WORK_DIR, load_manifest, save_torch, save_weights, weights_name
-from .progress import is_quiet, progress
+from .modeldir import (WORK_DIR, assemble, check_fold, load_manifest, manifest_entry, save_torch, save_weights, unfinished_folds, weights_name,
+                       write_plan)
 from .results import EPOCH_LOG, FOLD_RESULT, MANIFEST, TRAINING_STATE
 from .signal import TARGET_FS
 from .thresholds import apply_thresholds, search_thresholds
@@ -160,7 +161,7 @@ def _start_or_resume(config: Config, device: torch.device, state_path: Path, ide
     run = _Run(model, model, optimizer, scheduler, torch.amp.GradScaler(device.type, enabled=scaling))
     if state_path.exists():
         _resume(run, state_path, identity, fold, config, device)
-    run.net = distributed.data_parallel(model, device)
+    run.net = data_parallel(model, device)
     return run
 
 
@@ -187,7 +188,7 @@ def _train_epoch(run: _Run, feed: EpochLoader, fit_idx: np.ndarray, config: Conf
     Data order and crops depend only on (seed, fold, epoch), dropout masks also on the rank.
     The loss stays on the device until the epoch ends: no step waits for the GPU.
     """
-    rank, world = distributed.rank_and_world()
+    rank, world = rank_and_world()
     torch.manual_seed(derive_seed(seed, fold, run.epoch + 1, 2, *([rank] if rank else [])))  # rank 0: one process's masks
     rng = np.random.default_rng(derive_seed(seed, fold, run.epoch + 1, 3))
     run.model.train()
@@ -207,7 +208,7 @@ def _train_epoch(run: _Run, feed: EpochLoader, fit_idx: np.ndarray, config: Conf
         run.scaler.update()
         total += bce.detach()
         seen += global_count
-    return distributed.sum_over_ranks(total).item() / max(seen * NUM_CLASSES, 1)
+    return sum_over_ranks(total).item() / max(seen * NUM_CLASSES, 1)
 
 
 def batch_loss(net: nn.Module, signals: torch.Tensor, demographics: torch.Tensor, targets: torch.Tensor,
@@ -215,7 +216,7 @@ def batch_loss(net: nn.Module, signals: torch.Tensor, demographics: torch.Tensor
     """(the loss this process backpropagates, its summed BCE): windows (B, 12, W), demographics (B, 5), targets (B, 24).
 
     The loss is the BCE with logits summed over this process's B records and 24 classes,
-    scaled (``distributed.loss_scale``) so that the gradient is that of the mean over the
+    scaled (``device.loss_scale``) so that the gradient is that of the mean over the
     ``global_count`` records of the global batch: in one process, the plain mean. With
     ``challenge_weight`` > 0 it adds that multiple of 1 - the differentiable challenge
     score of the batch (``losses.soft_challenge_score``); under torchrun that term is each
@@ -223,7 +224,7 @@ def batch_loss(net: nn.Module, signals: torch.Tensor, demographics: torch.Tensor
     """
     logits = net(signals, demographics).float()
     bce = nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="sum")
-    loss = bce * distributed.loss_scale(global_count * targets.shape[1])
+    loss = bce * loss_scale(global_count * targets.shape[1])
     if challenge_weight > 0:
         loss = loss + challenge_weight * (1 - soft_challenge_score(torch.sigmoid(logits), targets))
     return loss, bce
@@ -231,7 +232,7 @@ def batch_loss(net: nn.Module, signals: torch.Tensor, demographics: torch.Tensor
 
 def _deadline_passed(deadline: float, run: _Run) -> bool:
     """Past ``deadline`` with a checkpoint to keep, as rank 0 sees it (so every rank stops at the same batch)."""
-    return distributed.from_rank_zero([float(time.time() > deadline and run.best["state"] is not None)])[0] > 0
+    return from_rank_zero([float(time.time() > deadline and run.best["state"] is not None)])[0] > 0
 
 
 def _end_epoch(run: _Run, loss: float, began: float, cache: Cache, val_idx: np.ndarray, config: Config,
@@ -242,14 +243,14 @@ def _end_epoch(run: _Run, loss: float, began: float, cache: Cache, val_idx: np.n
     """
     lr = run.optimizer.param_groups[0]["lr"]
     run.scheduler.step()
-    score = _inner_score(run.model, cache, val_idx, config, device)[0] if distributed.is_main_process() else 0.0
-    score = distributed.from_rank_zero([score])[0]
+    score = _inner_score(run.model, cache, val_idx, config, device)[0] if is_main_process() else 0.0
+    score = from_rank_zero([score])[0]
     run.epoch += 1
     if score > run.best["score"] or run.best["state"] is None:
         run.best = {"score": score, "epoch": run.epoch, "state": copy.deepcopy({k: v.cpu() for k, v in run.model.state_dict().items()})}
     run.rows.append({"epoch": run.epoch, "loss": f"{loss:.6f}", "inner_val_score": f"{score:.6f}",
                      "lr": f"{lr:.3g}", "seconds": f"{time.time() - began:.1f}"})
-    if distributed.is_main_process():
+    if is_main_process():
         save_torch(fold_dir / TRAINING_STATE, run.state(identity))
         _write_log(fold_dir / EPOCH_LOG, run.rows)
 
@@ -262,15 +263,15 @@ def train_fold(cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray, config:
     split (``inner_split``), never the held-out fold. ``fold_dir`` receives ``epochs.csv``
     and ``state.pt``. ``deadline`` is a ``time.time()`` value (s) after which training
     stops cleanly with the best checkpoint so far. Under torchrun every rank calls it and
-    gets the same result; rank 0 alone writes (``distributed``).
+    gets the same result; rank 0 alone writes (``device.is_main_process``).
     """
     fold_dir = Path(fold_dir)
-    if distributed.is_main_process():
+    if is_main_process():
         fold_dir.mkdir(parents=True, exist_ok=True)
     set_threads(config.threads)
     device = device or choose_device()
     make_deterministic(device)
-    distributed.start(device)
+    start_distributed(device)
     train_idx, val_idx = np.asarray(train_idx), np.asarray(val_idx)
     if len(train_idx) == 0 or len(val_idx) == 0:
         raise TooFewRecordsError(f"fold {fold}: {len(train_idx)} training and {len(val_idx)} inner-validation records; both must be non-empty")
@@ -298,10 +299,10 @@ def train_fold(cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray, config:
 def _thresholds(model: nn.Module, cache: Cache, val_idx: np.ndarray, config: Config, device: torch.device) -> np.ndarray:
     """The per-class thresholds (24,) searched on the inner split: by rank 0, then sent to every rank."""
     thresholds = np.zeros(NUM_CLASSES)
-    if distributed.is_main_process():
+    if is_main_process():
         _, probabilities = _inner_score(model, cache, val_idx, config, device)
         thresholds = search_thresholds(cache.labels[val_idx], probabilities, passes=config.threshold_passes)
-    return np.asarray(distributed.from_rank_zero([float(t) for t in thresholds]))
+    return np.asarray(from_rank_zero([float(t) for t in thresholds]))
 
 
 def sha256_of(indices: np.ndarray) -> str:
@@ -323,7 +324,7 @@ def _read_training_data(data_dir: Path, model_dir: Path, config: Config, cache_r
     """The record cache and its labelled records; MODEL_DIR keeps the cache's lists of skipped records and repairs."""
     # The cache's own lists go when MODEL_DIR/work is removed: MODEL_DIR keeps copies (one per torchrun job), and the log names those.
     cache = build_cache(data_dir, cache_root, gain_policy=config.gain_policy, workers=config.workers or None,
-                        progress=not is_quiet(), lists_dir=model_dir if distributed.is_main_process() else None)
+                        progress=not is_quiet(), lists_dir=model_dir if is_main_process() else None)
     usable = labelled_records(cache)
     if len(usable) < minimum_records(config):
         raise TooFewRecordsError(
@@ -350,7 +351,7 @@ def _train_and_save_fold(cache: Cache, train_idx: np.ndarray, held_out: np.ndarr
     folder = results.fold_dir(model_dir, k)
     fit_idx, val_idx = inner_split(cache, train_idx, config, config.seed, k)
     result = train_fold(cache, fit_idx, val_idx, config, folder, config.seed, k, deadline, device)
-    if not distributed.is_main_process():  # the same result; rank 0 writes it, the others read the manifest
+    if not is_main_process():  # the same result; rank 0 writes it, the others read the manifest
         return {}
     weights = model_dir / weights_name(k)
     digest = save_weights(weights, result.state_dict)
@@ -383,7 +384,7 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
     Resumable: finished folds (``MODEL_DIR/folds/fold_K/result.json`` + weights) are kept,
     an unfinished one resumes from its last epoch; a fold trained on other data or with
     another configuration is trained again. ``only_folds`` (e.g. ``(0, 2)``) trains just
-    those folds, so that separate processes can share the folds out (``assemble.py``); the
+    those folds, so that separate processes can share the folds out (``modeldir.assemble``); the
     manifest is written once every fold is finished, and None is returned until then.
     The record cache lives in ``cache_root`` when given (and is kept, e.g. for
     cross-validation), else in ``MODEL_DIR/work``, which is removed once the manifest is
@@ -401,16 +402,16 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
     deadline = started + config.time_limit_hours * 3600 if config.time_limit_hours > 0 else None
     threads = set_threads(config.threads)
     device = choose_device()
-    distributed.start(device)
+    start_distributed(device)
     log.info("training on %s with %d threads; config %s", device, threads, config)
-    with distributed.rank_zero_first():  # rank 0 builds the cache, the others then open it
+    with rank_zero_first():  # rank 0 builds the cache, the others then open it
         cache, usable = _read_training_data(data_dir, model_dir, config, Path(cache_root) if cache_root is not None else model_dir / WORK_DIR / "cache")
     names = [str(n) for n in cache.names[usable]]
     assignment = (make_folds(names, cache.labels[usable], n_folds=config.n_folds, seed=config.seed) if assign is None
                   else np.asarray(assign(names, np.asarray(cache.labels[usable], dtype=bool)), dtype=np.int64))
     chosen = range(config.n_folds) if only_folds is None else only_folds
     to_train = [k for k in chosen if _finished_fold(model_dir, k, config, cache.fingerprint) is None]
-    if distributed.is_main_process():
+    if is_main_process():
         write_plan(model_dir, config, {"fingerprint": cache.fingerprint, "records": int(len(cache)), "labelled_records": int(len(usable)),
                                        "unreadable_records": len(cache.bad_records),
                                        "fold_assignment": dict(zip(names, map(int, assignment)))})
@@ -421,13 +422,13 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
         _train_and_save_fold(cache, usable[assignment != k], usable[assignment == k], model_dir, k, config, fold_deadline, device)
     fingerprint = cache.fingerprint
     del cache
-    with distributed.rank_zero_first():  # rank 0 writes the manifest, the other ranks then read it back
+    with rank_zero_first():  # rank 0 writes the manifest, the other ranks then read it back
         missing = unfinished_folds(model_dir, config, fingerprint) if only_folds is not None else []
         if missing:
             log.warning("%s: fold(s) %s trained; no manifest yet (%s). Once every fold is, run `python -m ecgnet assemble %s`",
                         model_dir, ", ".join(map(str, chosen)), "; ".join(missing), model_dir)
             return None
-        if not distributed.is_main_process():
+        if not is_main_process():
             return load_manifest(model_dir, check_weights=False)
         return assemble(model_dir, time.time() - started if only_folds is None else None, remove_work=cache_root is None,
                         device=str(device), threads=threads)

@@ -16,8 +16,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from ecgnet.config import PRESETS
-from ecgnet.device import set_threads
-from ecgnet.distributed import SyncBatchNorm1d, data_parallel
+from ecgnet.device import SyncBatchNorm1d, data_parallel, set_threads
 from ecgnet.ensemble import Ensemble
 from ecgnet.model import SEResNet, SEResNetConfig
 from ecgnet.modeldir import WORK_DIR

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ecgnet.assemble import FOLDS_ENV_VAR, assemble, parse_folds
 from ecgnet.cli import main
 from ecgnet.config import PRESETS
 from ecgnet.errors import ConfigError, ModelDirError
 from ecgnet.crossval import cross_validate
-from ecgnet.modeldir import WORK_DIR, load_manifest, weights_name
+from ecgnet.modeldir import FOLDS_ENV_VAR, WORK_DIR, assemble, load_manifest, parse_folds, weights_name
 from ecgnet.results import FOLD_RESULT, MANIFEST, fold_dir, plan_path
 from ecgnet.train import train_ensemble
 from team_code import train_12ECG_classifier

@@ -1,4 +1,4 @@
-"""Header parsing: every variant of the 2020/2021 releases, and clean errors on broken text."""
+"""Header parsing (the header half of ``ecgnet.records``): every variant of the 2020/2021 releases, and clean errors on broken text."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 from conftest import shared_path
 
 from ecgnet.errors import RecordError
-from ecgnet.header import DEFAULT_GAIN, counts_per_mv, parse_header, read_dx_codes, read_header
+from ecgnet.records import DEFAULT_GAIN, counts_per_mv, parse_header, read_dx_codes, read_header
 from ecgnet.leads import LEADS
 from ecgnet.synth.writer import format_header
 

@@ -22,8 +22,7 @@ from conftest import shared_path
 
 from ecgnet import metrics
 from ecgnet.errors import RecordError
-from ecgnet.header import read_header_text
-from ecgnet.records import GAIN_POLICIES, read_record, record_from_arrays
+from ecgnet.records import GAIN_POLICIES, read_header_text, read_record, record_from_arrays
 from ecgnet.scoring import score_directories
 
 

@@ -11,8 +11,7 @@ from conftest import shared_path
 
 from ecgnet.classes import CLASS_INDEX, encode_codes
 from ecgnet.errors import RecordError
-from ecgnet.header import read_dx_codes, read_header
-from ecgnet.records import LEADS, find_records, load_mat, qrs_amplitude, read_record, record_from_arrays
+from ecgnet.records import LEADS, find_records, load_mat, qrs_amplitude, read_dx_codes, read_header, read_record, record_from_arrays
 from ecgnet.synth.writer import format_header
 
 UNIT = np.ones(12, dtype=np.float32)

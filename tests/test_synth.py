@@ -16,8 +16,7 @@ from challenge_files import sine_counts, write_pair
 from ecg_measures import bandpass, r_peaks
 
 from ecgnet.classes import ABBREVIATIONS, CLASSES, encode_codes
-from ecgnet.header import parse_header, read_header
-from ecgnet.records import read_record
+from ecgnet.records import parse_header, read_header, read_record
 from ecgnet.synth import generate_dataset, generate_record, write_record
 from ecgnet.synth.labels import CODE, is_consistent, make_consistent
 from ecgnet.synth.record import sample_labels

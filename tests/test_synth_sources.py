@@ -9,7 +9,7 @@ import scipy.io
 
 from ecgnet.cli import main
 from ecgnet.folds import source_of
-from ecgnet.header import read_header
+from ecgnet.records import read_header
 from ecgnet.synth import PROFILES, generate_dataset, generate_record, get_profile
 
 SEED = 5

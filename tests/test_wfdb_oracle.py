@@ -22,9 +22,8 @@ from conftest import shared_path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ecgnet.header import signed_checksum
 from ecgnet.leads import LEADS
-from ecgnet.records import read_record
+from ecgnet.records import read_record, signed_checksum
 from ecgnet.synth import generate_dataset
 
 GENERATED_EXAMPLES = 60  # hypothesis cases per run: each writes and reads one record twice

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from joblib import Parallel, delayed
 
-from ..progress import progress
+from ..entry_points import progress
 from .profiles import PROFILES, Profile, get_profile
 from .record import generate_record
 from .writer import write_record
