@@ -118,14 +118,19 @@ def test_driver_files_equal_per_record_calls_of_the_official_interface(trained):
         assert read_labels.any() and np.all((read_scores >= 0) & (read_scores <= 1))
 
 
+def copy_records(source: Path, folder: Path, names: tuple[str, ...]) -> Path:
+    """A new ``folder`` holding copies of the records ``names`` (NAME.hea + NAME.mat) of ``source``."""
+    folder.mkdir()
+    for name in names:
+        for suffix in (".hea", ".mat"):
+            (folder / f"{name}{suffix}").write_bytes((source / f"{name}{suffix}").read_bytes())
+    return folder
+
+
 @pytest.mark.slow
 def test_driver_survives_bad_records_and_reports_them(trained):
     tmp, data, model, env = trained
-    bad = tmp / "bad"
-    bad.mkdir()
-    for name in ("A0001", "A0002"):
-        for suffix in (".hea", ".mat"):
-            (bad / f"{name}{suffix}").write_bytes((data / f"{name}{suffix}").read_bytes())
+    bad = copy_records(data, tmp / "bad", ("A0001", "A0002"))
     (bad / "A0002.mat").write_bytes(b"not a MATLAB file")
     out = tmp / "bad_out"
     out.mkdir()
@@ -152,10 +157,7 @@ def test_driver_survives_bad_records_and_reports_them(trained):
 def test_a_failed_record_gets_the_same_empty_answers_from_driver_and_run_12ECG_classifier(trained):
     """Driver files equal per-record calls of the official interface, a failed record included (empty lines, exactly)."""
     tmp, data, model, env = trained
-    mixed = tmp / "mixed"
-    mixed.mkdir()
-    for suffix in (".hea", ".mat"):
-        (mixed / f"A0001{suffix}").write_bytes((data / f"A0001{suffix}").read_bytes())
+    mixed = copy_records(data, tmp / "mixed", ("A0001",))
     write_pair(mixed, "FLAT", np.zeros((12, 5000), np.int16), header=(data / "A0002.hea").read_text().replace("A0002", "FLAT"))
     out = tmp / "mixed_out"
     done = _run([REPO / "driver.py", model, mixed, out], env)
