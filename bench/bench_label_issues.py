@@ -97,7 +97,7 @@ def at_k(ranked: list[str], truth: set[str], k: int) -> tuple[float, float]:
 
 def evaluate(out: Path, flips: list[tuple[str, str, int]], classes: list[str]) -> list[str]:
     from ecgnet.labelissues import rank_label_issues, write_label_issues
-    from ecgnet.results import read_oof
+    from ecgnet.fileio import read_oof
 
     issues = rank_label_issues(read_oof(out / "model"))
     write_label_issues(out / "model", issues)

@@ -29,8 +29,7 @@ import numpy as np
 
 from .classes import ABBREVIATIONS, CLASSES, NUM_CLASSES
 from .ensemble import Ensemble
-from .folds import source_of
-from .records import _SEX, LEADS, Record, read_record  # _SEX: the header reader's sex spellings, one home for them
+from .records import _SEX, LEADS, Record, read_record, source_of  # _SEX: the header reader's sex spellings, one home for them
 
 MAX_AGE = 130  # years, the header reader's bound; there a larger age is unknown, here an error
 

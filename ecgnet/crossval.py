@@ -32,7 +32,7 @@ from .ensemble import predict_probabilities
 from .entry_points import is_quiet
 from .model import SEResNet
 from .modeldir import load_manifest, load_weights, parse_folds
-from .results import OutOfFold, write_oof, write_summary, write_thresholds
+from .fileio import OutOfFold, write_oof, write_summary, write_thresholds
 from .thresholds import apply_thresholds, global_threshold
 from .train import inner_split, labelled_records, train_ensemble
 

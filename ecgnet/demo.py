@@ -22,11 +22,10 @@ from pathlib import Path
 
 from .config import load_config
 from .crossval import cross_validate, format_summary
-from .fileio import atomic_write_text
+from .fileio import atomic_write_text, read_summary, write_summary
 from .metrics import METRIC_NAMES
 from .predict import predict_directory
 from .report import render_report
-from .results import read_summary, write_summary
 from .scoring import score_directories
 from .synth import generate_dataset
 

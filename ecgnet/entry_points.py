@@ -80,7 +80,7 @@ def _fail(prog: str, message: str) -> int:
 
 def _fold_progress(model_dir: Path) -> list[str]:
     """What a training run saved in ``model_dir``: a phrase per finished or started fold."""
-    from .results import EPOCH_LOG, FOLD_RESULT, FOLDS_DIR  # no torch: an interrupt can come during its import
+    from .fileio import EPOCH_LOG, FOLD_RESULT, FOLDS_DIR  # no torch: an interrupt can come during its import
 
     saved = []
     for fold_dir in sorted((model_dir / FOLDS_DIR).glob("fold_*"), key=lambda p: int(p.name.split("_")[1])):

@@ -1,16 +1,43 @@
-"""Atomic file writes: a crash or a kill never leaves half a file where a whole one belongs.
+"""The files ecgnet writes: how (atomically) and, for a results directory, which (its layout, read and written here).
 
+Atomic writes: a crash or a kill never leaves half a file where a whole one belongs.
 The file gets the permissions a plain ``open(path, "w")`` would give it: an existing
 file keeps its mode, a new one gets 0666 minus the umask (``tempfile.mkstemp`` alone
 makes it 0600, unreadable to other users of a shared machine or a container run as
 another user).
+
+The files of a cross-validation results directory, and the fold folders of training,
+are named in one place. Layout (what ``python -m ecgnet cv`` writes and ``python -m ecgnet report`` reads)::
+
+    RESULTS_DIR/            also a model directory (modeldir.py: manifest.json, fold_K.pt, ...)
+      oof_predictions.csv   one row per record: record, source, fold, label_*, prob_*, output_*
+      thresholds.csv        one row per fold: the per-class thresholds used for output_*
+      summary.json          per-fold and pooled metrics, ablations, per-class table
+      cache/                the record cache, kept for the next run (crossval.CACHE_DIR)
+      folds/plan.json       the folds' shared plan: config, data fingerprint, fold assignment (modeldir.py)
+      folds/fold_K/         what training writes for fold K in every model directory:
+        epochs.csv          its epoch log (epoch, loss, inner_val_score, lr, seconds)
+        result.json         its manifest entry with its config and data fingerprint (reuse check)
+        state.pt            its resumable training state; removed once the fold is finished
+
+``output_*`` are the labels of the chosen thresholding (the constrained search by default).
+
+This module imports no torch: the Ctrl-C handler reads the fold folder names from it
+while torch may be half imported, and ``review`` and ``labelissues`` read results without it.
 """
 from __future__ import annotations
 
+import csv
+import json
 import os
 import stat
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+
+from .classes import CLASSES
 
 
 TEMP_SUFFIX = ".tmp"
@@ -71,3 +98,122 @@ def atomic_write_bytes(path: str | Path, data: bytes, sync: bool = True) -> None
 def atomic_write_text(path: str | Path, text: str, sync: bool = True) -> None:
     """Text version of :func:`atomic_write_bytes` (UTF-8, newlines kept as given)."""
     atomic_write_bytes(path, text.encode("utf-8"), sync)
+
+
+# --- a results directory's files ---
+
+MANIFEST = "manifest.json"  # the model directory's description (modeldir.py writes and checks it)
+OOF_FILE = "oof_predictions.csv"
+THRESHOLDS_FILE = "thresholds.csv"
+SUMMARY_FILE = "summary.json"
+FOLDS_DIR = "folds"
+EPOCH_LOG = "epochs.csv"
+FOLD_RESULT = "result.json"
+TRAINING_STATE = "state.pt"
+FOLDS_PLAN = "plan.json"
+
+
+def fold_dir(root: str | Path, fold: int) -> Path:
+    """``root/folds/fold_K``: fold ``fold``'s epoch log, result and training state (``root``: a model directory)."""
+    return Path(root) / FOLDS_DIR / f"fold_{fold}"
+
+
+def plan_path(root: str | Path) -> Path:
+    """``root/folds/plan.json``: what every fold of ``root`` (a model directory) is trained from (``modeldir.write_plan``)."""
+    return Path(root) / FOLDS_DIR / FOLDS_PLAN
+
+
+def epoch_logs(root: str | Path) -> list[Path]:
+    """Every fold's ``epochs.csv`` under ``root`` (a model or results directory), sorted by path."""
+    return sorted(Path(root).glob(f"{FOLDS_DIR}/fold_*/{EPOCH_LOG}"))
+
+
+@dataclass
+class OutOfFold:
+    """Out-of-fold predictions: every record predicted by the one model that never saw it."""
+
+    records: list[str]
+    sources: list[str]
+    folds: np.ndarray  # (N,) int
+    labels: np.ndarray  # (N, 24) bool
+    probabilities: np.ndarray  # (N, 24) float
+    outputs: np.ndarray  # (N, 24) bool
+
+
+def _csv_text(rows: list[list[object]]) -> str:
+    from io import StringIO
+
+    buffer = StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
+
+
+def write_oof(results_dir: Path, oof: OutOfFold) -> Path:
+    """Write ``oof_predictions.csv`` (one row per record, N rows, 3 + 3 x 24 columns); returns its path."""
+    header = ["record", "source", "fold"]
+    header += [f"label_{c}" for c in CLASSES] + [f"prob_{c}" for c in CLASSES] + [f"output_{c}" for c in CLASSES]
+    rows: list[list[object]] = [header]
+    for i, name in enumerate(oof.records):
+        rows.append(
+            [name, oof.sources[i], int(oof.folds[i])]
+            + [int(v) for v in oof.labels[i]]
+            + [repr(float(v)) for v in oof.probabilities[i]]
+            + [int(v) for v in oof.outputs[i]]
+        )
+    path = Path(results_dir) / OOF_FILE
+    atomic_write_text(path, _csv_text(rows))
+    return path
+
+
+def read_oof(results_dir: Path) -> OutOfFold:
+    """Read ``oof_predictions.csv``; ``FileNotFoundError`` / ``ValueError`` naming the file when absent or not ours."""
+    path = Path(results_dir) / OOF_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no out-of-fold predictions here; run `python -m ecgnet cv DATA_DIR --out {results_dir}` first")
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        raise ValueError(f"{path}: holds no records")
+    missing = [c for c in CLASSES if f"prob_{c}" not in rows[0]]
+    if missing:
+        raise ValueError(f"{path}: columns for classes {missing} are missing: written by another version?")
+
+    def matrix(prefix: str, dtype: type) -> np.ndarray:
+        return np.array([[float(r[f"{prefix}_{c}"]) for c in CLASSES] for r in rows]).astype(dtype)
+
+    return OutOfFold(
+        records=[r["record"] for r in rows],
+        sources=[r["source"] for r in rows],
+        folds=np.array([int(r["fold"]) for r in rows]),
+        labels=matrix("label", bool),
+        probabilities=matrix("prob", np.float64),
+        outputs=matrix("output", bool),
+    )
+
+
+def write_thresholds(results_dir: Path, thresholds: dict[int, np.ndarray]) -> Path:
+    """Write ``thresholds.csv``: fold -> (24,) thresholds, one row per fold; returns its path."""
+    rows: list[list[object]] = [["fold", *CLASSES]]
+    rows += [[fold, *(repr(float(t)) for t in values)] for fold, values in sorted(thresholds.items())]
+    path = Path(results_dir) / THRESHOLDS_FILE
+    atomic_write_text(path, _csv_text(rows))
+    return path
+
+
+def read_thresholds(results_dir: Path) -> dict[int, np.ndarray]:
+    """Read ``thresholds.csv``: fold -> (24,) float thresholds."""
+    path = Path(results_dir) / THRESHOLDS_FILE
+    with open(path, newline="") as handle:
+        return {int(r["fold"]): np.array([float(r[c]) for c in CLASSES]) for r in csv.DictReader(handle)}
+
+
+def write_summary(results_dir: Path, summary: dict) -> Path:
+    """Write ``summary.json`` (NaN allowed for undefined metrics); returns its path."""
+    path = Path(results_dir) / SUMMARY_FILE
+    atomic_write_text(path, json.dumps(summary, indent=2, allow_nan=True) + "\n")
+    return path
+
+
+def read_summary(results_dir: Path) -> dict:
+    """Read ``summary.json``."""
+    return json.loads((Path(results_dir) / SUMMARY_FILE).read_text())

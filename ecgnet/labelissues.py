@@ -26,8 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .classes import ABBREVIATIONS, CLASSES
-from .fileio import atomic_write_text
-from .results import OutOfFold, read_oof
+from .fileio import OutOfFold, atomic_write_text, read_oof
 
 LABEL_ISSUES_FILE = "label_issues.csv"
 COLUMNS = ("record", "class", "code", "given_label", "probability", "label_quality", "rank")

@@ -27,10 +27,9 @@ import numpy as np
 from .classes import ABBREVIATIONS, CLASSES, NUM_CLASSES
 from .entry_points import progress
 from .errors import RecordError
-from .fileio import atomic_write_text
+from .fileio import atomic_write_text, read_oof, read_summary
 from .plot import LEADS
 from .records import read_record
-from .results import read_oof, read_summary
 
 if TYPE_CHECKING:  # torch is imported where the models run, so `report` does not pay for it
     import torch

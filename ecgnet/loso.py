@@ -2,7 +2,7 @@
 
 A model scored on folds that mix every source never meets a recorder it has not seen;
 the 2020 test did exactly that (the seed: 0.684 in its own cross-validation, 0.412 on
-the unreleased test source). Here each source (``folds.source_of``: the record name's
+the unreleased test source). Here each source (``records.source_of``: the record name's
 letter prefix) is held out in turn: fold model k trains on every record outside group k,
 takes its checkpoint and thresholds from an inner split of those training sources
 (``train.inner_split``, stratified by source and labels), and predicts group k only.
@@ -35,7 +35,7 @@ from .cache import build_cache
 from .config import Config
 from .entry_points import is_quiet
 from .errors import AnalysisError, TooFewRecordsError
-from .results import MANIFEST
+from .fileio import MANIFEST
 from .train import labelled_records
 
 MIN_SOURCE_RECORDS = 50

@@ -1,6 +1,6 @@
 """The self-describing model directory (``manifest.json`` plus one weights file per fold), and building it from folds.
 
-Layout (what ``train.train_ensemble`` writes; the fold folders are named in ``results.py``,
+Layout (what ``train.train_ensemble`` writes; the fold folders are named in ``fileio.py``,
 which ``entry_points`` and the analysis commands read without importing torch, every other
 path here)::
 
@@ -16,7 +16,7 @@ path here)::
         state.pt             the resumable training state; removed once fold K is finished
       work/                  the record cache while training (removed at the end)
 
-A cross-validation results directory is a model directory plus the files of ``results.py``.
+A cross-validation results directory is a model directory plus the files named in ``fileio.py``.
 
 Every file is written atomically (temporary file, then rename), so a crash leaves the
 old file or the new one, never half of one. ``load_manifest`` checks everything a
@@ -56,12 +56,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__, results
+from . import __version__, fileio
 from .classes import CLASSES
 from .config import INPUT_KEYS, LEVERS_OFF, Config
 from .errors import ConfigError, ModelDirError
-from .fileio import atomic_write_bytes, atomic_write_text
-from .results import FOLD_RESULT, MANIFEST, TRAINING_STATE
+from .fileio import FOLD_RESULT, MANIFEST, TRAINING_STATE, atomic_write_bytes, atomic_write_text
 from .signal import TARGET_FS
 
 FORMAT_VERSION = 1
@@ -205,14 +204,14 @@ def folds_from_environment(config: Config) -> tuple[int, ...] | None:
 
 def write_plan(model_dir: Path, config: Config, data: dict) -> None:
     """Write ``folds/plan.json``: ``config`` in full and ``data`` (fingerprint, counts, fold_assignment)."""
-    path = results.plan_path(model_dir)
+    path = fileio.plan_path(model_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps({"config": config.to_dict(), "data": data}, indent=2) + "\n")
 
 
 def read_plan(model_dir: Path) -> tuple[Config, dict]:
     """(config, data) of ``folds/plan.json``; ``ModelDirError`` naming the file when absent or unreadable."""
-    path = results.plan_path(model_dir)
+    path = fileio.plan_path(model_dir)
     if not path.is_file():
         raise ModelDirError(f"{path}: missing, so no fold of {model_dir} was trained by this ecgnet; "
                             f"train the folds first (python train_model.py TRAINING_DIR {model_dir})")
@@ -225,7 +224,7 @@ def read_plan(model_dir: Path) -> tuple[Config, dict]:
 
 def check_fold(model_dir: Path, k: int, config: Config, fingerprint: str) -> tuple[dict | None, str | None]:
     """(fold ``k``'s result.json record, None) when it is finished with ``config`` on ``fingerprint``, else (None, why not)."""
-    folder = results.fold_dir(model_dir, k)
+    folder = fileio.fold_dir(model_dir, k)
     result_path, weights = folder / FOLD_RESULT, Path(model_dir) / weights_name(k)
     if not result_path.is_file():
         state = "unfinished (its training state exists)" if (folder / TRAINING_STATE).exists() else "not trained"
@@ -238,9 +237,9 @@ def check_fold(model_dir: Path, k: int, config: Config, fingerprint: str) -> tup
     if not weights.is_file() or sha256_file(weights) != record.get("sha256"):
         return None, f"fold {k}: {weights} is missing or differs from the checksum in {result_path}"
     if trained_with != config.training_identity():
-        return None, f"fold {k} was trained with another configuration than {results.plan_path(model_dir)}"
+        return None, f"fold {k} was trained with another configuration than {fileio.plan_path(model_dir)}"
     if record.get("fingerprint") != fingerprint:
-        return None, f"fold {k} was trained on other data than {results.plan_path(model_dir)} (another data fingerprint)"
+        return None, f"fold {k} was trained on other data than {fileio.plan_path(model_dir)} (another data fingerprint)"
     return record, None
 
 

@@ -1,6 +1,6 @@
 """`python -m ecgnet report RESULTS_DIR`: a Markdown report with PNG figures from a cv run.
 
-Everything is recomputed from the files of the results directory (see ``results.py``),
+Everything is recomputed from the files of the results directory (see ``fileio.py``),
 so a report can be re-rendered at any time, on any machine, without the models.
 """
 from __future__ import annotations
@@ -23,11 +23,10 @@ import numpy as np  # noqa: E402
 from . import __version__, metrics  # noqa: E402
 from .classes import ABBREVIATIONS, NUM_CLASSES, load_weights  # noqa: E402
 from .config import COMPUTE_ONLY, PRESETS  # noqa: E402
-from .fileio import atomic_write_text  # noqa: E402
+from .fileio import MANIFEST, OOF_FILE, OutOfFold, atomic_write_text, epoch_logs, read_oof, read_summary, read_thresholds  # noqa: E402
 from .labelissues import report_section as label_issue_section  # noqa: E402
 from .leadimportance import report_section as lead_importance_section  # noqa: E402
 from .records import source_of  # noqa: E402
-from .results import MANIFEST, OOF_FILE, OutOfFold, epoch_logs, read_oof, read_summary, read_thresholds  # noqa: E402
 from .synth import PREFIX as SYNTHETIC_PREFIX  # noqa: E402
 from .thresholds import top_class_mask  # noqa: E402
 

@@ -38,9 +38,8 @@ import numpy as np
 from .classes import ABBREVIATIONS, CLASSES, canonical_code, class_index, description
 from .entry_points import progress
 from .errors import AnalysisError, RecordError
-from .fileio import atomic_write_text
+from .fileio import OOF_FILE, SUMMARY_FILE, OutOfFold, atomic_write_text, read_oof, read_summary
 from .records import read_record
-from .results import OOF_FILE, SUMMARY_FILE, OutOfFold, read_oof, read_summary
 
 log = logging.getLogger(__name__)
 

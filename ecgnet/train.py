@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import results
+from . import fileio
 from .cache import Cache, build_cache
 from .classes import NUM_CLASSES
 from .config import Config
@@ -54,7 +54,7 @@ from .device import (choose_device, data_parallel, from_rank_zero, is_main_proce
 from .ensemble import predict_probabilities
 from .entry_points import is_quiet, progress
 from .errors import TooFewRecordsError
-from .fileio import atomic_write_text
+from .fileio import EPOCH_LOG, FOLD_RESULT, MANIFEST, TRAINING_STATE, atomic_write_text
 from .folds import make_folds
 from .loader import EpochLoader, choose_workers
 from .losses import soft_challenge_score
@@ -62,7 +62,6 @@ from .metrics import challenge_metric
 from .model import SEResNet
 from .modeldir import (WORK_DIR, assemble, check_fold, load_manifest, manifest_entry, save_torch, save_weights, unfinished_folds, weights_name,
                        write_plan)
-from .results import EPOCH_LOG, FOLD_RESULT, MANIFEST, TRAINING_STATE
 from .signal import TARGET_FS
 from .thresholds import apply_thresholds, search_thresholds
 
@@ -348,7 +347,7 @@ def _train_and_save_fold(cache: Cache, train_idx: np.ndarray, held_out: np.ndarr
                          config: Config, deadline: float | None, device: torch.device) -> dict:
     """Train fold ``k`` (checkpoint and thresholds from an inner split of ``train_idx``); write its weights and result."""
     began = time.time()
-    folder = results.fold_dir(model_dir, k)
+    folder = fileio.fold_dir(model_dir, k)
     fit_idx, val_idx = inner_split(cache, train_idx, config, config.seed, k)
     result = train_fold(cache, fit_idx, val_idx, config, folder, config.seed, k, deadline, device)
     if not is_main_process():  # the same result; rank 0 writes it, the others read the manifest

@@ -19,7 +19,7 @@ from ecgnet.ensemble import predict_probabilities
 from ecgnet.model import SEResNet
 from ecgnet.modeldir import load_manifest, load_weights
 from ecgnet.report import render_report
-from ecgnet.results import read_oof, read_summary
+from ecgnet.fileio import read_oof, read_summary
 from ecgnet.synth import generate_dataset
 from ecgnet.train import inner_split, labelled_records
 

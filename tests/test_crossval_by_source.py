@@ -14,7 +14,7 @@ from ecgnet.config import load_config
 from ecgnet.errors import TooFewRecordsError
 from ecgnet.loso import BY_SOURCE_DIR, group_sources
 from ecgnet.modeldir import load_manifest
-from ecgnet.results import read_oof
+from ecgnet.fileio import read_oof
 from ecgnet.synth import generate_dataset
 from ecgnet.train import inner_split, labelled_records
 

@@ -20,7 +20,7 @@ from ecgnet.device import SyncBatchNorm1d, data_parallel, set_threads
 from ecgnet.ensemble import Ensemble
 from ecgnet.model import SEResNet, SEResNetConfig
 from ecgnet.modeldir import WORK_DIR
-from ecgnet.results import EPOCH_LOG, TRAINING_STATE
+from ecgnet.fileio import EPOCH_LOG, TRAINING_STATE
 from ecgnet.train import batch_loss, inner_split, train_fold
 from test_train import TINY, learnable_cache
 

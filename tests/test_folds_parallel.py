@@ -12,7 +12,7 @@ from ecgnet.config import PRESETS
 from ecgnet.errors import ConfigError, ModelDirError
 from ecgnet.crossval import cross_validate
 from ecgnet.modeldir import FOLDS_ENV_VAR, WORK_DIR, assemble, load_manifest, parse_folds, weights_name
-from ecgnet.results import FOLD_RESULT, MANIFEST, fold_dir, plan_path
+from ecgnet.fileio import FOLD_RESULT, MANIFEST, fold_dir, plan_path
 from ecgnet.train import train_ensemble
 from team_code import train_12ECG_classifier
 

@@ -9,7 +9,7 @@ import pytest
 from ecgnet.classes import ABBREVIATIONS, CLASSES
 from ecgnet.cli import main
 from ecgnet.labelissues import COLUMNS, LABEL_ISSUES_FILE, rank_label_issues, report_section
-from ecgnet.results import OutOfFold, write_oof
+from ecgnet.fileio import OutOfFold, write_oof
 
 N = 200
 LAD = ABBREVIATIONS.index("LAD")

@@ -13,7 +13,7 @@ from ecgnet.cli import main
 from ecgnet.config import PRESETS
 from ecgnet.leadimportance import LEAD_IMPORTANCE_FILE, occlusion_drops, read_lead_importance, report_section
 from ecgnet.plot import LEADS
-from ecgnet.results import OutOfFold, write_oof
+from ecgnet.fileio import OutOfFold, write_oof
 from ecgnet.synth import generate_record, write_record
 
 CONFIG = PRESETS["smoke"]

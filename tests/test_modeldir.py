@@ -13,7 +13,7 @@ from ecgnet.ensemble import Ensemble
 from ecgnet.errors import ModelDirError
 from ecgnet.model import SEResNet
 from ecgnet.modeldir import MANIFEST, load_manifest, weights_name
-from ecgnet.results import EPOCH_LOG, epoch_logs, fold_dir
+from ecgnet.fileio import EPOCH_LOG, epoch_logs, fold_dir
 
 CONFIG = PRESETS["smoke"]
 

@@ -1,6 +1,6 @@
 """The report's header and banners: what a reader must know before any number.
 
-Results directories are written directly with ``results.py`` (no training): the
+Results directories are written directly with ``fileio.py`` (no training): the
 header depends only on the files, not on how good the predictions are.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ecgnet.classes import ABBREVIATIONS, NORMAL_INDEX, NUM_CLASSES
 from ecgnet.config import load_config
 from ecgnet.records import source_of
 from ecgnet.report import header_lines, preset_of, render_report
-from ecgnet.results import OutOfFold, read_oof, write_oof, write_summary
+from ecgnet.fileio import OutOfFold, read_oof, write_oof, write_summary
 from ecgnet.synth import record_name
 
 REAL_NAMES = [f"HR{i:05d}" for i in range(1, 21)] + [f"A{i:04d}" for i in range(1, 13)]

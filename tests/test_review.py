@@ -18,7 +18,7 @@ from challenge_files import sine_counts, write_pair
 from ecgnet import cli
 from ecgnet.classes import CLASSES, class_index
 from ecgnet.errors import AnalysisError
-from ecgnet.results import OutOfFold, write_oof, write_summary
+from ecgnet.fileio import OutOfFold, write_oof, write_summary
 from ecgnet.review import (DRAW_FILE, KEY_FILE, LABEL_ISSUES_COLUMNS, PACKET_FILE, SHEET_FILE, candidates, load_results,
                            strip_png_metadata, write_review)
 from ecgnet.synth import generate_dataset

@@ -8,7 +8,7 @@ import pytest
 import scipy.io
 
 from ecgnet.cli import main
-from ecgnet.folds import source_of
+from ecgnet.records import source_of
 from ecgnet.records import read_header
 from ecgnet.synth import PROFILES, generate_dataset, generate_record, get_profile
 

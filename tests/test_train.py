@@ -24,7 +24,7 @@ from ecgnet.metrics import challenge_metric
 from ecgnet.model import SEResNet
 from ecgnet.thresholds import apply_thresholds
 from ecgnet.modeldir import weights_name
-from ecgnet.results import EPOCH_LOG, FOLD_RESULT, TRAINING_STATE, fold_dir
+from ecgnet.fileio import EPOCH_LOG, FOLD_RESULT, TRAINING_STATE, fold_dir
 from ecgnet.train import LOG_COLUMNS, TooFewRecordsError, _finished_fold, inner_split, train_ensemble, train_fold
 
 REPO = Path(__file__).resolve().parents[1]
