@@ -17,9 +17,10 @@ and the leave-one-source-out score (mean over held-out source groups). The exper
 
 Runs are kept under ``OUT/<experiment>/<row>/seed<k>`` (one cache per experiment, shared):
 an interrupted sweep resumes where it stopped. ``table`` prints, per experiment, each row's
-mean and seed-to-seed sd and the rule's verdict (``verdict``); the ``combo`` row (the levers
-the rule adopted, or that improved leave-one-source-out if none was adopted) needs the
-single-lever rows of both experiments first.
+mean and seed-to-seed sd and the rule's verdict (``verdict``); the ``combo`` row (every lever whose
+row beat the baseline's leave-one-source-out mean in both experiments) needs the
+single-lever rows of both experiments first. A combination is adopted over its best single
+lever only if it beats that lever by the same rule.
 """
 from __future__ import annotations
 
@@ -164,13 +165,13 @@ def table(out: Path, seeds: list[int]) -> str:
 
 
 def combo_levers(out: Path, seeds: list[int]) -> dict:
-    """The levers of the rows the rule adopts in both experiments, else those whose LOSO mean beat the baseline in both."""
+    """The best combination to try: the levers of every single-lever row whose LOSO mean beat the baseline's in both
+    experiments (those the rule adopts among them); {} when fewer than two did, as there is nothing to combine."""
     experiments = [collect(out, e, seeds) for e in ("real", "synthetic")]
     singles = [row for row in ROWS if row != "baseline" and all(row in rows for rows in experiments)]
-    adopted = [row for row in singles if all(all(verdict(rows, row)) for rows in experiments)]
     better = [row for row in singles
               if all(np.mean(rows[row]["LOSO mean"]) > np.mean(rows["baseline"]["LOSO mean"]) for rows in experiments)]
-    return {key: value for row in (adopted or better) for key, value in ROWS[row].items()}
+    return {key: value for row in better for key, value in ROWS[row].items()} if len(better) > 1 else {}
 
 
 def main() -> None:
@@ -189,7 +190,7 @@ def main() -> None:
         for row in args.rows:
             levers = combo_levers(args.out, args.seeds) if row == "combo" else ROWS[row]
             if row == "combo" and not levers:
-                print("combo: no lever beat the baseline in both experiments; nothing to combine")
+                print("combo: fewer than two levers beat the baseline in both experiments; nothing to combine")
                 continue
             run_row(args.experiment, out, row, levers, seed, data)
     print(table(args.out, args.seeds))
