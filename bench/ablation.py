@@ -130,13 +130,13 @@ def _sd(values: list[float]) -> float:
     return float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
 
 
-def verdict(rows: dict[str, dict[str, list[float]]], row: str) -> tuple[bool, bool]:
-    """(improves leave-one-source-out, keeps in-source) of ``row`` against the baseline in one experiment.
+def verdict(rows: dict[str, dict[str, list[float]]], row: str, against: str = "baseline") -> tuple[bool, bool]:
+    """(improves leave-one-source-out, keeps in-source) of ``row`` against the row ``against`` in one experiment.
 
     The spread is the larger seed-to-seed sd of the two rows; improving means a mean gain
     larger than it, keeping means an in-source mean loss no larger than it (issue 16's rule).
     """
-    base, this = rows["baseline"], rows[row]
+    base, this = rows[against], rows[row]
     spread = {k: max(_sd(base[k]), _sd(this[k])) for k in ("LOSO mean", "in-source")}
     gain = np.mean(this["LOSO mean"]) - np.mean(base["LOSO mean"])
     loss = np.mean(base["in-source"]) - np.mean(this["in-source"])
@@ -161,6 +161,12 @@ def table(out: Path, seeds: list[int]) -> str:
             lines.append(f"| {row} | " + " | ".join(cells) + f" | {better} | {keeps} |")
     adopted = [row for row, passes in outcome.items() if row in ROWS and len(passes) == 2 and all(passes)]
     lines.append(f"\nadopted by the rule (improves LOSO and keeps in-source in both experiments): {', '.join(adopted) or 'none'}")
+    experiments = [collect(out, e, seeds) for e in ("real", "synthetic")]
+    if all(len(rows.get("combo", {}).get("LOSO mean", [])) > 1 for rows in experiments):
+        for single in adopted:
+            judged = [verdict(rows, "combo", against=single) for rows in experiments]
+            lines.append(f"combo against {single} (real, synthetic): improves LOSO {[j[0] for j in judged]}, "
+                         f"keeps in-source {[j[1] for j in judged]}")
     return "\n".join(lines)
 
 
