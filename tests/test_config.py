@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ecgnet.config import COMPUTE_ONLY, PRESETS, Config, load_config
+from ecgnet.config import ADOPTED_LEVERS, COMPUTE_ONLY, PRESETS, Config, load_config
 from ecgnet.device import check_precision
 from ecgnet.errors import ConfigError
 from ecgnet.model import SEResNetConfig
@@ -82,7 +82,7 @@ def test_cv_with_one_fold_exits_with_one_line(tmp_path):
 
 def test_config_from_environment_preset_and_json(tmp_path, monkeypatch):
     monkeypatch.delenv("ECGNET_CONFIG", raising=False)
-    assert load_config() == Config()
+    assert load_config() == PRESETS["default"] == Config(**ADOPTED_LEVERS)  # the seed's recipe + the adopted levers
     monkeypatch.setenv("ECGNET_CONFIG", "smoke")
     assert load_config() == PRESETS["smoke"]
     path = tmp_path / "c.json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecgnet.config import LEVERS_OFF, PRESETS, Config
+from ecgnet.config import ADOPTED_LEVERS, LEVERS_OFF, PRESETS, Config
 from ecgnet.ensemble import record_inputs
 from ecgnet.loader import augment, stretch
 from ecgnet.errors import ConfigError
@@ -26,9 +26,11 @@ def amplitude_at(x: np.ndarray, hz: float) -> float:
     return float(spectrum[np.argmin(np.abs(np.fft.rfftfreq(x.shape[1], 1 / FS) - hz))])
 
 
-def test_every_lever_is_off_in_every_preset_and_off_changes_nothing():
+def test_the_presets_carry_only_the_adopted_levers_and_off_changes_nothing():
+    """default and cpu: exactly the levers leave-one-source-out adopted (issue 16's rule); smoke and demo: none."""
     for name, preset in PRESETS.items():
-        assert {key: getattr(preset, key) for key in LEVERS_OFF} == LEVERS_OFF, name
+        expected = {**LEVERS_OFF, **(ADOPTED_LEVERS if name in ("default", "cpu") else {})}
+        assert {key: getattr(preset, key) for key in LEVERS_OFF} == expected, name
     x, rng = sines(1.0, 10.0), np.random.default_rng(0)
     config = Config()
     assert np.array_equal(prepare_input(x, config), x)
