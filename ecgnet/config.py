@@ -38,8 +38,8 @@ ENV_VAR = "ECGNET_CONFIG"
 COMPUTE_ONLY = ("threads", "workers", "loader_workers", "time_limit_hours", "inference_batch", "cpu_precision", "train_precision",
                 "compile")
 NETWORK_KEYS = tuple(f.name for f in dataclasses.fields(SEResNetConfig))
-# Recipe levers (issue 16): keys that change what the network sees or learns, all off in every preset until
-# leave-one-source-out (cv --by-source, bench/ablation.py) measures them. Off, each is the identity and draws
+# Recipe levers (issue 16): keys that change what the network sees or learns, off (LEVERS_OFF) in the dataclass's
+# defaults; a preset carries one only once leave-one-source-out has adopted it (ADOPTED_LEVERS). Off, each is the identity and draws
 # nothing from the random stream, so runs without levers are exactly as before them. The issue's last lever,
 # thresholds from an inner split stratified by source, needs no key: train.inner_split always stratifies so.
 INPUT_KEYS = ("bandpass_low_hz", "bandpass_high_hz", "lead_standardisation", "pad_to")  # signal.prepare_input, windows
