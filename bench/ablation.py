@@ -19,7 +19,7 @@ Runs are kept under ``OUT/<experiment>/<row>/seed<k>`` (one cache per experiment
 an interrupted sweep resumes where it stopped. ``table`` prints, per experiment, each row's
 mean and seed-to-seed sd and the rule's verdict (``verdict``); the ``combo`` row (every lever whose
 row beat the baseline's leave-one-source-out mean in both experiments) needs the
-single-lever rows of both experiments first. A combination is adopted over its best single
+single-lever rows of both experiments first; ``--rows A+B`` runs rows A and B together. A combination is adopted over its best single
 lever only if it beats that lever by the same rule.
 """
 from __future__ import annotations
@@ -117,7 +117,8 @@ def figures(summary: dict) -> dict[str, float]:
 def collect(out: Path, experiment: str, seeds: list[int]) -> dict[str, dict[str, list[float]]]:
     """row -> figure -> one value per finished seed."""
     rows: dict[str, dict[str, list[float]]] = {}
-    for row in [*ROWS, "combo"]:
+    joined = sorted(p.name for p in (out / experiment).glob("*+*") if p.is_dir())
+    for row in [*ROWS, "combo", *joined]:
         for seed in seeds:
             summary = out / experiment / row / f"seed{seed}" / "summary.json"
             if finished(summary):
@@ -180,12 +181,21 @@ def combo_levers(out: Path, seeds: list[int]) -> dict:
     return {key: value for row in better for key, value in ROWS[row].items()} if len(better) > 1 else {}
 
 
+def joined_levers(row: str) -> dict:
+    """The levers of a row of ``ROWS``, or of several joined by ``+``; SystemExit naming an unknown one."""
+    unknown = [part for part in row.split("+") if part not in ROWS]
+    if unknown:
+        sys.exit(f"ablation: unknown row(s) {', '.join(unknown)} (rows: {', '.join(ROWS)}, combo)")
+    return {key: value for part in row.split("+") for key, value in ROWS[part].items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("experiment", choices=("real", "synthetic", "table"))
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "ablation")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=[*ROWS, "combo"])
+    parser.add_argument("--rows", nargs="+", default=list(ROWS),
+                        help=f"rows to run: {', '.join(ROWS)}, combo, or single rows joined by + (e.g. bandpass+pad_stride)")
     args = parser.parse_args()
     if args.experiment == "table":
         print(table(args.out, args.seeds))
@@ -194,7 +204,7 @@ def main() -> None:
     data = real_data(out) if args.experiment == "real" else synthetic_data(out)
     for seed in args.seeds:  # every row at one seed first: a stopped sweep still compares rows
         for row in args.rows:
-            levers = combo_levers(args.out, args.seeds) if row == "combo" else ROWS[row]
+            levers = combo_levers(args.out, args.seeds) if row == "combo" else joined_levers(row)
             if row == "combo" and not levers:
                 print("combo: fewer than two levers beat the baseline in both experiments; nothing to combine")
                 continue
