@@ -4,7 +4,7 @@
 
 Each row is one fresh ``driver.py`` process under ``/usr/bin/time`` (its peak RSS, not
 this process's: a forked child would inherit this process's high-water mark), with a
-model directory of random weights at the full size (``bench_model.random_model_dir``;
+model directory of random weights with the ``default`` recipe (``bench_model.random_model_dir``;
 memory and speed do not depend on the weight values) and ``threads`` torch threads:
 
 - one ``--long-minutes`` record at 257 Hz (an INCART recording is 30 minutes): the
@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH))
 
 from bench_model import driver_peak_rss, random_model_dir, replicate  # noqa: E402
-from ecgnet.config import Config  # noqa: E402
+from ecgnet.config import PRESETS  # noqa: E402
 from ecgnet.signal import num_windows, resampled_length  # noqa: E402
 from ecgnet.synth import generate_dataset, generate_record  # noqa: E402
 from ecgnet.synth.writer import write_record  # noqa: E402
@@ -56,7 +56,7 @@ def main() -> int:
     parser.add_argument("--long-minutes", type=int, default=30, help="length of the 257 Hz record (minutes)")
     parser.add_argument("--extra-hours", type=float, default=2, help="length of the 500 Hz record (hours; 0 = skip)")
     args = parser.parse_args()
-    config = Config(threads=args.threads)
+    config = PRESETS["default"].replace(threads=args.threads)  # what users get: band-pass and stride padding on
     rows: list[tuple[str, str, float, float, int]] = []
 
     with tempfile.TemporaryDirectory() as tmp:
