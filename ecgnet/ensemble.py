@@ -42,14 +42,14 @@ from .thresholds import apply_thresholds
 
 
 def record_inputs(record: Record, config: Config) -> tuple[np.ndarray, np.ndarray]:
-    """The network inputs of one record: windows (P, 12, ``config.window``) float32 at 257 Hz, demographics (5,)."""
-    signal = prepare_input(resample(record.signal, record.fs), config)
-    return _windows(signal, config), encode_demographics(record.age, record.sex)
+    """The network inputs of one record: windows (P, 12, L) float32 at 257 Hz (L: ``config.window``, or shorter
+    under ``pad_to = "stride"``), demographics (5,)."""
+    return _windows(resample(record.signal, record.fs), config), encode_demographics(record.age, record.sex)
 
 
 def _windows(signal: np.ndarray, config: Config) -> np.ndarray:
-    """The inference windows of a 257-Hz (12, N) signal under ``config`` (its window, overlap and padding)."""
-    return inference_windows(signal, config.window, config.overlap, config.pad_multiple)
+    """The inference windows of a 257-Hz (12, N) mV signal under ``config``: its input levers, window, overlap and padding."""
+    return inference_windows(prepare_input(signal, config), config.window, config.overlap, config.pad_multiple)
 
 
 def _dataset_inputs(dataset, config: Config, indices: Sequence[int] | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -59,7 +59,7 @@ def _dataset_inputs(dataset, config: Config, indices: Sequence[int] | None) -> I
             yield record_inputs(record, config)
         return
     for i in range(len(dataset)) if indices is None else indices:
-        yield _windows(prepare_input(dataset.signal(i), config), config), dataset.demographics[i]
+        yield _windows(dataset.signal(i), config), dataset.demographics[i]
 
 
 def _window_batches(inputs: Iterator[tuple[np.ndarray, np.ndarray]], size: int
