@@ -15,12 +15,13 @@ alike:
 - ecgnet before: one record at a time through ``predict.classify`` (the contract's
   ``run_12ECG_classifier``) with the eager models, as ``driver.py`` did;
 - ecgnet after: ``predict.predict_directory`` (``driver.py``), several records per forward
-  pass;
+  pass, through the models' ``InferenceSEResNet`` forms (``ensemble.inference_forms``);
 
 each in fp32 and bf16 autocast (the seed in fp32 only), and ecgnet after in fp32 with
 ``pad_to = "stride"`` (short records padded to the network's stride, not to 4,096
 samples: other outputs by design, so its agreement column measures that change on random
-weights, not a tolerance), with records/s, the ratios, the
+weights, not a tolerance) and the same with the eager networks (the inference form's
+share), with records/s, the ratios, the
 share of the machine's fp32 matrix-product peak (measured here) reached, the load
 average, and the label/probability agreement with ecgnet's fp32 reference.
 
@@ -108,7 +109,8 @@ def agreement(reference: tuple[np.ndarray, np.ndarray], other: tuple[np.ndarray,
 def timed_paths(model_dir: Path, chunks: list[Path], out: Path) -> tuple[dict[str, float], dict[str, Path]]:
     """Seconds per path over all chunks, the paths interleaved chunk by chunk; and each path's output folder."""
     after = Ensemble.load(model_dir, device="cpu")
-    before = copy.copy(after)  # the same networks; only the loop differs
+    before = copy.copy(after)  # the same weights, run eager as before issue 17; the loop differs too
+    before.networks = after.models
     paths = {}
     for precision in ("fp32", "bf16"):
         low_before, low_after = copy.copy(before), copy.copy(after)
@@ -118,6 +120,9 @@ def timed_paths(model_dir: Path, chunks: list[Path], out: Path) -> tuple[dict[st
     stride = copy.copy(after)
     stride.config = after.config.replace(pad_to="stride")  # 10-s records: 2,592 samples per window instead of 4,096
     paths["ecgnet after, fp32, pad_to=stride"] = lambda files, o: predict_directory(None, files[0].parent, o, model=stride)
+    stride_eager = copy.copy(stride)
+    stride_eager.networks = after.models  # isolates the inference form's share
+    paths["ecgnet after, fp32, pad_to=stride, eager networks"] = lambda files, o: predict_directory(None, files[0].parent, o, model=stride_eager)
     paths = {"seed's loop, fp32": lambda files, o: seed_loop(after.models, files), **paths}
     seconds = dict.fromkeys(paths, 0.0)
     folders = {name: out / f"path{i}" for i, name in enumerate(paths)}

@@ -28,7 +28,7 @@ from .cache import Cache, build_cache
 from .classes import CLASSES
 from .config import Config, load_config
 from .device import choose_device, is_main_process, set_threads
-from .ensemble import predict_probabilities
+from .ensemble import inference_forms, predict_probabilities
 from .entry_points import is_quiet
 from .model import SEResNet
 from .modeldir import load_manifest, load_weights, parse_folds
@@ -133,9 +133,9 @@ def _predict_folds(cache, usable: np.ndarray, assignment: np.ndarray, manifest: 
         _, val_idx = inner_split(cache, usable[assignment != k], config, config.seed, k)
         model = SEResNet(config.network)
         model.load_state_dict(load_weights(out, entry))
-        model.to(device)
-        fold_probabilities = predict_probabilities([model], cache, config, indices=usable[held], device=device)
-        val_probabilities = predict_probabilities([model], cache, config, indices=val_idx, device=device)
+        network = inference_forms([model.to(device)], device)  # the driver's network, so its thresholds fit
+        fold_probabilities = predict_probabilities(network, cache, config, indices=usable[held], device=device)
+        val_probabilities = predict_probabilities(network, cache, config, indices=val_idx, device=device)
         probabilities[held] = fold_probabilities
         for name, values in _fold_thresholds(entry, cache.labels[val_idx], val_probabilities).items():
             thresholds[name][k] = values

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torch.utils.flop_counter import FlopCounterMode
 
 from .classes import NUM_CLASSES
@@ -161,6 +162,59 @@ class SEResNet(nn.Module):
     def forward(self, signal: torch.Tensor, demographics: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, 24)`` from windows ``(B, 12, L)`` (any L >= 1) and demographics ``(B, 5)``."""
         features = self.stages(self.stem(signal)).mean(dim=2)
+        return self.head(torch.cat([features, self.demographics(demographics)], dim=1))
+
+
+def _folded_conv2d(conv: nn.Conv1d, norm: nn.BatchNorm1d) -> nn.Conv2d:
+    """``conv`` then eval-mode ``norm`` as one channels-last 2-D convolution with a (1, k) kernel over ``(B, C, 1, L)``."""
+    fused = fuse_conv_bn_eval(conv, norm)
+    out = nn.Conv2d(fused.in_channels, fused.out_channels, (1, fused.kernel_size[0]), stride=(1, fused.stride[0]),
+                    padding=(0, fused.padding[0]), device=fused.weight.device)
+    with torch.no_grad():
+        out.weight.copy_(fused.weight.unsqueeze(2))
+        out.bias.copy_(fused.bias)
+    return out.to(memory_format=torch.channels_last).requires_grad_(False)
+
+
+class _InferenceBlock(nn.Module):
+    """A ``BasicBlock`` in eval mode over ``(B, C, 1, L)``: batch norms folded, dropout gone, the SE gate shared."""
+
+    def __init__(self, block: BasicBlock):
+        super().__init__()
+        conv1, norm1, _, _, conv2, norm2, squeeze = block.body
+        self.conv1, self.conv2, self.gate = _folded_conv2d(conv1, norm1), _folded_conv2d(conv2, norm2), squeeze.gate
+        self.shortcut = _folded_conv2d(*block.shortcut) if isinstance(block.shortcut, nn.Sequential) else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv2(torch.relu(self.conv1(x)))
+        y = y * self.gate(y.mean(dim=(2, 3)))[:, :, None, None]
+        return torch.relu(y + (x if self.shortcut is None else self.shortcut(x)))
+
+
+class InferenceSEResNet(nn.Module):
+    """An inference-only form of a trained ``SEResNet``: the same logits ``(B, 24)`` to float tolerance, faster on the CPU.
+
+    Each convolution absorbs the batch norm after it (its running statistics: eval
+    mode), and runs as a 2-D convolution with a (1, k) kernel on channels-last tensors
+    ``(B, C, 1, L)``: oneDNN takes those without the per-call layout reorders it does for
+    1-D convolutions on contiguous tensors (``bench/bench_inference.py`` measures the
+    gain). The linear layers are shared with ``model``, not copied; the folded
+    convolutions are copies, so later changes to ``model`` do not reach this form.
+    """
+
+    def __init__(self, model: SEResNet):
+        super().__init__()
+        conv, norm, _, pool = model.stem
+        self.stem = _folded_conv2d(conv, norm)
+        self.pool = nn.MaxPool2d((1, pool.kernel_size), (1, pool.stride), (0, pool.padding))
+        self.stages = nn.Sequential(*(_InferenceBlock(block) for block in model.stages))
+        self.demographics, self.head = model.demographics, model.head
+        self.eval()
+
+    def forward(self, signal: torch.Tensor, demographics: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, 24)`` from windows ``(B, 12, L)`` and demographics ``(B, 5)``, as ``SEResNet.forward``."""
+        x = signal.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        features = self.stages(self.pool(torch.relu(self.stem(x)))).mean(dim=(2, 3))
         return self.head(torch.cat([features, self.demographics(demographics)], dim=1))
 
 

@@ -51,7 +51,7 @@ from .classes import NUM_CLASSES
 from .config import Config
 from .device import (choose_device, data_parallel, from_rank_zero, is_main_process, loss_scale, make_deterministic, rank_and_world,
                      rank_zero_first, set_threads, start_distributed, sum_over_ranks, training_autocast, training_dtype, uses_grad_scaler)
-from .ensemble import predict_probabilities
+from .ensemble import inference_forms, predict_probabilities
 from .entry_points import is_quiet, progress
 from .errors import TooFewRecordsError
 from .fileio import EPOCH_LOG, FOLD_RESULT, MANIFEST, TRAINING_STATE, atomic_write_text
@@ -128,7 +128,8 @@ def _write_log(path: Path, rows: list[dict]) -> None:
 
 def _inner_score(model: nn.Module, cache: Cache, val_idx: np.ndarray, config: Config, device: torch.device) -> tuple[float, np.ndarray]:
     """(challenge score at probability >= 0.5 plus the top class, probabilities (N, 24)) on ``val_idx``."""
-    probabilities = predict_probabilities([model], cache, config, indices=val_idx, device=device)
+    # The driver's network form, so the thresholds chosen from these fit what it computes.
+    probabilities = predict_probabilities(inference_forms([model], device), cache, config, indices=val_idx, device=device)
     outputs = apply_thresholds(probabilities, CHECKPOINT_THRESHOLD)
     return challenge_metric(cache.labels[val_idx], outputs), probabilities
 

@@ -55,7 +55,7 @@ def _per_record(ensemble: Ensemble, data_dir) -> dict[str, tuple[list, list]]:
 def test_driver_batches_equal_per_record_calls_labels_exactly(model_dir, records, tmp_path):
     ensemble = Ensemble.load(model_dir, device="cpu")
     seen: list[int] = []
-    ensemble.models[0].register_forward_pre_hook(lambda module, inputs: seen.append(len(inputs[0])))
+    ensemble.networks[0].register_forward_pre_hook(lambda module, inputs: seen.append(len(inputs[0])))
     failures = predict_directory(model_dir, records, tmp_path, model=ensemble)
     assert failures == [str(records / "R08.mat")]
     assert max(seen) <= BATCH and any(n > 1 for n in seen)
