@@ -10,13 +10,16 @@ API:
   network in batches of at most ``config.inference_batch``, filled from consecutive
   records (a long record's windows span several batches), so memory stays bounded.
 - ``predict_probabilities(models, dataset, config, ...) -> (N, 24)``: their fold mean.
+- ``inference_forms(models, device)``: the networks to predict with; on the CPU each
+  ``SEResNet`` as its ``model.InferenceSEResNet`` (same outputs to float tolerance, faster).
 - ``vote(probabilities (F, N, 24), thresholds (F, 24)) -> (outputs, scores)``: each fold
   marks the classes at or above its thresholds plus its top class; a class is output
   when more than half of the folds mark it (>= 3 of 5), and the top-voted class (ties
   broken by the mean probability) is always output; the score is the mean probability
   (Zhao et al., "Adaptive Lead Weighted ResNet Trained With Different Duration
   Signals for Classifying 12-lead ECGs", CinC 2020).
-- ``Ensemble.load(model_dir)``: the validated model directory, ready to predict;
+- ``Ensemble.load(model_dir)``: the validated model directory, ready to predict (with
+  the models' inference forms);
   ``Ensemble.predict_record(record) -> (outputs bool (24,), scores float (24,))`` is what
   ``run_12ECG_classifier`` uses, one record at a time; ``Ensemble.predict_records(records)
   -> (outputs (N, 24), scores (N, 24))`` is what ``driver.py`` uses on the records it has

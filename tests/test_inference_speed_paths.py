@@ -1,5 +1,8 @@
-"""The fast inference paths against their references: the driver's batches across records vs per-record calls."""
+"""The fast inference paths against their references: the driver's batches across records vs per-record calls,
+the networks' inference forms vs the eager networks."""
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import pytest
@@ -7,11 +10,12 @@ import torch
 
 from ecgnet.config import PRESETS
 from ecgnet.ensemble import Ensemble
-from ecgnet.model import SEResNet
+from ecgnet.model import InferenceSEResNet, SEResNet
 from ecgnet.modeldir import build_manifest, save_weights, weights_name, write_manifest
 from ecgnet.outputs import read_output
 from ecgnet.predict import classify, load_challenge_data, predict_directory
 from challenge_files import sine_counts, write_pair
+from conftest import shared_path
 
 BATCH = 8  # windows per forward pass: small, so that records share and split batches
 
@@ -88,3 +92,36 @@ def test_a_record_that_breaks_its_batch_loses_only_its_own_answers(model_dir, re
     for name in ("R04", "R06"):  # R05's batch neighbours
         labels, _ = read_output(tmp_path / f"{name}.csv")
         assert labels.tolist() == [bool(x) for x in reference[name][0]], name
+
+
+def test_the_ensemble_predicts_with_inference_forms_that_answer_as_the_eager_models(model_dir, records, tmp_path):
+    ensemble = Ensemble.load(model_dir, device="cpu")
+    assert all(isinstance(network, InferenceSEResNet) for network in ensemble.networks)
+    eager = copy.copy(ensemble)
+    eager.networks = ensemble.models
+    predict_directory(model_dir, records, tmp_path / "fast", model=ensemble)
+    predict_directory(model_dir, records, tmp_path / "eager", model=eager)
+    for output in sorted((tmp_path / "eager").glob("*.csv")):
+        if output.stem == "R08":  # unreadable: empty answers either way
+            continue
+        (labels, scores), (fast_labels, fast_scores) = read_output(output), read_output(tmp_path / "fast" / output.name)
+        assert fast_labels.tolist() == labels.tolist(), output.stem
+        np.testing.assert_allclose(fast_scores, scores, rtol=0, atol=1e-6, err_msg=output.stem)
+
+
+def test_on_the_shared_real_records_the_driver_answers_as_the_per_record_eager_path(model_dir, tmp_path):
+    """Issue 17's acceptance: batched forward passes through the inference forms change no label of real records."""
+    real = tmp_path / "real"  # the top-level records: edge-cases/ reuses some names on purpose
+    real.mkdir()
+    for path in shared_path("data", "cinc2020-real").glob("*.*"):
+        (real / path.name).symlink_to(path)
+    fast = Ensemble.load(model_dir, device="cpu")
+    eager = copy.copy(fast)
+    eager.networks = fast.models
+    predict_directory(model_dir, real, tmp_path / "out", model=fast)
+    reference = _per_record(eager, real)
+    assert len(reference) > 100
+    for name, (labels, scores) in reference.items():
+        written_labels, written_scores = read_output(tmp_path / "out" / f"{name}.csv")
+        assert written_labels.tolist() == [bool(x) for x in labels], name
+        np.testing.assert_allclose(written_scores, scores, rtol=0, atol=1e-6, err_msg=name)
