@@ -196,9 +196,9 @@ class InferenceSEResNet(nn.Module):
 
     Each convolution absorbs the batch norm after it (its running statistics: eval
     mode), and runs as a 2-D convolution with a (1, k) kernel on channels-last tensors
-    ``(B, C, 1, L)``: oneDNN takes those without the per-call layout reorders it does for
-    1-D convolutions on contiguous tensors (``bench/bench_inference.py`` measures the
-    gain). The linear layers are shared with ``model``, not copied; the folded
+    ``(B, C, 1, L)``, which oneDNN ran faster than the 1-D convolutions on contiguous
+    tensors (``bench/bench_inference.py --variants``: 1.19x the eager network on the
+    forward pass). The linear layers are shared with ``model``, not copied; the folded
     convolutions are copies, so later changes to ``model`` do not reach this form.
     """
 
