@@ -108,50 +108,52 @@ def agreement(reference: tuple[np.ndarray, np.ndarray], other: tuple[np.ndarray,
     return f"{differ} of {len(reference[0])} / {np.abs(reference[1] - other[1]).max():.1e}"
 
 
-def timed_paths(model_dir: Path, chunks: list[Path], out: Path) -> tuple[dict[str, float], dict[str, Path]]:
-    """Seconds per path over all chunks, the paths interleaved chunk by chunk; and each path's output folder."""
+def timed_paths(model_dir: Path, chunks: list[Path], out: Path) -> tuple[dict[str, float], dict[str, Path], dict[str, str]]:
+    """Seconds per path over all chunks, the paths interleaved chunk by chunk; each path's output folder and padding."""
     after = Ensemble.load(model_dir, device="cpu")
     before = copy.copy(after)  # the same weights, run eager as before issue 17; the loop differs too
     before.networks = after.models
-    paths = {}
+    paths = {}  # name: (run(files, output folder), the padding of its windows)
     for precision in ("fp32", "bf16"):
         low_before, low_after = copy.copy(before), copy.copy(after)
         low_before.precision = low_after.precision = precision
-        paths[f"ecgnet before, {precision}"] = lambda files, o, e=low_before: before_loop(e, files, o)
-        paths[f"ecgnet after, {precision}"] = lambda files, o, e=low_after: predict_directory(None, files[0].parent, o, model=e)
+        paths[f"ecgnet before, {precision}"] = (lambda files, o, e=low_before: before_loop(e, files, o), before.config.pad_to)
+        paths[f"ecgnet after, {precision}"] = (lambda files, o, e=low_after: predict_directory(None, files[0].parent, o, model=e),
+                                              after.config.pad_to)
     stride = copy.copy(after)
     stride.config = after.config.replace(pad_to="stride")  # 10-s records: 2,592 samples per window instead of 4,096
-    paths["ecgnet after, fp32, pad_to=stride"] = lambda files, o: predict_directory(None, files[0].parent, o, model=stride)
+    paths["ecgnet after, fp32, pad_to=stride"] = (lambda files, o: predict_directory(None, files[0].parent, o, model=stride), "stride")
     stride_eager = copy.copy(stride)
     stride_eager.networks = after.models  # isolates the inference form's share
-    paths["ecgnet after, fp32, pad_to=stride, eager networks"] = lambda files, o: predict_directory(None, files[0].parent, o, model=stride_eager)
-    paths = {"seed's loop, fp32": lambda files, o: seed_loop(after.models, files), **paths}
+    paths["ecgnet after, fp32, pad_to=stride, eager networks"] = (
+        lambda files, o: predict_directory(None, files[0].parent, o, model=stride_eager), "stride")
+    paths = {"seed's loop, fp32": (lambda files, o: seed_loop(after.models, files), "window"), **paths}
     seconds = dict.fromkeys(paths, 0.0)
     folders = {name: out / f"path{i}" for i, name in enumerate(paths)}
     warm = out / "warm-up"
     warm.mkdir()
     for path in sorted(chunks[0].iterdir())[:4]:  # two records (.hea and .mat)
         shutil.copyfile(path, warm / path.name)
-    for name, run in paths.items():  # warm-up: first-call allocations and kernel choices
+    for run, _ in paths.values():  # warm-up: first-call allocations and kernel choices
         run(sorted(warm.glob("*.mat")), out / "warm-up-out")
     for chunk in chunks:
         files = sorted(chunk.glob("*.mat"))
-        for name, run in paths.items():
+        for name, (run, _) in paths.items():
             start = time.perf_counter()
             run(files, folders[name])
             seconds[name] += time.perf_counter() - start
-    return seconds, folders
+    return seconds, folders, {name: padding for name, (_, padding) in paths.items()}
 
 
 def speed_rows(model_dir: Path, data: Path, chunk: int, peak: float, record_gflop: dict[str, float]) -> Rows:
     """The timed paths' rows: records/s, ratios to the seed and to ecgnet before (fp32), share of peak, agreement.
 
-    ``record_gflop``: the 5-model forward work of one 10-s record, by padding ("window", "stride").
+    ``record_gflop``: the 5-model forward work of one 10-s record, by ``pad_to`` ("window", "stride").
     """
     chunks = split(data, chunk)
     names = sorted(p.stem for c in chunks for p in c.glob("*.mat"))
     with tempfile.TemporaryDirectory() as tmp:
-        seconds, folders = timed_paths(model_dir, chunks, Path(tmp))
+        seconds, folders, paddings = timed_paths(model_dir, chunks, Path(tmp))
         outputs = {name: read_outputs(folder, names) for name, folder in folders.items() if not name.startswith("seed")}
     n = len(names)
     rates = {name: n / s for name, s in seconds.items()}
@@ -160,7 +162,7 @@ def speed_rows(model_dir: Path, data: Path, chunk: int, peak: float, record_gflo
     for name, rate in rates.items():
         agree = agreement(outputs["ecgnet before, fp32"], outputs[name]) if name in outputs else "(not compared)"
         rows.append((f"{name} (records/s)", f"{rate:.2f}", f"{rate / seed:.2f}", f"{rate / reference:.2f}",
-                     f"{rate * record_gflop['stride' if 'stride' in name else 'window'] / peak:.0%}", agree))
+                     f"{rate * record_gflop[paddings[name]] / peak:.0%}", agree))
     return rows
 
 
@@ -212,7 +214,7 @@ def fold_batch_norm(model: SEResNet) -> SEResNet:
     return folded
 
 
-def variant_rows(batch: int = 64, length: int = 2592, repeats: int = 7) -> Rows:
+def variant_rows(batch: int, length: int, repeats: int = 7) -> Rows:
     """Forward-only ms per window of one full-size model (``batch`` windows of 12 x ``length``: the driver's
     batch of stride-padded 10-s records): eager, 1-D folded BN, ecgnet's inference form, and that form frozen
     (TorchScript) or compiled (``torch.compile``, its compile time in a row of its own)."""
@@ -275,7 +277,7 @@ def main() -> int:
         if args.trained:
             rows += trained_agreement(args.trained, args.real, args.synthetic, tmp)
     if args.variants:
-        rows += variant_rows()
+        rows += variant_rows(config.inference_batch, stride_samples)
     rows.append(("load average (1 min) at start / end", f"{load_start:.1f} / {os.getloadavg()[0]:.1f}"))
     print(f"\n{os.cpu_count()} CPUs visible, torch {torch.__version__}, {args.records} records, {args.threads} threads\n")
     print("| " + " | ".join(COLUMNS) + " |\n|---|" + "---:|" * (len(COLUMNS) - 1))

@@ -23,6 +23,7 @@ build a network with a few thousand parameters.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from collections.abc import Iterator
@@ -177,12 +178,13 @@ def _folded_conv2d(conv: nn.Conv1d, norm: nn.BatchNorm1d) -> nn.Conv2d:
 
 
 class _InferenceBlock(nn.Module):
-    """A ``BasicBlock`` in eval mode over ``(B, C, 1, L)``: batch norms folded, dropout gone, the SE gate shared."""
+    """A ``BasicBlock`` in eval mode over ``(B, C, 1, L)``: batch norms folded, dropout gone, the SE gate copied."""
 
     def __init__(self, block: BasicBlock):
         super().__init__()
         conv1, norm1, _, _, conv2, norm2, squeeze = block.body
-        self.conv1, self.conv2, self.gate = _folded_conv2d(conv1, norm1), _folded_conv2d(conv2, norm2), squeeze.gate
+        self.conv1, self.conv2 = _folded_conv2d(conv1, norm1), _folded_conv2d(conv2, norm2)
+        self.gate = copy.deepcopy(squeeze.gate)
         self.shortcut = _folded_conv2d(*block.shortcut) if isinstance(block.shortcut, nn.Sequential) else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -196,10 +198,10 @@ class InferenceSEResNet(nn.Module):
 
     Each convolution absorbs the batch norm after it (its running statistics: eval
     mode), and runs as a 2-D convolution with a (1, k) kernel on channels-last tensors
-    ``(B, C, 1, L)``, which oneDNN ran faster than the 1-D convolutions on contiguous
-    tensors (``bench/bench_inference.py --variants``: 1.19x the eager network on the
-    forward pass). The linear layers are shared with ``model``, not copied; the folded
-    convolutions are copies, so later changes to ``model`` do not reach this form.
+    ``(B, C, 1, L)``, which oneDNN runs faster than 1-D convolutions on contiguous
+    tensors (``bench/bench_inference.py --variants`` measures it). Every weight is a copy:
+    the form is ``model`` as it was when converted, and later changes to ``model`` (a
+    ``load_state_dict``, more training) do not reach it.
     """
 
     def __init__(self, model: SEResNet):
@@ -208,7 +210,7 @@ class InferenceSEResNet(nn.Module):
         self.stem = _folded_conv2d(conv, norm)
         self.pool = nn.MaxPool2d((1, pool.kernel_size), (1, pool.stride), (0, pool.padding))
         self.stages = nn.Sequential(*(_InferenceBlock(block) for block in model.stages))
-        self.demographics, self.head = model.demographics, model.head
+        self.demographics, self.head = copy.deepcopy(model.demographics), copy.deepcopy(model.head)
         self.eval()
 
     def forward(self, signal: torch.Tensor, demographics: torch.Tensor) -> torch.Tensor:

@@ -128,7 +128,7 @@ def _write_log(path: Path, rows: list[dict]) -> None:
 
 def _inner_score(model: nn.Module, cache: Cache, val_idx: np.ndarray, config: Config, device: torch.device) -> tuple[float, np.ndarray]:
     """(challenge score at probability >= 0.5 plus the top class, probabilities (N, 24)) on ``val_idx``."""
-    # The driver's network form, so the thresholds chosen from these fit what it computes.
+    # The inference form: faster on the CPU, the same outputs to float tolerance (a fresh one: the model trains on).
     probabilities = predict_probabilities(inference_forms([model], device), cache, config, indices=val_idx, device=device)
     outputs = apply_thresholds(probabilities, CHECKPOINT_THRESHOLD)
     return challenge_metric(cache.labels[val_idx], outputs), probabilities

@@ -87,8 +87,7 @@ def test_no_batch_holds_more_windows_than_the_inference_batch():
     torch.manual_seed(0)
     model = SEResNet(config.network).eval()
     seen: list[int] = []
-    # the age/sex layer is shared by the eager network and its inference form: it sees every batch
-    model.demographics.register_forward_pre_hook(lambda module, args: seen.append(len(args[0])))
+    model.register_forward_pre_hook(lambda module, args: seen.append(len(args[0])))
     rng = np.random.default_rng(1)
     signals = [rng.standard_normal((12, n)).astype(np.float32) for n in (5000, 300, 20000, 1024)]
     windows = sum(len(inference_windows(x, config.window, config.overlap)) for x in signals)

@@ -6,30 +6,29 @@ import copy
 
 import numpy as np
 import pytest
-import torch
 
 from ecgnet.config import PRESETS
 from ecgnet.ensemble import Ensemble
-from ecgnet.model import InferenceSEResNet, SEResNet
+from ecgnet.model import InferenceSEResNet
 from ecgnet.modeldir import build_manifest, save_weights, weights_name, write_manifest
 from ecgnet.outputs import read_output
 from ecgnet.predict import classify, load_challenge_data, predict_directory
 from challenge_files import sine_counts, write_pair
 from conftest import shared_path
+from model_dirs import trained_looking
 
 BATCH = 8  # windows per forward pass: small, so that records share and split batches
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    """Five random smoke-size fold models with thresholds spread over (0.3, 0.7)."""
+    """Five random smoke-size fold models (batch norms that look trained) with thresholds spread over (0.3, 0.7)."""
     path = tmp_path_factory.mktemp("model")
     config = PRESETS["smoke"].replace(threads=1, inference_batch=BATCH)
     rng = np.random.default_rng(0)
     folds = []
     for k in range(5):
-        torch.manual_seed(k)
-        digest = save_weights(path / weights_name(k), SEResNet(config.network).state_dict())
+        digest = save_weights(path / weights_name(k), trained_looking(config.network, seed=k).state_dict())
         folds.append({"fold": k, "weights": weights_name(k), "sha256": digest, "thresholds": rng.uniform(0.3, 0.7, 24).tolist()})
     write_manifest(path, build_manifest(config, folds, {"fingerprint": "random weights"}, seed=0))
     return path
@@ -95,6 +94,7 @@ def test_a_record_that_breaks_its_batch_loses_only_its_own_answers(model_dir, re
 
 
 def test_the_ensemble_predicts_with_inference_forms_that_answer_as_the_eager_models(model_dir, records, tmp_path):
+    """The check that runs without ../shared (the shared-records test below skips there): forms vs eager, batched alike."""
     ensemble = Ensemble.load(model_dir, device="cpu")
     assert all(isinstance(network, InferenceSEResNet) for network in ensemble.networks)
     eager = copy.copy(ensemble)

@@ -10,6 +10,7 @@ from ecgnet.classes import NUM_CLASSES
 from ecgnet.config import PRESETS, Config
 from ecgnet.model import InferenceSEResNet, SEResNet, SEResNetConfig, encode_demographics, forward_flops, parameter_count
 from ecgnet.signal import WINDOW
+from model_dirs import trained_looking
 
 
 def test_default_model_has_the_seeds_parameter_count():
@@ -56,20 +57,6 @@ def test_windows_of_any_length_are_accepted():
     assert model(torch.randn(2, 12, 777), torch.zeros(2, 5)).shape == (2, NUM_CLASSES)
 
 
-
-def _trained_looking(network: SEResNetConfig, seed: int) -> SEResNet:
-    """A network whose batch norms carry non-trivial statistics and affine terms, as after training."""
-    torch.manual_seed(seed)
-    model = SEResNet(network)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm1d):
-            module.running_mean.normal_(0, 0.5)
-            module.running_var.uniform_(0.3, 3.0)
-            module.weight.data.uniform_(0.5, 1.5)
-            module.bias.data.normal_(0, 0.3)
-    return model.eval()
-
-
 @pytest.mark.parametrize("network, length", [
     (SEResNetConfig(), 2592),  # the default network on a stride-padded 10-s window
     (SEResNetConfig(width=8, blocks=(1, 1), kernel=5, stem_kernel=7), 777),  # odd length, 2 stages, other kernels
@@ -77,7 +64,7 @@ def _trained_looking(network: SEResNetConfig, seed: int) -> SEResNet:
 ])
 def test_inference_form_gives_the_eager_networks_logits(network, length):
     """The eager network is the reference: the folded channels-last form must agree to float tolerance."""
-    model = _trained_looking(network, seed=length)
+    model = trained_looking(network, seed=length)
     x, d = torch.randn(3, 12, length), torch.rand(3, 5)
     with torch.inference_mode():
         expected, got = model(x, d), InferenceSEResNet(model)(x, d)
@@ -85,13 +72,14 @@ def test_inference_form_gives_the_eager_networks_logits(network, length):
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
 
 
-def test_inference_form_is_a_copy_of_the_weights_at_conversion():
-    """Training on after conversion does not leak into the form (its convolutions are copies), so a stale form is visible."""
-    model = _trained_looking(SEResNetConfig(width=8, blocks=(1, 1)), seed=1)
+def test_inference_form_is_the_model_as_it_was_when_converted():
+    """Reloading other weights into the model (convolutions, batch norms and linear layers alike) leaves the form as it was."""
+    network = SEResNetConfig(width=8, blocks=(1, 1))
+    model = trained_looking(network, seed=1)
     form = InferenceSEResNet(model)
     x, d = torch.randn(2, 12, 256), torch.rand(2, 5)
     with torch.inference_mode():
         before = form(x, d).clone()
-        model.stem[0].weight.mul_(2.0)
+        model.load_state_dict(trained_looking(network, seed=2).state_dict())
         torch.testing.assert_close(form(x, d), before)
         assert not torch.allclose(model(x, d), before, atol=1e-4)
