@@ -338,7 +338,7 @@ def _finished_fold(model_dir: Path, k: int, config: Config, fingerprint: str) ->
     """Fold ``k``'s manifest entry when its weights were trained on the same data and configuration, else None."""
     record, why = check_fold(model_dir, k, config, fingerprint)
     if record is None:
-        log.info("%s; training it", why)
+        log.info("fold %d: training (nothing to reuse: %s)", k, why)
         return None
     log.info("fold %d: already trained on the same data and configuration (%s), reused", k, model_dir / weights_name(k))
     return manifest_entry(record)
