@@ -122,12 +122,13 @@ def timed_paths(model_dir: Path, chunks: list[Path], out: Path) -> tuple[dict[st
                                               after.config.pad_to)
     stride = copy.copy(after)
     stride.config = after.config.replace(pad_to="stride")  # 10-s records: 2,592 samples per window instead of 4,096
-    paths["ecgnet after, fp32, pad_to=stride"] = (lambda files, o: predict_directory(None, files[0].parent, o, model=stride), "stride")
+    paths["ecgnet after, fp32, pad_to=stride"] = (lambda files, o: predict_directory(None, files[0].parent, o, model=stride),
+                                                  stride.config.pad_to)
     stride_eager = copy.copy(stride)
     stride_eager.networks = after.models  # isolates the inference form's share
     paths["ecgnet after, fp32, pad_to=stride, eager networks"] = (
-        lambda files, o: predict_directory(None, files[0].parent, o, model=stride_eager), "stride")
-    paths = {"seed's loop, fp32": (lambda files, o: seed_loop(after.models, files), "window"), **paths}
+        lambda files, o: predict_directory(None, files[0].parent, o, model=stride_eager), stride.config.pad_to)
+    paths = {"seed's loop, fp32": (lambda files, o: seed_loop(after.models, files), "window"), **paths}  # pads to 4,096
     seconds = dict.fromkeys(paths, 0.0)
     folders = {name: out / f"path{i}" for i, name in enumerate(paths)}
     warm = out / "warm-up"

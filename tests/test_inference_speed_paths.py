@@ -55,6 +55,13 @@ def _per_record(ensemble: Ensemble, data_dir) -> dict[str, tuple[list, list]]:
     return answers
 
 
+def _eager(ensemble: Ensemble) -> Ensemble:
+    """The same ensemble predicting with its eager networks: the reference for the inference forms."""
+    eager = copy.copy(ensemble)
+    eager.networks = ensemble.models
+    return eager
+
+
 def test_driver_batches_equal_per_record_calls_labels_exactly(model_dir, records, tmp_path):
     ensemble = Ensemble.load(model_dir, device="cpu")
     seen: list[int] = []
@@ -97,10 +104,8 @@ def test_the_ensemble_predicts_with_inference_forms_that_answer_as_the_eager_mod
     """The check that runs without ../shared (the shared-records test below skips there): forms vs eager, batched alike."""
     ensemble = Ensemble.load(model_dir, device="cpu")
     assert all(isinstance(network, InferenceSEResNet) for network in ensemble.networks)
-    eager = copy.copy(ensemble)
-    eager.networks = ensemble.models
     predict_directory(model_dir, records, tmp_path / "fast", model=ensemble)
-    predict_directory(model_dir, records, tmp_path / "eager", model=eager)
+    predict_directory(model_dir, records, tmp_path / "eager", model=_eager(ensemble))
     for output in sorted((tmp_path / "eager").glob("*.csv")):
         if output.stem == "R08":  # unreadable: empty answers either way
             continue
@@ -116,10 +121,8 @@ def test_on_the_shared_real_records_the_driver_answers_as_the_per_record_eager_p
     for path in shared_path("data", "cinc2020-real").glob("*.*"):
         (real / path.name).symlink_to(path)
     fast = Ensemble.load(model_dir, device="cpu")
-    eager = copy.copy(fast)
-    eager.networks = fast.models
     predict_directory(model_dir, real, tmp_path / "out", model=fast)
-    reference = _per_record(eager, real)
+    reference = _per_record(_eager(fast), real)
     assert len(reference) > 100
     for name, (labels, scores) in reference.items():
         written_labels, written_scores = read_output(tmp_path / "out" / f"{name}.csv")
