@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """``python driver.py MODEL_DIR INPUT_DIR OUTPUT_DIR``: one ``NAME.csv`` per ``NAME.mat``, as the official 2020 script.
 
-The loop lives in ``ecgnet.predict``: it classifies several records per forward pass, so
+The loop lives in ``ecgnet.inference.predict``: it classifies several records per forward pass, so
 its labels equal per-record ``run_12ECG_classifier`` calls and its scores equal them to
 float tolerance; a bad record is logged and listed instead of stopping the run (exit
 status 1), files are written atomically, and replaced files are reported.

@@ -4,8 +4,8 @@
     python evaluate_12ECG_score.py LABEL_DIR OUTPUT_DIR [SCORES_CSV]
 
 The official command line and scores-file layout, values at full precision
-instead of 3 decimals; the maths is in ecgnet/metrics.py, the file handling in
-ecgnet/scoring.py.
+instead of 3 decimals; the maths is in ecgnet/challenge/metrics.py, the file handling in
+ecgnet/challenge/scoring.py.
 """
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from ecgnet import metrics
+from ecgnet.challenge import metrics
 from ecgnet.fileio import atomic_write_text
-from ecgnet.metrics import METRIC_NAMES
-from ecgnet.scoring import ScoringError, load_directories
+from ecgnet.challenge.metrics import METRIC_NAMES
+from ecgnet.challenge.scoring import ScoringError, load_directories
 
 
 def scores_text(values: dict[str, float]) -> str:

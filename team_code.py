@@ -1,18 +1,18 @@
 """The PhysioNet/CinC Challenge 2020 contract: the three functions the organisers' scripts call.
 
 - ``train_12ECG_classifier(input_directory, output_directory)``: trains the 5-fold
-  ensemble (``ecgnet.train.train_ensemble``) with the configuration named by
+  ensemble (``ecgnet.training.train.train_from_environment``) with the configuration named by
   ``$ECGNET_CONFIG`` (``default`` = the seed's recipe; see ``ecgnet.config``);
   ``$ECGNET_FOLDS=0,2`` trains only those folds (``ecgnet.modeldir``: spread them over
   GPUs or machines, then ``python -m ecgnet assemble MODEL_DIR``).
-- ``load_12ECG_model(model_input)``: the validated model directory (``ecgnet.ensemble.Ensemble``).
+- ``load_12ECG_model(model_input)``: the validated model directory (``ecgnet.inference.ensemble.Ensemble``).
 - ``run_12ECG_classifier(data, header_data, model) -> (labels, scores, classes)``: ``data``
   is the raw ``val`` counts (float64, 12 x N), scaled here by the header's gains (with
   the ``auto`` policy that overrides the 2020 release's wrong gains); ``labels`` are
   0/1 ints, ``scores`` floats, ``classes`` the 24 SNOMED CT codes. It never raises (the
   organisers' driver would stop at the first exception): a record that cannot be
   classified is logged by name and answered ``([], [], [])``, which the driver writes as
-  empty lines and both scorers count as all-negative (``ecgnet.predict.classify``, the
+  empty lines and both scorers count as all-negative (``ecgnet.inference.predict.classify``, the
   same function ``driver.py`` calls for every record).
 
 ``$ECGNET_PRECISION`` (``fp32`` or ``bf16``) overrides the CPU inference precision the
@@ -24,19 +24,17 @@ import logging
 
 import numpy as np
 
-from ecgnet.modeldir import folds_from_environment
-from ecgnet.config import load_config
-from ecgnet.ensemble import Ensemble
-from ecgnet.predict import classify, load_model
-from ecgnet.train import train_ensemble
+from ecgnet.console import LOG_FORMAT
+from ecgnet.inference.ensemble import Ensemble
+from ecgnet.inference.predict import classify, load_model
+from ecgnet.training.train import train_from_environment
 
 
 def train_12ECG_classifier(input_directory: str, output_directory: str) -> None:
     """Train the 5-fold ensemble (or the folds ``$ECGNET_FOLDS`` names) on ``input_directory`` into ``output_directory``."""
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    config = load_config()
-    train_ensemble(input_directory, output_directory, config, only_folds=folds_from_environment(config))
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    train_from_environment(input_directory, output_directory)
 
 
 def load_12ECG_model(model_input: str) -> Ensemble:

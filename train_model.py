@@ -5,7 +5,8 @@
 the preset; unset, the full 50-epoch network). A problem with the input (no such
 directory, too few usable records, a bad ``$ECGNET_CONFIG``) is printed as one line,
 and the exit status is 2; Ctrl-C says what was saved (exit status 130). The body is
-``ecgnet.entry_points.train_main``, which calls ``team_code.train_12ECG_classifier``.
+``ecgnet.entry_points.train_main``, which runs what ``team_code.train_12ECG_classifier`` runs
+(``ecgnet.training.train.train_from_environment``).
 """
 import sys
 

@@ -6,7 +6,7 @@
 
 Each row is the base configuration (``BASE``: the demo's small network at the seed's
 4,096-sample window, so a budget of 2 cores can afford 2 experiments x 7 rows x 2 seeds)
-with one lever on; every (row, seed) is one ``python -m ecgnet cv DATA --by-source
+with one lever on; every (row, seed) is one ``python -m ecgnet loso DATA
 --folds 3`` run, which gives both the ordinary stratified (in-source) out-of-fold score
 and the leave-one-source-out score (mean over held-out source groups). The experiments:
 
@@ -83,7 +83,7 @@ def synthetic_data(out: Path) -> Path:
 
 
 def run_row(experiment: str, out: Path, row: str, levers: dict, seed: int, data: Path) -> dict:
-    """One ``cv --by-source`` run (skipped when its summary exists); its summary.json."""
+    """One ``loso`` run (skipped when its summary exists); its summary.json."""
     run = out / row / f"seed{seed}"
     summary = run / "summary.json"
     if not finished(summary):
@@ -92,8 +92,8 @@ def run_row(experiment: str, out: Path, row: str, levers: dict, seed: int, data:
         if not (run / "cache").exists():  # every run of an experiment reads one cache (levers act after it)
             (out / "cache").mkdir(exist_ok=True)
             (run / "cache").symlink_to((out / "cache").resolve())
-        command = [sys.executable, "-m", "ecgnet", "cv", str(data), "--config", str(run / "config.json"), "--out", str(run),
-                   "--folds", str(FOLDS), "--seed", str(seed), "--by-source",
+        command = [sys.executable, "-m", "ecgnet", "loso", str(data), "--config", str(run / "config.json"), "--out", str(run),
+                   "--folds", str(FOLDS), "--seed", str(seed),
                    "--min-source-records", str(MIN_SOURCE_RECORDS[experiment])]
         print(f"[{experiment}] {row} seed {seed}: {' '.join(command[1:])}", flush=True)
         with open(run / "cv.log", "w") as log:

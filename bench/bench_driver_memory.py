@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH))
 
 from bench_model import driver_peak_rss, random_model_dir, replicate  # noqa: E402
+
 from ecgnet.config import PRESETS  # noqa: E402
 from ecgnet.signal import num_windows, resampled_length  # noqa: E402
 from ecgnet.synth import generate_dataset, generate_record  # noqa: E402

@@ -29,10 +29,10 @@ from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ecgnet.classes import ABBREVIATIONS  # noqa: E402
-from ecgnet.ensemble import Ensemble  # noqa: E402
-from ecgnet.explain import attribute_record, integrated_gradients, stitch  # noqa: E402
-from ecgnet.model import SEResNet, encode_demographics  # noqa: E402
+from ecgnet.analysis.explain import attribute_record, integrated_gradients, stitch  # noqa: E402
+from ecgnet.challenge.classes import ABBREVIATIONS  # noqa: E402
+from ecgnet.inference.ensemble import Ensemble  # noqa: E402
+from ecgnet.network.model import SEResNet, encode_demographics  # noqa: E402
 from ecgnet.signal import TARGET_FS, inference_windows, resample, resampled_length  # noqa: E402
 from ecgnet.synth.record import generate_record, record_fiducials  # noqa: E402
 

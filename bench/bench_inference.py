@@ -54,12 +54,13 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from bench_model import matmul_peak, random_model_dir  # noqa: E402
+
+from ecgnet.challenge.outputs import read_output, write_output  # noqa: E402
 from ecgnet.config import Config  # noqa: E402
-from ecgnet.ensemble import Ensemble  # noqa: E402
-from ecgnet.model import InferenceSEResNet, SEResNet, encode_demographics, forward_flops  # noqa: E402
-from ecgnet.outputs import read_output, write_output  # noqa: E402
-from ecgnet.predict import classify, load_challenge_data, predict_directory  # noqa: E402
-from ecgnet.records import read_record  # noqa: E402
+from ecgnet.inference.ensemble import Ensemble  # noqa: E402
+from ecgnet.inference.predict import classify, load_challenge_data, predict_directory  # noqa: E402
+from ecgnet.network.model import InferenceSEResNet, SEResNet, encode_demographics, forward_flops  # noqa: E402
+from ecgnet.records.reader import read_record  # noqa: E402
 from ecgnet.signal import padded_length, resampled_length  # noqa: E402
 from ecgnet.synth import generate_dataset  # noqa: E402
 

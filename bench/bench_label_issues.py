@@ -8,8 +8,8 @@ Usage: .venv/bin/python bench/bench_label_issues.py [--out runs/bench-label-issu
    ``rate`` x its positives lose the label and as many negatives gain it (records whose
    only label is that class are not stripped, so every record stays labelled); the
    truth is kept in ``flips.csv``;
-3. cross-validates (``ecgnet.crossval``, resumable) and ranks the labels with
-   ``ecgnet.labelissues``;
+3. cross-validates (``ecgnet.training.crossval``, resumable) and ranks the labels with
+   ``ecgnet.analysis.labelissues``;
 4. prints, per class, precision and recall at k of the flipped records (k = the number
    flipped, and 2x that), the same for cleanlab's own issue set, and chance (the
    flipped fraction of all records).
@@ -28,10 +28,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ecgnet.classes import ABBREVIATIONS, CLASSES  # noqa: E402
+from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES  # noqa: E402
 from ecgnet.config import load_config  # noqa: E402
-from ecgnet.crossval import cross_validate  # noqa: E402
 from ecgnet.synth import generate_dataset  # noqa: E402
+from ecgnet.training.crossval import cross_validate  # noqa: E402
 
 CODE = dict(zip(ABBREVIATIONS, CLASSES))
 
@@ -96,7 +96,7 @@ def at_k(ranked: list[str], truth: set[str], k: int) -> tuple[float, float]:
 
 
 def evaluate(out: Path, flips: list[tuple[str, str, int]], classes: list[str]) -> list[str]:
-    from ecgnet.labelissues import rank_label_issues, write_label_issues
+    from ecgnet.analysis.labelissues import rank_label_issues, write_label_issues
     from ecgnet.fileio import read_oof
 
     issues = rank_label_issues(read_oof(out / "model"))

@@ -37,10 +37,11 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from bench_model import training_rate  # noqa: E402
-from ecgnet.cache import build_cache  # noqa: E402
+
 from ecgnet.config import Config  # noqa: E402
+from ecgnet.data.cache import build_cache  # noqa: E402
+from ecgnet.data.loader import EpochLoader, plan_epoch  # noqa: E402
 from ecgnet.device import choose_device  # noqa: E402
-from ecgnet.loader import EpochLoader, plan_epoch  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "cinc2020-real"
 
@@ -81,7 +82,7 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(1)  # the loader's workers are single-threaded too: one core each
     with tempfile.TemporaryDirectory() as tmp:
-        cache = build_cache(args.data, Path(tmp) / "cache", workers=1, progress=False)
+        cache = build_cache(args.data, Path(tmp) / "cache", workers=1)
         rows = []
         for workers in args.workers:
             rate, startup = loader_rate(cache, workers, args.samples, args.batch, args.window)

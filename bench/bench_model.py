@@ -38,8 +38,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ecgnet.config import Config  # noqa: E402
-from ecgnet.model import SEResNet, forward_flops  # noqa: E402
 from ecgnet.modeldir import build_manifest, save_weights, weights_name, write_manifest  # noqa: E402
+from ecgnet.network.model import SEResNet, forward_flops  # noqa: E402
 from ecgnet.synth import generate_dataset  # noqa: E402
 
 

@@ -36,8 +36,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ecgnet.cache import build_cache  # noqa: E402
-from ecgnet.records import find_records  # noqa: E402
+from ecgnet.data.cache import build_cache  # noqa: E402
+from ecgnet.records.files import find_records  # noqa: E402
 
 DEFAULT_SOURCE = REPO.parent / "shared" / "data" / "ptbxl-dev"
 
@@ -112,7 +112,7 @@ def measure(source: Path, size: int, workers: int) -> dict:
         make_dataset(source, data, size)
         with PeakMemory() as peak:
             start = time.perf_counter()
-            cache = build_cache(data, Path(scratch) / "cache", workers=workers, progress=False)
+            cache = build_cache(data, Path(scratch) / "cache", workers=workers)
             seconds = time.perf_counter() - start
         if len(cache) != size:
             raise SystemExit(f"{size - len(cache)} records failed: {cache.bad_records[:3]}")
@@ -123,7 +123,7 @@ _READ_SNIPPET = """
 import sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-from ecgnet.records import read_record
+from ecgnet.records.reader import read_record
 headers = sorted(Path(sys.argv[2]).glob("*.hea"))
 for header in headers[:50]:  # warm: imports, caches
     read_record(header)

@@ -16,10 +16,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ecgnet.agreement import agreement, read_key  # noqa: E402
-from ecgnet.classes import class_index  # noqa: E402
-from ecgnet.entry_points import set_quiet  # noqa: E402
-from ecgnet.review import KEY_DIR, PACKET_DIR, PACKET_FILE, load_results, write_review  # noqa: E402
+from ecgnet.analysis.agreement import agreement, read_key  # noqa: E402
+from ecgnet.analysis.review import KEY_DIR, PACKET_DIR, PACKET_FILE, load_results, write_review  # noqa: E402
+from ecgnet.challenge.classes import class_index  # noqa: E402
+from ecgnet.console import set_quiet  # noqa: E402
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ Reported, from one run each:
 1. the challenge metric and all seven metrics (``compute_all``), vectorised vs the loop
    transcription in ``tests/reference_metric.py`` (the definitions restated record by
    record, as the official scorer computes them; the same reference the unit tests
-   check ``ecgnet.metrics`` against), as a ratio; both must agree within 1e-9;
+   check ``ecgnet.challenge.metrics`` against), as a ratio; both must agree within 1e-9;
 2. ``ChallengeMetric.score`` on a batch of 101 candidate outputs over 8,000 records
    (one step of the per-class threshold search) vs 101 loop calls (extrapolated);
 3. the whole ``evaluate_12ECG_score.py`` command on N label and output files written to
@@ -38,8 +38,9 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))  # the loop reference lives with the tests that check the metrics against it
 
 import reference_metric  # noqa: E402
-from ecgnet import classes, metrics  # noqa: E402
-from ecgnet.outputs import write_output  # noqa: E402
+
+from ecgnet.challenge import classes, metrics  # noqa: E402
+from ecgnet.challenge.outputs import write_output  # noqa: E402
 from ecgnet.synth.writer import format_header  # noqa: E402
 
 LABELS_CSV = REPO.parent / "shared" / "data" / "cinc2020-labels.csv"

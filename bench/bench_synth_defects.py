@@ -32,10 +32,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))  # the generator tests' measurements, shared
 
-from ecgnet.classes import ABBREVIATIONS  # noqa: E402
-from ecgnet.records import find_records, read_record  # noqa: E402
-from ecgnet.synth import generate_record  # noqa: E402
 from ecg_measures import bandpass, r_peaks  # noqa: E402
+
+from ecgnet.challenge.classes import ABBREVIATIONS  # noqa: E402
+from ecgnet.records.files import find_records  # noqa: E402
+from ecgnet.records.reader import read_record
+from ecgnet.synth import generate_record  # noqa: E402
 
 CONDUCTION = {"LBBB", "CRBBB", "IRBBB", "NSIVCB", "LAnFB", "PR"}
 GROUPS = {  # name: (codes forced on synthetic records, selection of real records by their labels)

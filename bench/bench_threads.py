@@ -41,14 +41,14 @@ def child(data_dir: Path, cache_root: Path, threads: int, epochs: int) -> None:
     """One measurement in this process: print {"wall": s, "cpu": s} for the training alone."""
     import numpy as np
 
-    from ecgnet.cache import build_cache
     from ecgnet.config import PRESETS
-    from ecgnet.entry_points import set_quiet
-    from ecgnet.train import inner_split, labelled_records, train_fold
+    from ecgnet.console import set_quiet
+    from ecgnet.data.cache import build_cache
+    from ecgnet.training.train import inner_split, labelled_records, train_fold
 
     set_quiet(True)
     config = PRESETS["demo"].replace(epochs=epochs, threads=threads, workers=1)
-    cache = build_cache(data_dir, cache_root, gain_policy=config.gain_policy, workers=1, progress=False)
+    cache = build_cache(data_dir, cache_root, gain_policy=config.gain_policy, workers=1)
     fit_idx, val_idx = inner_split(cache, labelled_records(cache), config, config.seed, 0)
     with tempfile.TemporaryDirectory() as fold_dir:
         before, began = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
@@ -81,13 +81,13 @@ def main() -> None:
     if args.child:
         return child(args.data, args.cache, args.threads, args.epochs)
 
-    from ecgnet.cache import build_cache
+    from ecgnet.data.cache import build_cache
     from ecgnet.synth import generate_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir, cache_root = Path(tmp) / "data", Path(tmp) / "cache"
         generate_dataset(data_dir, args.records, seed=0, workers=1, fs_choices=[500], duration_range=(10, 10))
-        build_cache(data_dir, cache_root, workers=1, progress=False)
+        build_cache(data_dir, cache_root, workers=1)
         runs: dict[tuple[int, int], list[tuple[float, float, float]]] = {}
         for repeat in range(args.repeats):
             for busy in (0, args.busy):

@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from ecgnet.config import load_config  # noqa: E402
 from ecgnet.device import available_cores, training_autocast, training_dtype, uses_grad_scaler  # noqa: E402
-from ecgnet.train import training_model  # noqa: E402
+from ecgnet.training.train import training_model  # noqa: E402
 
 RESULT_TAG = "BENCH_TRAIN_GPU "
 

@@ -5,7 +5,7 @@ Eleven hand-made features per record (rate, RR irregularity and range, premature
 beats, QRS width, frontal axis as sin/cos, largest limb-lead QRS, T polarity,
 pacing spikes, P-wave size) plus age and sex, one-vs-rest logistic regression
 (scikit-learn), a 0.5 threshold and the top class always on; scored on held-out
-records (another seed) with ``ecgnet.metrics.challenge_metric``. A score near 1
+records (another seed) with ``ecgnet.challenge.metrics.challenge_metric``. A score near 1
 would mean the generator is trivial, near 0 that it is unlearnable. Records come
 from the real-source mix of sampling rates; each is measured on its first 10 s.
 """
@@ -25,10 +25,10 @@ from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ecgnet.classes import ABBREVIATIONS, encode_codes  # noqa: E402
-from ecgnet.metrics import challenge_metric, f_measure  # noqa: E402
+from ecgnet.challenge.classes import ABBREVIATIONS, encode_codes  # noqa: E402
+from ecgnet.challenge.metrics import challenge_metric, f_measure  # noqa: E402
+from ecgnet.challenge.thresholds import apply_thresholds  # noqa: E402
 from ecgnet.synth import generate_record  # noqa: E402
-from ecgnet.thresholds import apply_thresholds  # noqa: E402
 
 
 def _band(x: np.ndarray, fs: float, low: float, high: float) -> np.ndarray:

@@ -7,10 +7,10 @@
     print({c.abbreviation: c.probability for c in result.classes})  # all 24 scored classes
 
 ``classify_file`` reads ``NAME.hea`` + ``NAME.mat`` with the project's checks and gain
-policy (``ecgnet.records.read_record``); ``classify_signal`` takes a (12, N) array in
-millivolts, leads in ``ecgnet.records.LEADS`` order (I, II, III, aVR, aVL, aVF, V1-V6).
+policy (``ecgnet.records.reader.read_record``); ``classify_signal`` takes a (12, N) array in
+millivolts, leads in ``ecgnet.leads.LEADS`` order (I, II, III, aVR, aVL, aVF, V1-V6).
 Both answer with the ensemble's vote (``Ensemble.predict_record``): labels and the fold
-mean probability of each of the 24 scored SNOMED CT classes (``ecgnet.classes``).
+mean probability of each of the 24 scored SNOMED CT classes (``ecgnet.challenge.classes``).
 
 Unlike the organisers' ``run_12ECG_classifier``, which must never raise (their driver
 stops at the first exception), these calls raise on bad input: a ``RecordError``
@@ -27,9 +27,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .classes import ABBREVIATIONS, CLASSES, NUM_CLASSES
-from .ensemble import Ensemble
-from .records import _SEX, LEADS, Record, read_record, source_of  # _SEX: the header reader's sex spellings, one home for them
+from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES, NUM_CLASSES
+from ecgnet.inference.ensemble import Ensemble
+from ecgnet.leads import LEADS
+from ecgnet.records.files import source_of
+from ecgnet.records.header import SEX_NAMES
+from ecgnet.records.reader import Record, read_record
 
 MAX_AGE = 130  # years, the header reader's bound; there a larger age is unknown, here an error
 
@@ -45,7 +48,7 @@ class ClassResult(NamedTuple):
 
 @dataclass(frozen=True)
 class Prediction:
-    """The ensemble's answer for one record, in ``ecgnet.classes.CLASSES`` order.
+    """The ensemble's answer for one record, in ``ecgnet.challenge.classes.CLASSES`` order.
 
     ``probabilities`` (24,) float64 in [0, 1]; ``labels`` (24,) bool; ``warnings``: what
     the reader repaired or noticed (e.g. a wrong gain replaced), never silent.
@@ -91,10 +94,10 @@ def signal_record(signal: np.ndarray, fs: float, age: float | None = None, sex: 
     if age is not None and (isinstance(age, bool) or not isinstance(age, (int, float, np.integer, np.floating))
                             or not math.isfinite(age) or not 0 <= age <= MAX_AGE):
         raise ValueError(f"age must be None (unknown) or years between 0 and {MAX_AGE}; got {age!r}")
-    if sex is not None and (not isinstance(sex, str) or sex.strip().lower() not in _SEX):
+    if sex is not None and (not isinstance(sex, str) or sex.strip().lower() not in SEX_NAMES):
         raise ValueError(f"sex must be None (unknown), 'Male' or 'Female' (or 'M'/'F'); got {sex!r}")
     return Record(name=name, path=Path(f"<{name}>"), fs=float(fs), signal=array.astype(np.float32),
-                  age=None if age is None else float(age), sex=None if sex is None else _SEX[sex.strip().lower()],
+                  age=None if age is None else float(age), sex=None if sex is None else SEX_NAMES[sex.strip().lower()],
                   labels=np.zeros(NUM_CLASSES, dtype=bool), unscored=(), source=source_of(name), warnings=())
 
 

@@ -11,20 +11,21 @@ import importlib
 import logging
 import sys
 
-from .entry_points import set_quiet
-from .errors import USER_ERRORS
+from ecgnet.console import LOG_FORMAT, set_quiet
+from ecgnet.errors import USER_ERRORS
 
 COMMANDS = {
     "synth": ("ecgnet.synth", "write synthetic 12-lead ECG records in challenge format"),
     "demo": ("ecgnet.demo", "generate data, train a small 5-fold ensemble, predict, score, report"),
-    "cv": ("ecgnet.crossval", "out-of-fold cross-validation on a challenge-format data directory"),
+    "cv": ("ecgnet.training.crossval", "out-of-fold cross-validation on a challenge-format data directory"),
+    "loso": ("ecgnet.training.loso", "cv, then leave one source out: each source held out in turn (generalisation to unseen sources)"),
     "assemble": ("ecgnet.modeldir", "write the manifest of a model directory whose folds separate runs trained"),
-    "report": ("ecgnet.report", "render a Markdown/PNG report from a cv or demo results directory"),
-    "review": ("ecgnet.review", "a blinded 12-lead review packet, rating sheet and separate key from cv results"),
-    "agreement": ("ecgnet.agreement", "Cohen's and Fleiss' kappa of rating sheets vs each other, the labels and the model"),
-    "label-issues": ("ecgnet.labelissues", "rank every training label of a cv results directory by how likely it is wrong (cleanlab)"),
-    "lead-importance": ("ecgnet.leadimportance", "per class, how much each lead matters to the fold models (lead occlusion)"),
-    "explain": ("ecgnet.explain", "draw one record's 12 leads shaded by where the fold models looked (Integrated Gradients)"),
+    "report": ("ecgnet.analysis.report", "render a Markdown/PNG report from a cv or demo results directory"),
+    "review": ("ecgnet.analysis.review", "a blinded 12-lead review packet, rating sheet and separate key from cv results"),
+    "agreement": ("ecgnet.analysis.agreement", "Cohen's and Fleiss' kappa of rating sheets vs each other, the labels and the model"),
+    "label-issues": ("ecgnet.analysis.labelissues", "rank every training label of a cv results directory by how likely it is wrong (cleanlab)"),
+    "lead-importance": ("ecgnet.analysis.leadimportance", "per class, how much each lead matters to the fold models (lead occlusion)"),
+    "explain": ("ecgnet.analysis.explain", "draw one record's 12 leads shaded by where the fold models looked (Integrated Gradients)"),
 }
 
 
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     command = next((a for a in argv if a in COMMANDS), None)
     args = build_parser(command).parse_args(argv)
     set_quiet(args.quiet)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format=LOG_FORMAT)
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
     except USER_ERRORS as error:

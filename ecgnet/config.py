@@ -14,7 +14,7 @@ so the configuration is chosen by the environment variable ``ECGNET_CONFIG``:
   by its optional ``"preset"`` key).
 
 The network's own settings (width, blocks, kernels, dropout, SE reduction) are a
-``model.SEResNetConfig`` held as ``Config.network``; in JSON (files, manifests) they are
+``SEResNetConfig`` held as ``Config.network``; in JSON (files, manifests) they are
 top-level keys like every other setting. The sampling rate is not a setting: windows are
 cut at ``signal.TARGET_FS``; a file or manifest may still carry ``"fs": 257`` (older
 manifests do), any other rate is refused. The configuration used is recorded in the
@@ -28,11 +28,38 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ConfigError
-from .device import PRECISIONS, TRAINING_PRECISIONS
-from .model import SEResNetConfig
-from .records import GAIN_POLICIES
-from .signal import OVERLAP, STANDARDISATIONS, TARGET_FS, WINDOW
+from ecgnet.errors import ConfigError
+from ecgnet.records.reader import GAIN_POLICIES
+from ecgnet.signal import OVERLAP, STANDARDISATIONS, TARGET_FS, WINDOW
+
+PRECISIONS = ("fp32", "bf16")  # CPU inference (device.inference_autocast)
+TRAINING_PRECISIONS = ("auto", "fp32")  # auto: mixed on CUDA, fp32 on the CPU (device.training_dtype)
+
+
+@dataclass(frozen=True)
+class SEResNetConfig:
+    """The network's settings (defaults: the seed's SE-ResNet-18).
+
+    Stage ``s`` has ``blocks[s]`` basic blocks of ``width * 2**s`` channels; every stage
+    after the first halves the length in its first block. Kernel sizes are in samples.
+    """
+
+    width: int = 64
+    blocks: tuple[int, ...] = (2, 2, 2, 2)
+    kernel: int = 7
+    stem_kernel: int = 15
+    dropout: float = 0.2
+    se_reduction: int = 16
+
+    @property
+    def stride(self) -> int:
+        """Input samples per output step: 2 (stem conv) x 2 (max pool) x 2 per stage after the first."""
+        return 4 * 2 ** (len(self.blocks) - 1)
+
+    def replace(self, **changes) -> SEResNetConfig:
+        """A copy with ``changes`` (field names as above)."""
+        return dataclasses.replace(self, **changes)
+
 
 ENV_VAR = "ECGNET_CONFIG"
 COMPUTE_ONLY = ("threads", "workers", "loader_workers", "time_limit_hours", "inference_batch", "cpu_precision", "train_precision",

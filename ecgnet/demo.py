@@ -1,11 +1,11 @@
 """`python -m ecgnet demo`: the whole product on built-in synthetic data, in minutes on a laptop.
 
 1. generate synthetic training and test records (``ecgnet.synth``);
-2. cross-validate a small 5-fold ensemble on the training records (``ecgnet.crossval``):
+2. cross-validate a small 5-fold ensemble on the training records (``ecgnet.training.crossval``):
    out-of-fold scores, and the fold models form the ensemble;
-3. run the driver over the test records, which no model has seen (``ecgnet.predict``);
-4. score those outputs with the bundled scorer (``ecgnet.scoring``);
-5. render the report (``ecgnet.report``) and print a short summary.
+3. run the driver over the test records, which no model has seen (``ecgnet.inference.predict``);
+4. score those outputs with the bundled scorer (``ecgnet.challenge.scoring``);
+5. render the report (``ecgnet.analysis.report``) and print a short summary.
 
 Running it again reuses what is still valid and says so: the data when the seed and
 sizes match, finished fold models when data and configuration match. The outputs of
@@ -20,14 +20,14 @@ import shutil
 import time
 from pathlib import Path
 
-from .config import load_config
-from .crossval import cross_validate, format_summary
-from .fileio import atomic_write_text, read_summary, write_summary
-from .metrics import METRIC_NAMES
-from .predict import predict_directory
-from .report import render_report
-from .scoring import score_directories
-from .synth import generate_dataset
+from ecgnet.analysis.report import render_report
+from ecgnet.challenge.metrics import METRIC_NAMES
+from ecgnet.challenge.scoring import score_directories
+from ecgnet.config import load_config
+from ecgnet.fileio import atomic_write_text, read_summary, write_summary
+from ecgnet.inference.predict import predict_directory
+from ecgnet.synth import generate_dataset
+from ecgnet.training.crossval import cross_validate, format_summary
 
 log = logging.getLogger(__name__)
 

@@ -43,13 +43,12 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from .entry_points import set_quiet
-from .errors import ConfigError
+from ecgnet.config import PRECISIONS, TRAINING_PRECISIONS
+from ecgnet.console import set_quiet
+from ecgnet.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp32", "bf16")
-TRAINING_PRECISIONS = ("auto", "fp32")
 
 
 def available_cores() -> int:

@@ -1,4 +1,4 @@
-"""Console behaviour: the bodies of ``train_model.py`` and ``driver.py``, quiet mode, progress bars.
+"""The bodies of ``train_model.py`` and ``driver.py``: arguments, folder checks, Ctrl-C and exit statuses.
 
 The arguments are parsed and the folders checked before anything heavy is imported,
 so ``--help`` and a mistyped path answer at once (importing torch takes seconds to
@@ -6,11 +6,8 @@ tens of seconds on a busy machine). Bad input is one line and exit status 2; Ctr
 is one line saying what was saved and how to go on, and exit status 130. A failed
 training run leaves no empty ``MODEL_DIR`` it created, and never deletes a folder
 the user already had or anything in it. The organisers' own scripts call
-``team_code`` directly and do not pass through here.
-
-Every long loop of the package shows its bar through ``progress``; ``--quiet`` (``set_quiet``)
-or ``$ECGNET_QUIET`` silences them all in one place. This module imports no torch, so the
-modules that draw bars pay nothing for it.
+``team_code`` directly and do not pass through here. Nothing in the package imports
+this module.
 """
 from __future__ import annotations
 
@@ -19,54 +16,39 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
-from tqdm import tqdm
+from ecgnet.config import ENV_VAR, PRECISIONS, PRESETS
+from ecgnet.console import LOG_FORMAT
+from ecgnet.errors import USER_ERRORS
+from ecgnet.fileio import EPOCH_LOG, FOLD_RESULT, FOLDS_DIR, WORK_DIR
 
-from .errors import USER_ERRORS
+INTERRUPTED = 130  # the shell's status for a process ended by SIGINT
 
-# Kept equal to config.PRESETS, device.PRECISIONS and ecgnet/__init__.py by tests/test_entry_points.py
-# (those modules import torch, which --help must not wait for).
-ENVIRONMENT = """\
+
+def _environment_help() -> str:
+    """The help's epilog: the environment variables, with the presets and precisions ``config`` defines."""
+    default = PRESETS["default"]
+    presets = ", ".join(name for name in PRESETS if name != "default")
+    return f"""\
 environment:
-  ECGNET_CONFIG     training configuration (train_model.py): a preset, default, cpu,
-                    demo or smoke, or a JSON file of overrides such as
-                    {"preset": "default", "epochs": 30}. Unset means "default": the
-                    seed's full network (SE-ResNet-18), 50 epochs, batch 64; hours on a
-                    GPU, days on a CPU. "smoke" is a tiny model whose scores mean nothing.
-                    driver.py ignores it: the model directory records its configuration.
-  ECGNET_PRECISION  CPU inference precision (driver.py), fp32 or bf16; unset: the model
-                    directory's (fp32). Training is fp32 on a CPU, mixed on CUDA.
+  {ENV_VAR}     training configuration (train_model.py): a preset ({presets};
+                    see the README), or a JSON file of overrides such as
+                    {{"preset": "default", "epochs": 30}}. Unset means "default": the
+                    seed's full network (SE-ResNet-18), {default.epochs} epochs, batch {default.batch_size};
+                    hours on a GPU, days on a CPU. driver.py ignores it: the model
+                    directory records its configuration.
+  ECGNET_PRECISION  CPU inference precision (driver.py), {" or ".join(PRECISIONS)}; unset: the model
+                    directory's ({default.cpu_precision}). Training is fp32 on a CPU, mixed on CUDA.
   ECGNET_DEVICE     cpu or cuda; unset: CUDA when a GPU is available, else the CPU.
+  ECGNET_QUIET      1: no progress display (as --quiet of python -m ecgnet).
   OMP_WAIT_POLICY   unset: ecgnet sets PASSIVE, so idle torch threads sleep instead of
                     spinning (a shared machine stays usable); ACTIVE restores spinning.
 """
-INTERRUPTED = 130  # the shell's status for a process ended by SIGINT
-T = TypeVar("T")
-
-_quiet = os.environ.get("ECGNET_QUIET", "") not in ("", "0")
-
-
-def set_quiet(quiet: bool) -> None:
-    """Silence (or restore) every progress bar of the process."""
-    global _quiet
-    _quiet = quiet
-
-
-def is_quiet() -> bool:
-    """Whether ``--quiet`` (or ``$ECGNET_QUIET``) turned progress bars off."""
-    return _quiet
-
-
-def progress(iterable: Iterable[T], desc: str, total: int | None = None, unit: str = "it") -> Iterator[T]:
-    """Wrap a loop in a progress bar on stderr (nothing when quiet)."""
-    return iter(tqdm(iterable, desc=desc, total=total, unit=unit, disable=_quiet, file=sys.stderr, dynamic_ncols=True, leave=False))
 
 
 def _parser(prog: str, description: str, folders: list[tuple[str, str]]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python {prog}", description=description, epilog=ENVIRONMENT,
+    parser = argparse.ArgumentParser(prog=f"python {prog}", description=description, epilog=_environment_help(),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     for name, help_text in folders:
         parser.add_argument(name.lower(), metavar=name, type=Path, help=help_text)
@@ -80,8 +62,6 @@ def _fail(prog: str, message: str) -> int:
 
 def _fold_progress(model_dir: Path) -> list[str]:
     """What a training run saved in ``model_dir``: a phrase per finished or started fold."""
-    from .fileio import EPOCH_LOG, FOLD_RESULT, FOLDS_DIR  # no torch: an interrupt can come during its import
-
     saved = []
     for fold_dir in sorted((model_dir / FOLDS_DIR).glob("fold_*"), key=lambda p: int(p.name.split("_")[1])):
         if (fold_dir / FOLD_RESULT).is_file():
@@ -96,7 +76,7 @@ def _remove_if_ours_and_empty(model_dir: Path, created: bool) -> None:
     """Undo a run that saved no fold: its record cache, then the folder, if this run made the folder."""
     if not created or _fold_progress(model_dir):
         return
-    shutil.rmtree(model_dir / "work", ignore_errors=True)  # the run's own record cache, rebuilt on the next run
+    shutil.rmtree(model_dir / WORK_DIR, ignore_errors=True)  # the run's own record cache, rebuilt on the next run
     for folder, _, _ in os.walk(model_dir, topdown=False):
         try:
             os.rmdir(folder)  # empty folders only: a file such as bad_records.csv, which says why, stays
@@ -116,12 +96,13 @@ def train_main(argv: list[str]) -> int:
     if model_dir.exists() and not model_dir.is_dir():
         return _fail(prog, f"MODEL_DIR {model_dir}: exists and is not a directory")
     created = not model_dir.exists()
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     print("Running training code...")
     try:
-        from team_code import train_12ECG_classifier  # the heavy import, now that the arguments are good
+        from ecgnet.training.train import train_from_environment  # the heavy import, now that the arguments are good
 
         model_dir.mkdir(parents=True, exist_ok=True)
-        train_12ECG_classifier(str(data_dir), str(model_dir))
+        train_from_environment(data_dir, model_dir)
     except KeyboardInterrupt:
         saved = _fold_progress(model_dir)
         _remove_if_ours_and_empty(model_dir, created)
@@ -149,9 +130,9 @@ def driver_main(argv: list[str]) -> int:
         return _fail(prog, f"MODEL_DIR {args.model_dir}: no such model directory")
     if not args.input_dir.is_dir():
         return _fail(prog, f"INPUT_DIR {args.input_dir}: no such directory")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     try:
-        from .predict import main  # the heavy import, now that the arguments are good
+        from ecgnet.inference.predict import main  # the heavy import, now that the arguments are good
 
         return main(str(args.model_dir), str(args.input_dir), str(args.output_dir))
     except KeyboardInterrupt:

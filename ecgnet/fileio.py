@@ -6,19 +6,28 @@ file keeps its mode, a new one gets 0666 minus the umask (``tempfile.mkstemp`` a
 makes it 0600, unreadable to other users of a shared machine or a container run as
 another user).
 
-The files of a cross-validation results directory, and the fold folders of training,
-are named in one place. Layout (what ``python -m ecgnet cv`` writes and ``python -m ecgnet report`` reads)::
+Every file name of a model directory and of a cross-validation results directory lives
+here, and so does this, the one description of their layout::
 
-    RESULTS_DIR/            also a model directory (modeldir.py: manifest.json, fold_K.pt, ...)
-      oof_predictions.csv   one row per record: record, source, fold, label_*, prob_*, output_*
-      thresholds.csv        one row per fold: the per-class thresholds used for output_*
-      summary.json          per-fold and pooled metrics, ablations, per-class table
-      cache/                the record cache, kept for the next run (crossval.CACHE_DIR)
-      folds/plan.json       the folds' shared plan: config, data fingerprint, fold assignment (modeldir.py)
-      folds/fold_K/         what training writes for fold K in every model directory:
-        epochs.csv          its epoch log (epoch, loss, inner_val_score, lr, seconds)
-        result.json         its manifest entry with its config and data fingerprint (reuse check)
-        state.pt            its resumable training state; removed once the fold is finished
+    MODEL_DIR/                what train_model.py writes (modeldir.py builds and checks it)
+      manifest.json           format version, classes, preprocessing, config, folds, seeds,
+                              training-data fingerprint, package versions
+      fold_K.pt               the state dict of fold model K (torch.save, weights only)
+      bad_records.csv         file,reason of each unreadable record (absent when none; data/cache.py)
+      warnings.csv            name,warning of each repaired record (absent when none; data/cache.py)
+      folds/plan.json         config, data fingerprint and fold assignment every fold shares
+      folds/fold_K/
+        epochs.csv            fold K's epoch log (epoch, loss, inner_val_score, lr, seconds)
+        result.json           fold K's manifest entry, its config and data fingerprint (reuse check)
+        state.pt              the resumable training state; removed once fold K is finished
+      work/                   the record cache while training (removed at the end)
+
+    RESULTS_DIR/              what ``python -m ecgnet cv`` writes: a model directory, plus
+      oof_predictions.csv     one row per record: record, source, fold, label_*, prob_*, output_*
+      thresholds.csv          one row per fold: the per-class thresholds used for output_*
+      summary.json            per-fold and pooled metrics, ablations, per-class table
+      cache/                  the record cache, kept for the next run (training/crossval.py)
+      by_source/              with ``python -m ecgnet loso``: the leave-one-source-out run, itself a results directory
 
 ``output_*`` are the labels of the chosen thresholding (the constrained search by default).
 
@@ -37,8 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .classes import CLASSES
-
+from ecgnet.challenge.classes import CLASSES
 
 TEMP_SUFFIX = ".tmp"
 NEW_FILE_MODE = 0o666  # what open() asks for; the umask takes its share
@@ -100,7 +108,7 @@ def atomic_write_text(path: str | Path, text: str, sync: bool = True) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), sync)
 
 
-# --- a results directory's files ---
+# --- the names of a model or results directory's files ---
 
 MANIFEST = "manifest.json"  # the model directory's description (modeldir.py writes and checks it)
 OOF_FILE = "oof_predictions.csv"
@@ -111,6 +119,7 @@ EPOCH_LOG = "epochs.csv"
 FOLD_RESULT = "result.json"
 TRAINING_STATE = "state.pt"
 FOLDS_PLAN = "plan.json"
+WORK_DIR = "work"  # a training run's own record cache (MODEL_DIR/work), removed once the manifest is written
 
 
 def fold_dir(root: str | Path, fold: int) -> Path:

@@ -1,22 +1,6 @@
 """The self-describing model directory (``manifest.json`` plus one weights file per fold), and building it from folds.
 
-Layout (what ``train.train_ensemble`` writes; the fold folders are named in ``fileio.py``,
-which ``entry_points`` and the analysis commands read without importing torch, every other
-path here)::
-
-    MODEL_DIR/
-      manifest.json          format version, classes, preprocessing, config, folds, seeds,
-                             training-data fingerprint, package versions
-      fold_K.pt              the state dict of fold model K (torch.save, weights only)
-      bad_records.csv        file,reason of each unreadable record (absent when none)
-      folds/plan.json        config, data fingerprint and fold assignment every fold shares
-      folds/fold_K/
-        epochs.csv           fold K's epoch log (epoch, loss, inner_val_score, lr, seconds)
-        result.json          fold K's manifest entry, its config and data fingerprint (reuse check)
-        state.pt             the resumable training state; removed once fold K is finished
-      work/                  the record cache while training (removed at the end)
-
-A cross-validation results directory is a model directory plus the files named in ``fileio.py``.
+Its files and layout are named and described in one place, ``fileio.py``.
 
 Every file is written atomically (temporary file, then rename), so a crash leaves the
 old file or the new one, never half of one. ``load_manifest`` checks everything a
@@ -56,15 +40,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__, fileio
-from .classes import CLASSES
-from .config import INPUT_KEYS, LEVERS_OFF, Config
-from .errors import ConfigError, ModelDirError
-from .fileio import FOLD_RESULT, MANIFEST, TRAINING_STATE, atomic_write_bytes, atomic_write_text
-from .signal import TARGET_FS
+from ecgnet import __version__, fileio
+from ecgnet.challenge.classes import CLASSES
+from ecgnet.config import INPUT_KEYS, LEVERS_OFF, Config
+from ecgnet.errors import ConfigError, ModelDirError
+from ecgnet.fileio import FOLD_RESULT, MANIFEST, TRAINING_STATE, WORK_DIR, atomic_write_bytes, atomic_write_text
+from ecgnet.signal import TARGET_FS
 
 FORMAT_VERSION = 1
-WORK_DIR = "work"
+
 RETRAIN = "retrain with `python train_model.py TRAINING_DIR MODEL_DIR`"
 FOLDS_ENV_VAR = "ECGNET_FOLDS"
 # What result.json holds beyond the fold's manifest entry: the reuse checks' inputs and where it ran.

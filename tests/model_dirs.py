@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from ecgnet.config import PRESETS, Config
-from ecgnet.model import SEResNet, SEResNetConfig
+from ecgnet.config import PRESETS, Config, SEResNetConfig
 from ecgnet.modeldir import build_manifest, save_weights, weights_name, write_manifest
+from ecgnet.network.model import SEResNet
 
 
 def random_model_dir(out: Path, folds: int = 3, config: Config = PRESETS["smoke"], threshold: float = 0.5) -> Path:

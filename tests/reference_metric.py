@@ -1,8 +1,8 @@
-"""The 2020 challenge metrics as plain loops: the reference ecgnet.metrics is checked against.
+"""The 2020 challenge metrics as plain loops: the reference ecgnet.challenge.metrics is checked against.
 
 Each function restates one definition of the official 2020 ``evaluate_12ECG_score.py``
 (Perez Alday et al., Physiol. Meas. 41(12):124003, 2020) record by record and class by
-class, on Python lists, sharing no code with ``ecgnet.metrics``: a slip in the vectorised
+class, on Python lists, sharing no code with ``ecgnet.challenge.metrics``: a slip in the vectorised
 code shows up as a disagreement instead of hiding in shared code. The one home of this
 reference: ``tests/test_metrics.py`` and ``bench/bench_scorer.py`` both import it.
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import math
 
-from ecgnet import classes
-from ecgnet.metrics import METRIC_NAMES
+from ecgnet.challenge import classes
+from ecgnet.challenge.metrics import METRIC_NAMES
 
 
 def _rows(array) -> list[list]:

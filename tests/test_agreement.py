@@ -10,9 +10,9 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 
 from ecgnet import cli
-from ecgnet.agreement import cohen, fleiss_kappa, kappa_from_tables, read_key, read_ratings
+from ecgnet.analysis.agreement import cohen, fleiss_kappa, kappa_from_tables, read_key, read_ratings
+from ecgnet.analysis.review import KEY_COLUMNS
 from ecgnet.errors import AnalysisError
-from ecgnet.review import KEY_COLUMNS
 
 # 100 misclassified LAD cases as (training label, clinician 1, clinician 2, count): each kappa of the seed paper
 # (Zhao et al. 2022: clinicians vs label -0.057 and -0.159, between them 0.92) at its printed precision. An exhaustive

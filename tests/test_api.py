@@ -5,14 +5,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from model_dirs import random_model_dir
+
 from ecgnet.api import Classifier, signal_record
-from ecgnet.classes import ABBREVIATIONS, CLASSES
+from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES
 from ecgnet.config import PRESETS
 from ecgnet.errors import RecordError
-from ecgnet.predict import load_challenge_data
-from ecgnet.records import read_record
+from ecgnet.inference.predict import load_challenge_data
+from ecgnet.records.reader import read_record
 from ecgnet.synth import generate_dataset
 from team_code import run_12ECG_classifier
 

@@ -12,11 +12,11 @@ import pytest
 from challenge_files import sine_counts, write_pair
 from conftest import shared_path
 
-import ecgnet.cache as cache_module
-from ecgnet.cache import Cache, build_cache, fingerprint
+import ecgnet.data.cache as cache_module
+from ecgnet.data.cache import Cache, build_cache, fingerprint
 from ecgnet.errors import RecordError
-from ecgnet.model import encode_demographics
-from ecgnet.records import read_record
+from ecgnet.network.model import encode_demographics
+from ecgnet.records.reader import read_record
 from ecgnet.signal import TARGET_FS, resample
 
 
@@ -39,8 +39,8 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 def test_cache_holds_the_preprocessed_records(data_dir, tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="ecgnet.cache"):
-        cache = build_cache(data_dir, tmp_path / "cache", workers=1, progress=False)
+    with caplog.at_level(logging.WARNING, logger="ecgnet.data.cache"):
+        cache = build_cache(data_dir, tmp_path / "cache", workers=1)
     assert len(cache) == 3 and cache.names.tolist() == ["A0001", "E00002", "HR00003"]
     assert cache.sources.tolist() == ["CPSC", "Georgia", "PTB-XL"]
     assert cache.fs.tolist() == [500.0, 1000.0, 300.0]
@@ -60,8 +60,8 @@ def test_cache_holds_the_preprocessed_records(data_dir, tmp_path, caplog):
 
 
 def test_parallel_build_equals_serial_build(data_dir, tmp_path):
-    serial = build_cache(data_dir, tmp_path / "one", workers=1, progress=False)
-    parallel = build_cache(data_dir, tmp_path / "two", workers=2, progress=False)
+    serial = build_cache(data_dir, tmp_path / "one", workers=1)
+    parallel = build_cache(data_dir, tmp_path / "two", workers=2)
     assert serial.fingerprint == parallel.fingerprint
     for i in range(len(serial)):
         np.testing.assert_array_equal(serial.signal(i), parallel.signal(i))
@@ -69,24 +69,24 @@ def test_parallel_build_equals_serial_build(data_dir, tmp_path):
 
 def test_cache_is_reused_then_rebuilt_when_files_or_settings_change(data_dir, tmp_path, monkeypatch):
     root = tmp_path / "cache"
-    first = build_cache(data_dir, root, workers=1, progress=False)
+    first = build_cache(data_dir, root, workers=1)
 
     def no_rebuild(*args, **kwargs):
         raise AssertionError("the cache should have been reused")
 
     with monkeypatch.context() as patch:
         patch.setattr(cache_module, "_write", no_rebuild)
-        again = build_cache(data_dir, root, workers=1, progress=False)
+        again = build_cache(data_dir, root, workers=1)
     assert again.fingerprint == first.fingerprint and again.path == first.path
 
     _write_record(data_dir, "A0001", 8.0)  # new content and mtime
     os.utime(data_dir / "A0001.mat", ns=(1, 1))
-    changed = build_cache(data_dir, root, workers=1, progress=False)
+    changed = build_cache(data_dir, root, workers=1)
     assert changed.fingerprint != first.fingerprint
     assert changed.lengths[0] == int(8.0 * TARGET_FS)
     assert not first.path.exists()  # the superseded cache of the same directory and settings is removed
 
-    other_policy = build_cache(data_dir, root, gain_policy="header", workers=1, progress=False)
+    other_policy = build_cache(data_dir, root, gain_policy="header", workers=1)
     assert other_policy.fingerprint != changed.fingerprint and changed.path.exists()
     assert fingerprint(data_dir, "header") == other_policy.fingerprint
 
@@ -99,12 +99,12 @@ def test_a_failed_build_leaves_nothing_behind(data_dir, tmp_path, monkeypatch):
 
     monkeypatch.setattr(cache_module.np, "savez", broken_savez)
     with pytest.raises(OSError, match="disk full"):
-        build_cache(data_dir, root, workers=1, progress=False)
+        build_cache(data_dir, root, workers=1)
     assert list(root.iterdir()) == []
 
 
 def test_open_rejects_an_incomplete_cache(data_dir, tmp_path):
-    cache = build_cache(data_dir, tmp_path / "cache", workers=1, progress=False)
+    cache = build_cache(data_dir, tmp_path / "cache", workers=1)
     copy = tmp_path / "partial"
     shutil.copytree(cache.path, copy)
     (copy / "index.npz").unlink()
@@ -115,7 +115,7 @@ def test_open_rejects_an_incomplete_cache(data_dir, tmp_path):
 
 def test_cache_of_real_edge_cases(tmp_path):
     edge = shared_path("data", "cinc2020-real", "edge-cases")
-    cache = build_cache(edge, tmp_path / "cache", workers=1, progress=False)
+    cache = build_cache(edge, tmp_path / "cache", workers=1)
     assert cache.names.tolist() == ["A0001", "ETEST", "HR00001", "JS20005", "Q0002"]
     assert [Path(f).name for f, _ in cache.bad_records] == ["I0001.hea"]
     for i in range(len(cache)):

@@ -1,9 +1,9 @@
 """The class catalogue must match the official tables the organisers' scorer reads."""
 import numpy as np
 import pytest
-
-from ecgnet import classes
 from conftest import shared_path
+
+from ecgnet.challenge import classes
 
 
 def test_24_classes_in_weights_order_with_equivalents_collapsed():

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ecgnet.config import ADOPTED_LEVERS, COMPUTE_ONLY, PRESETS, Config, load_config
+from ecgnet.config import ADOPTED_LEVERS, COMPUTE_ONLY, PRESETS, Config, SEResNetConfig, load_config
 from ecgnet.device import check_precision
 from ecgnet.errors import ConfigError
-from ecgnet.model import SEResNetConfig
 
 REPO = Path(__file__).resolve().parents[1]
 

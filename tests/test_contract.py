@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.io import loadmat
-
-from ecgnet.classes import CLASSES
-from ecgnet.outputs import read_output
-from ecgnet.scoring import load_directories
 from challenge_files import write_pair
 from conftest import shared_path
+from scipy.io import loadmat
+
+from ecgnet.challenge.classes import CLASSES
+from ecgnet.challenge.outputs import read_output
+from ecgnet.challenge.scoring import load_directories
 
 REPO = Path(__file__).resolve().parents[1]
 CODES = ("426783006", "164889003", "713427006", "427084000")  # SNR, AF, CRBBB, STach: each shows on one lead

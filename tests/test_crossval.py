@@ -12,16 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgnet.cache import build_cache
+from ecgnet.analysis.report import render_report
 from ecgnet.config import load_config
-from ecgnet.crossval import ABLATIONS, cross_validate
-from ecgnet.ensemble import predict_probabilities
-from ecgnet.model import SEResNet
-from ecgnet.modeldir import load_manifest, load_weights
-from ecgnet.report import render_report
+from ecgnet.data.cache import build_cache
 from ecgnet.fileio import read_oof, read_summary
+from ecgnet.inference.ensemble import predict_probabilities
+from ecgnet.modeldir import load_manifest, load_weights
+from ecgnet.network.model import SEResNet
 from ecgnet.synth import generate_dataset
-from ecgnet.train import inner_split, labelled_records
+from ecgnet.training.crossval import ABLATIONS, cross_validate
+from ecgnet.training.train import inner_split, labelled_records
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"preset": "smoke", "threads": 1, "epochs": 3, "lr_milestones": [2], "seed": 3}
@@ -54,7 +54,7 @@ def test_every_record_is_predicted_by_the_one_model_that_never_saw_it(data_dir, 
     assert sorted(oof.records) == sorted(assignment)
     assert all(assignment[name] == fold for name, fold in zip(oof.records, oof.folds))
 
-    cache = build_cache(data_dir, out / "cache", progress=False)
+    cache = build_cache(data_dir, out / "cache")
     usable = labelled_records(cache)
     names = [str(n) for n in cache.names[usable]]
     folds = np.array([assignment[n] for n in names])

@@ -1,4 +1,4 @@
-"""Leave-one-source-out (``cv --by-source``): the small-source rule, and held-out sources that no model saw."""
+"""Leave-one-source-out (``python -m ecgnet loso``): the small-source rule, and held-out sources that no model saw."""
 from __future__ import annotations
 
 import json
@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgnet.cache import build_cache
 from ecgnet.cli import main
 from ecgnet.config import load_config
+from ecgnet.data.cache import build_cache
 from ecgnet.errors import TooFewRecordsError
-from ecgnet.loso import BY_SOURCE_DIR, group_sources
-from ecgnet.modeldir import load_manifest
 from ecgnet.fileio import read_oof
+from ecgnet.modeldir import load_manifest
 from ecgnet.synth import generate_dataset
-from ecgnet.train import inner_split, labelled_records
+from ecgnet.training.loso import BY_SOURCE_DIR, group_sources
+from ecgnet.training.train import inner_split, labelled_records
 
 TINY = {"preset": "smoke", "threads": 1, "epochs": 2, "lr_milestones": [1], "seed": 3}
 
@@ -63,8 +63,8 @@ def finished(data_dir, tmp_path_factory) -> Path:
     config = root / "tiny.json"
     config.write_text(json.dumps(TINY))
     out = root / "run"
-    assert main(["--quiet", "cv", str(data_dir), "--config", str(config), "--out", str(out), "--folds", "2",
-                 "--by-source", "--min-source-records", "15"]) == 0
+    assert main(["--quiet", "loso", str(data_dir), "--config", str(config), "--out", str(out), "--folds", "2",
+                 "--min-source-records", "15"]) == 0
     return out
 
 
@@ -74,7 +74,7 @@ def test_each_source_is_predicted_by_a_model_that_never_saw_it(data_dir, finishe
     oof, manifest = read_oof(out), load_manifest(out)
     assert Counter(oof.sources) == {"SYNCPSC": 20, "SYNGEORGIA": 20, "SYNPTBXLDEV": 20}  # SYNUS: skipped
     assert len(manifest["folds"]) == 3
-    cache = build_cache(data_dir, finished / "cache", progress=False)
+    cache = build_cache(data_dir, finished / "cache")
     usable = labelled_records(cache)
     folds = np.array([manifest["data"]["fold_assignment"][str(n)] for n in cache.names[usable]])
     config = load_config(str(finished.parent / "tiny.json")).replace(n_folds=3)
@@ -107,7 +107,7 @@ def test_summary_and_report_give_per_source_and_pooled_scores_beside_the_stratif
 @pytest.mark.slow
 def test_a_results_directory_from_another_grouping_is_refused(data_dir, finished, caplog):
     config = finished.parent / "tiny.json"
-    status = main(["--quiet", "cv", str(data_dir), "--config", str(config), "--out", str(finished), "--folds", "2",
-                   "--by-source", "--min-source-records", "3"])  # now SYNUS (5) would be held out too
+    status = main(["--quiet", "loso", str(data_dir), "--config", str(config), "--out", str(finished), "--folds", "2",
+                   "--min-source-records", "3"])  # now SYNUS (5) would be held out too
     assert status == 2
     assert "held out other source groups" in caplog.text

@@ -14,15 +14,14 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-
-from ecgnet.config import PRESETS
-from ecgnet.device import SyncBatchNorm1d, data_parallel, set_threads
-from ecgnet.ensemble import Ensemble
-from ecgnet.model import SEResNet, SEResNetConfig
-from ecgnet.modeldir import WORK_DIR
-from ecgnet.fileio import EPOCH_LOG, TRAINING_STATE
-from ecgnet.train import batch_loss, inner_split, train_fold
 from test_train import TINY, learnable_cache
+
+from ecgnet.config import PRESETS, SEResNetConfig
+from ecgnet.device import SyncBatchNorm1d, data_parallel, set_threads
+from ecgnet.fileio import EPOCH_LOG, TRAINING_STATE, WORK_DIR
+from ecgnet.inference.ensemble import Ensemble
+from ecgnet.network.model import SEResNet
+from ecgnet.training.train import batch_loss, inner_split, train_fold
 
 REPO = Path(__file__).resolve().parents[1]
 NETWORK = SEResNetConfig(width=8, blocks=(1, 1), kernel=5, stem_kernel=7, dropout=0.0)

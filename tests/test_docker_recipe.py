@@ -144,7 +144,7 @@ def _replay(venv: Path, tmp_path: Path) -> None:
     image = tmp_path / "physionet"
     copied = copy_build_context(REPO, image)
     assert {"Dockerfile", "requirements.txt", "driver.py", "train_model.py", "team_code.py", "evaluate_12ECG_score.py",
-            "weights.csv", "ecgnet/predict.py"} <= set(copied)
+            "weights.csv", "ecgnet/inference/predict.py"} <= set(copied)
     assert not [f for f in copied if f.startswith((".git/", ".venv/", "runs/")) or f.endswith((".mat", ".hea", ".pt"))]
     size = sum((image / f).stat().st_size for f in copied)
     assert size < MAX_CONTEXT_BYTES, f"the image's /physionet would hold {size / 2**20:.0f} MiB: data or models got in"

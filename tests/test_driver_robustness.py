@@ -32,11 +32,12 @@ import numpy as np
 import pytest
 from challenge_files import mat_bytes
 from conftest import SHARED
+
+from ecgnet.challenge.outputs import OutputFileError, read_output
 from ecgnet.config import PRESETS
-from ecgnet.outputs import OutputFileError, read_output
 from ecgnet.synth import generate_dataset, generate_record
 from ecgnet.synth.writer import header_text, to_adc, write_record
-from ecgnet.train import train_ensemble
+from ecgnet.training.train import train_ensemble
 
 REPO = Path(__file__).resolve().parents[1]
 EDGE_CASES = SHARED / "data" / "cinc2020-real" / "edge-cases"
@@ -219,7 +220,7 @@ def test_every_unreadable_record_gets_an_output_with_empty_answers(bad_run):
     assert {"TRUNCATED", "NOHEADER", "GARBAGEHEA", "NANMOST"} <= set(failed)
     for name in failed:
         assert (out / f"{name}.csv").read_text() == f"#{name}\n\n\n\n", name
-        with pytest.raises(OutputFileError, match="0 data line"):  # what ecgnet.scoring counts as all-negative
+        with pytest.raises(OutputFileError, match="0 data line"):  # what ecgnet.challenge.scoring counts as all-negative
             read_output(out / f"{name}.csv")
 
 
@@ -251,7 +252,7 @@ def test_a_file_the_user_wrote_is_replaced_only_with_a_notice_and_others_are_unt
     inputs, out, expected, user_files, done = bad_run
     lines = log_lines(done.stderr)
     assert [line for line in lines if "existed with other content" in line] == [
-        f"WARNING ecgnet.predict: {out / 'SYN00001.csv'}: existed with other content; replaced by this run's output"]
+        f"WARNING ecgnet.inference.predict: {out / 'SYN00001.csv'}: existed with other content; replaced by this run's output"]
     assert any(f"1 existing output file(s) in {out} were replaced" in line for line in lines)
     assert (out / "SYN00001.csv").read_text().startswith("#SYN00001\n")
     assert (out / "notes.txt").read_text() == user_files["notes.txt"]

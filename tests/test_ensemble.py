@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from ecgnet.classes import NUM_CLASSES
+from ecgnet.challenge.classes import NUM_CLASSES
 from ecgnet.config import PRESETS
-from ecgnet.ensemble import fold_probabilities, vote
-from ecgnet.model import SEResNet
+from ecgnet.inference.ensemble import fold_probabilities, vote
+from ecgnet.network.model import SEResNet
 from ecgnet.signal import inference_windows
 
 

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ecgnet.config import PRESETS
-from ecgnet.device import PRECISIONS
-from ecgnet.entry_points import ENVIRONMENT
+from ecgnet.config import PRECISIONS, PRESETS
 from ecgnet.synth import generate_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,13 +41,8 @@ def test_help_answers_without_importing_torch_and_names_the_environment(script, 
     for variable in ("ECGNET_CONFIG", "ECGNET_PRECISION", "ECGNET_DEVICE", "OMP_WAIT_POLICY"):
         assert variable in done.stdout, variable
     assert "50 epochs" in done.stdout and 'Unset means "default"' in done.stdout
-
-
-def test_the_help_names_the_presets_and_precisions_the_code_knows():
-    presets = re.search(r"a preset, (.*?), or a JSON file", " ".join(ENVIRONMENT.split()))[1]
-    assert sorted(re.split(r", | or ", presets)) == sorted(PRESETS)
-    assert re.search(r"CPU inference precision \(driver.py\), (\w+) or (\w+);", " ".join(ENVIRONMENT.split())).groups() == PRECISIONS
-    assert PRESETS["default"].epochs == 50 and PRESETS["default"].batch_size == 64
+    help_text = " ".join(done.stdout.split())
+    assert all(name in help_text for name in PRESETS) and f"{' or '.join(PRECISIONS)};" in help_text  # made from config, never by hand
 
 
 def test_passive_omp_wait_is_the_default_and_a_users_setting_wins():

@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from model_dirs import random_model_dir
+
+from ecgnet.analysis.explain import integrated_gradients, stitch
 from ecgnet.cli import main
 from ecgnet.config import PRESETS
-from ecgnet.explain import integrated_gradients, stitch
-from ecgnet.model import SEResNet, encode_demographics
+from ecgnet.network.model import SEResNet, encode_demographics
 from ecgnet.signal import inference_windows
 from ecgnet.synth import generate_record, write_record
 

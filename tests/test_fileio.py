@@ -7,12 +7,12 @@ import stat
 import numpy as np
 import pytest
 
-from ecgnet.classes import CLASSES
+from ecgnet.challenge.classes import CLASSES
+from ecgnet.challenge.outputs import write_output
 from ecgnet.config import load_config
 from ecgnet.fileio import atomic_write_bytes, atomic_write_text, current_umask, temporary_files, write_summary
-from ecgnet.model import SEResNet
 from ecgnet.modeldir import MANIFEST, save_weights, write_manifest
-from ecgnet.outputs import write_output
+from ecgnet.network.model import SEResNet
 
 
 def _mode(path) -> int:

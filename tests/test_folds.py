@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from conftest import shared_path
 
-from ecgnet.classes import ABBREVIATIONS, encode_codes
-from ecgnet.folds import make_folds
-from ecgnet.records import source_of
+from ecgnet.challenge.classes import ABBREVIATIONS, encode_codes
+from ecgnet.data.folds import make_folds
+from ecgnet.records.files import source_of
 
 SEED_FOLD_SIZES = (7549, 7549, 7557, 7545, 7549)
 

@@ -10,10 +10,10 @@ import pytest
 from ecgnet.cli import main
 from ecgnet.config import PRESETS
 from ecgnet.errors import ConfigError, ModelDirError
-from ecgnet.crossval import cross_validate
-from ecgnet.modeldir import FOLDS_ENV_VAR, WORK_DIR, assemble, load_manifest, parse_folds, weights_name
-from ecgnet.fileio import FOLD_RESULT, MANIFEST, fold_dir, plan_path
-from ecgnet.train import train_ensemble
+from ecgnet.fileio import FOLD_RESULT, MANIFEST, WORK_DIR, fold_dir, plan_path
+from ecgnet.modeldir import FOLDS_ENV_VAR, assemble, load_manifest, parse_folds, weights_name
+from ecgnet.training.crossval import cross_validate
+from ecgnet.training.train import train_ensemble
 from team_code import train_12ECG_classifier
 
 SMOKE = PRESETS["smoke"].replace(threads=1, workers=1, epochs=2, lr_milestones=(1,), seed=4)

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ecgnet.errors import RecordError
-from ecgnet.records import Record, read_record, record_from_arrays
+from ecgnet.records.reader import Record, read_record, record_from_arrays
 from ecgnet.synth.writer import format_header
 
 FUZZ = settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -1,14 +1,13 @@
 """The GPU path's choices, checked on the CPU: mixed precision as the hardware prefers, and torch.compile."""
 from __future__ import annotations
 
-
 import pytest
 import torch
 
 from ecgnet.config import PRESETS, Config
 from ecgnet.device import training_autocast, training_dtype, uses_grad_scaler
 from ecgnet.errors import ConfigError
-from ecgnet.train import training_model
+from ecgnet.training.train import training_model
 
 CUDA, CPU = torch.device("cuda"), torch.device("cpu")
 

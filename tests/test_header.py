@@ -6,11 +6,9 @@ import pytest
 from conftest import shared_path
 
 from ecgnet.errors import RecordError
-from ecgnet.records import DEFAULT_GAIN, counts_per_mv, parse_header, read_dx_codes, read_header
 from ecgnet.leads import LEADS
+from ecgnet.records.header import DEFAULT_GAIN, counts_per_mv, parse_header, read_dx_codes, read_header
 from ecgnet.synth.writer import format_header
-
-
 
 # A0001's counts as far as its header tells: 7500 samples, lead k starting at k and summing to 100 + k.
 _COUNTS = np.zeros((12, 7500), np.int64)

@@ -20,10 +20,11 @@ import scipy.io
 from challenge_files import sine_counts, write_pair
 from conftest import shared_path
 
-from ecgnet import metrics
+from ecgnet.challenge import metrics
+from ecgnet.challenge.scoring import score_directories
 from ecgnet.errors import RecordError
-from ecgnet.records import GAIN_POLICIES, read_header_text, read_record, record_from_arrays
-from ecgnet.scoring import score_directories
+from ecgnet.records.header import read_header_text
+from ecgnet.records.reader import GAIN_POLICIES, read_record, record_from_arrays
 
 
 def _hunt(*parts: str) -> Path:
@@ -136,7 +137,7 @@ def hunt_model(tmp_path_factory):
     """A smoke model trained on synthetic records plus every hunt-case record."""
     from ecgnet.config import load_config
     from ecgnet.synth import generate_dataset
-    from ecgnet.train import train_ensemble
+    from ecgnet.training.train import train_ensemble
 
     tmp = tmp_path_factory.mktemp("hunt")
     data = tmp / "data"
@@ -163,8 +164,9 @@ def test_training_skips_and_lists_s0003_and_keeps_the_repair_warnings(hunt_model
 
 @pytest.mark.slow
 def test_driver_and_run_12ecg_classifier_answer_inval_as_nanrep(hunt_model, tmp_path, caplog):
-    from ecgnet.predict import main
     from test_contract import assert_same_answers, official_driver_files
+
+    from ecgnet.inference.predict import main
 
     data, model = hunt_model
     inputs = tmp_path / "inputs"

@@ -6,16 +6,16 @@ import copy
 
 import numpy as np
 import pytest
-
-from ecgnet.config import PRESETS
-from ecgnet.ensemble import Ensemble
-from ecgnet.model import InferenceSEResNet
-from ecgnet.modeldir import build_manifest, save_weights, weights_name, write_manifest
-from ecgnet.outputs import read_output
-from ecgnet.predict import classify, load_challenge_data, predict_directory
 from challenge_files import sine_counts, write_pair
 from conftest import shared_path
 from model_dirs import trained_looking
+
+from ecgnet.challenge.outputs import read_output
+from ecgnet.config import PRESETS
+from ecgnet.inference.ensemble import Ensemble
+from ecgnet.inference.predict import classify, load_challenge_data, predict_directory
+from ecgnet.modeldir import build_manifest, save_weights, weights_name, write_manifest
+from ecgnet.network.model import InferenceSEResNet
 
 BATCH = 8  # windows per forward pass: small, so that records share and split batches
 

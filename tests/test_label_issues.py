@@ -6,9 +6,9 @@ import csv
 import numpy as np
 import pytest
 
-from ecgnet.classes import ABBREVIATIONS, CLASSES
+from ecgnet.analysis.labelissues import COLUMNS, LABEL_ISSUES_FILE, rank_label_issues, report_section
+from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES
 from ecgnet.cli import main
-from ecgnet.labelissues import COLUMNS, LABEL_ISSUES_FILE, rank_label_issues, report_section
 from ecgnet.fileio import OutOfFold, write_oof
 
 N = 200

@@ -6,13 +6,13 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from model_dirs import random_model_dir
-from ecgnet.classes import ABBREVIATIONS, CLASSES
+
+from ecgnet.analysis.leadimportance import LEAD_IMPORTANCE_FILE, occlusion_drops, read_lead_importance, report_section
+from ecgnet.analysis.plot import LEADS
+from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES
 from ecgnet.cli import main
 from ecgnet.config import PRESETS
-from ecgnet.leadimportance import LEAD_IMPORTANCE_FILE, occlusion_drops, read_lead_importance, report_section
-from ecgnet.plot import LEADS
 from ecgnet.fileio import OutOfFold, write_oof
 from ecgnet.synth import generate_record, write_record
 

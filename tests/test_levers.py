@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from ecgnet.config import ADOPTED_LEVERS, LEVERS_OFF, PRESETS, Config
-from ecgnet.ensemble import record_inputs
-from ecgnet.loader import augment, stretch
+from ecgnet.data.loader import augment, stretch
 from ecgnet.errors import ConfigError
+from ecgnet.inference.ensemble import record_inputs
 from ecgnet.modeldir import preprocessing
-from ecgnet.records import read_record
+from ecgnet.records.reader import read_record
 from ecgnet.signal import TARGET_FS, prepare_input
 from ecgnet.synth import generate_dataset
 
@@ -95,11 +95,11 @@ def test_impossible_lever_values_are_refused(changes, message):
 
 
 def test_training_batches_carry_every_lever_and_stay_reproducible(tmp_path):
-    from ecgnet.cache import build_cache
-    from ecgnet.loader import EpochLoader
+    from ecgnet.data.cache import build_cache
+    from ecgnet.data.loader import EpochLoader
 
     generate_dataset(tmp_path / "data", 4, seed=2, workers=1, fs_choices=[500], duration_range=(10, 10))
-    cache = build_cache(tmp_path / "data", tmp_path / "cache", progress=False)
+    cache = build_cache(tmp_path / "data", tmp_path / "cache")
     config = Config().replace(window=1024, overlap=128, batch_size=4, bandpass_low_hz=0.5, bandpass_high_hz=40.0,
                               lead_standardisation="record", augment_stretch=0.1, augment_amplitude=0.2,
                               augment_wander_mv=0.1, augment_noise_mv=0.02, augment_lead_dropout=0.2)
@@ -117,9 +117,9 @@ def test_training_batches_carry_every_lever_and_stay_reproducible(tmp_path):
 def test_the_soft_challenge_score_equals_the_official_one_on_binary_outputs_and_has_a_gradient():
     import torch
 
-    from ecgnet.classes import NORMAL_INDEX
-    from ecgnet.losses import soft_challenge_score
-    from ecgnet.metrics import challenge_metric
+    from ecgnet.challenge.classes import NORMAL_INDEX
+    from ecgnet.challenge.metrics import challenge_metric
+    from ecgnet.network.losses import soft_challenge_score
 
     rng = np.random.default_rng(4)
     y_true = rng.random((40, 24)) < 0.1
@@ -144,12 +144,12 @@ def test_the_soft_challenge_score_equals_the_official_one_on_binary_outputs_and_
 
 @pytest.mark.slow
 def test_a_fold_trains_with_every_lever_on(tmp_path):
-    from ecgnet.cache import build_cache
     from ecgnet.config import load_config
-    from ecgnet.train import train_fold
+    from ecgnet.data.cache import build_cache
+    from ecgnet.training.train import train_fold
 
     generate_dataset(tmp_path / "data", 12, seed=6, workers=1, fs_choices=[500], duration_range=(3, 10))  # some < the window
-    cache = build_cache(tmp_path / "data", tmp_path / "cache", progress=False)
+    cache = build_cache(tmp_path / "data", tmp_path / "cache")
     config = load_config("smoke").replace(threads=1, epochs=1, lr_milestones=(1,), bandpass_low_hz=0.5, bandpass_high_hz=40.0,
                                           lead_standardisation="record", augment_stretch=0.1, augment_amplitude=0.2,
                                           augment_wander_mv=0.1, augment_noise_mv=0.02, augment_lead_dropout=0.2,

@@ -6,13 +6,13 @@ import pickle
 import numpy as np
 import pytest
 import torch
-
-from ecgnet.cache import build_cache
-from ecgnet.errors import ConfigError
-from ecgnet.loader import EpochLoader, WindowDataset, choose_workers, plan_epoch, record_lengths, shard
-from ecgnet.signal import random_crop_or_pad
-from ecgnet.train import inner_split, train_fold
 from test_train import TINY, learnable_cache
+
+from ecgnet.data.cache import build_cache
+from ecgnet.data.loader import EpochLoader, WindowDataset, choose_workers, plan_epoch, record_lengths, shard
+from ecgnet.errors import ConfigError
+from ecgnet.signal import random_crop_or_pad
+from ecgnet.training.train import inner_split, train_fold
 
 WINDOW = 700  # between the records' lengths (400-900 samples): both crops and zero-padding occur
 
@@ -90,7 +90,7 @@ def test_ranks_share_out_each_global_batch_disjointly():
 def test_a_cache_travels_to_spawned_workers_as_its_folder(tmp_path):
     from test_contract import write_records
 
-    cache = build_cache(write_records(tmp_path / "data", 4), tmp_path / "cache", workers=1, progress=False)
+    cache = build_cache(write_records(tmp_path / "data", 4), tmp_path / "cache", workers=1)
     dataset = WindowDataset(cache)
     payload = pickle.dumps(dataset)
     assert len(payload) < 2000  # the path, not 4 x 12 x 2570 floats
@@ -101,7 +101,7 @@ def test_a_cache_travels_to_spawned_workers_as_its_folder(tmp_path):
 
 
 def test_automatic_worker_count_leaves_the_cpu_to_training_and_feeds_a_gpu(monkeypatch):
-    monkeypatch.setattr("ecgnet.loader.available_cores", lambda: 16)
+    monkeypatch.setattr("ecgnet.data.loader.available_cores", lambda: 16)
     cpu, gpu = torch.device("cpu"), torch.device("cuda", 0)
     assert choose_workers(-1, cpu) == 0 and choose_workers(3, cpu) == 3
     assert choose_workers(-1, gpu) == 8 and choose_workers(-1, gpu, processes_per_node=4) == 3

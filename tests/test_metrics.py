@@ -1,4 +1,4 @@
-"""ecgnet.metrics against a plain-loop transcription of the 2020 definitions.
+"""ecgnet.challenge.metrics against a plain-loop transcription of the 2020 definitions.
 
 The reference (tests/reference_metric.py, shared with bench/bench_scorer.py) restates
 each definition record by record and class by class, with no vectorisation, so a slip
@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import reference_metric as ref
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import reference_metric as ref
-
-from ecgnet import classes, metrics
+from ecgnet.challenge import classes, metrics
 
 C = classes.NUM_CLASSES
 NORMAL = classes.NORMAL_INDEX

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecgnet import classes, metrics
+from ecgnet.challenge import classes, metrics
 
 
 def loop_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:

@@ -4,13 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from model_dirs import trained_looking
 from torch.utils.flop_counter import FlopCounterMode
 
-from ecgnet.classes import NUM_CLASSES
-from ecgnet.config import PRESETS, Config
-from ecgnet.model import InferenceSEResNet, SEResNet, SEResNetConfig, encode_demographics, forward_flops, parameter_count
+from ecgnet.challenge.classes import NUM_CLASSES
+from ecgnet.config import PRESETS, Config, SEResNetConfig
+from ecgnet.network.model import InferenceSEResNet, SEResNet, encode_demographics, forward_flops, parameter_count
 from ecgnet.signal import WINDOW
-from model_dirs import trained_looking
 
 
 def test_default_model_has_the_seeds_parameter_count():

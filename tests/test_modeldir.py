@@ -6,14 +6,14 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from model_dirs import random_model_dir
+
 from ecgnet.config import PRESETS
-from ecgnet.ensemble import Ensemble
 from ecgnet.errors import ModelDirError
-from ecgnet.model import SEResNet
-from ecgnet.modeldir import MANIFEST, load_manifest, weights_name
 from ecgnet.fileio import EPOCH_LOG, epoch_logs, fold_dir
+from ecgnet.inference.ensemble import Ensemble
+from ecgnet.modeldir import MANIFEST, load_manifest, weights_name
+from ecgnet.network.model import SEResNet
 
 CONFIG = PRESETS["smoke"]
 

@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from ecgnet import classes, outputs
-from ecgnet.outputs import OutputFileError, read_output, write_output
+from ecgnet.challenge import classes, outputs
+from ecgnet.challenge.outputs import OutputFileError, read_output, write_output
 
 CODES = list(classes.CLASSES)
 RBBB_PAIR = ("713427006", "59118001")

@@ -9,9 +9,12 @@ import scipy.io
 from challenge_files import mat_bytes, sine_counts, write_pair
 from conftest import shared_path
 
-from ecgnet.classes import CLASS_INDEX, encode_codes
+from ecgnet.challenge.classes import CLASS_INDEX, encode_codes
 from ecgnet.errors import RecordError
-from ecgnet.records import LEADS, find_records, load_mat, qrs_amplitude, read_dx_codes, read_header, read_record, record_from_arrays
+from ecgnet.leads import LEADS
+from ecgnet.records.files import find_records
+from ecgnet.records.header import read_dx_codes, read_header
+from ecgnet.records.reader import load_mat, qrs_amplitude, read_record, record_from_arrays
 from ecgnet.synth.writer import format_header
 
 UNIT = np.ones(12, dtype=np.float32)
@@ -394,7 +397,7 @@ def test_the_sample_count_may_be_absent_from_line_1(tmp_path):
 
 
 def test_the_driver_finds_records_with_the_same_finder(tmp_path):
-    from ecgnet.predict import headers_without_signal, input_files
+    from ecgnet.inference.predict import headers_without_signal, input_files
 
     for folder, name in (("g1", "E1"), ("g2", "A1"), ("g2", "A2")):
         (tmp_path / folder).mkdir(exist_ok=True)

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from ecgnet import __version__
-from ecgnet.classes import ABBREVIATIONS, NORMAL_INDEX, NUM_CLASSES
+from ecgnet.analysis.report import header_lines, preset_of, render_report
+from ecgnet.challenge.classes import ABBREVIATIONS, NORMAL_INDEX, NUM_CLASSES
 from ecgnet.config import load_config
-from ecgnet.records import source_of
-from ecgnet.report import header_lines, preset_of, render_report
 from ecgnet.fileio import OutOfFold, read_oof, write_oof, write_summary
+from ecgnet.records.files import source_of
 from ecgnet.synth import record_name
 
 REAL_NAMES = [f"HR{i:05d}" for i in range(1, 21)] + [f"A{i:04d}" for i in range(1, 13)]

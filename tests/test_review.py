@@ -12,15 +12,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 from challenge_files import sine_counts, write_pair
+from PIL import Image
 
 from ecgnet import cli
-from ecgnet.classes import CLASSES, class_index
+from ecgnet.analysis.review import (
+    DRAW_FILE,
+    KEY_FILE,
+    LABEL_ISSUES_COLUMNS,
+    PACKET_FILE,
+    SHEET_FILE,
+    candidates,
+    load_results,
+    strip_png_metadata,
+    write_review,
+)
+from ecgnet.challenge.classes import CLASSES, class_index
 from ecgnet.errors import AnalysisError
 from ecgnet.fileio import OutOfFold, write_oof, write_summary
-from ecgnet.review import (DRAW_FILE, KEY_FILE, LABEL_ISSUES_COLUMNS, PACKET_FILE, SHEET_FILE, candidates, load_results,
-                           strip_png_metadata, write_review)
 from ecgnet.synth import generate_dataset
 
 LAD = class_index("LAD")

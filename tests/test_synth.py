@@ -15,8 +15,9 @@ import scipy.signal
 from challenge_files import sine_counts, write_pair
 from ecg_measures import bandpass, r_peaks
 
-from ecgnet.classes import ABBREVIATIONS, CLASSES, encode_codes
-from ecgnet.records import parse_header, read_header, read_record
+from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES, encode_codes
+from ecgnet.records.header import parse_header, read_header
+from ecgnet.records.reader import read_record
 from ecgnet.synth import generate_dataset, generate_record, write_record
 from ecgnet.synth.labels import CODE, is_consistent, make_consistent
 from ecgnet.synth.record import sample_labels
@@ -250,7 +251,7 @@ def test_written_records_read_back_without_warnings(tmp_path):
 
 
 def test_plot_writes_a_png(tmp_path):
-    from ecgnet.plot import plot_12lead
+    from ecgnet.analysis.plot import plot_12lead
 
     signal, fs, *_ = generate_record(0, 0, fs=500.0, duration=10.0)
     path = plot_12lead(signal, fs, "test", tmp_path / "ecg.png")

@@ -8,8 +8,8 @@ import pytest
 import scipy.io
 
 from ecgnet.cli import main
-from ecgnet.records import source_of
-from ecgnet.records import read_header
+from ecgnet.records.files import source_of
+from ecgnet.records.header import read_header
 from ecgnet.synth import PROFILES, generate_dataset, generate_record, get_profile
 
 SEED = 5

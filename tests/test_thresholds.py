@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecgnet.classes import NORMAL_INDEX, NUM_CLASSES
-from ecgnet.metrics import ChallengeMetric, challenge_metric
-from ecgnet.thresholds import CLASS_GRID, apply_thresholds, search_thresholds
+from ecgnet.challenge.classes import NORMAL_INDEX, NUM_CLASSES
+from ecgnet.challenge.metrics import ChallengeMetric, challenge_metric
+from ecgnet.challenge.thresholds import CLASS_GRID, apply_thresholds, search_thresholds
 
 
 def _data(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -16,16 +16,16 @@ import numpy as np
 import pytest
 import torch
 
-from ecgnet.classes import NORMAL_INDEX, NUM_CLASSES
+from ecgnet.challenge.classes import NORMAL_INDEX, NUM_CLASSES
+from ecgnet.challenge.metrics import challenge_metric
+from ecgnet.challenge.thresholds import apply_thresholds
 from ecgnet.config import PRESETS
-from ecgnet.ensemble import predict_probabilities
-from ecgnet.folds import make_folds
-from ecgnet.metrics import challenge_metric
-from ecgnet.model import SEResNet
-from ecgnet.thresholds import apply_thresholds
-from ecgnet.modeldir import weights_name
+from ecgnet.data.folds import make_folds
 from ecgnet.fileio import EPOCH_LOG, FOLD_RESULT, TRAINING_STATE, fold_dir
-from ecgnet.train import LOG_COLUMNS, TooFewRecordsError, _finished_fold, inner_split, train_ensemble, train_fold
+from ecgnet.inference.ensemble import predict_probabilities
+from ecgnet.modeldir import weights_name
+from ecgnet.network.model import SEResNet
+from ecgnet.training.train import LOG_COLUMNS, TooFewRecordsError, _finished_fold, inner_split, train_ensemble, train_fold
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = PRESETS["smoke"].replace(window=512, overlap=64, epochs=6, lr_milestones=(5,), batch_size=32, threads=1)
@@ -125,7 +125,7 @@ RESUME_SCRIPT = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     import torch
     from test_train import TINY, learnable_cache
-    from ecgnet.train import inner_split, train_fold
+    from ecgnet.training.train import inner_split, train_fold
     torch.set_num_threads(1)
     config = TINY.replace(epochs=4, lr_milestones=(2,), window=2048)
     cache = learnable_cache(800, seed=1)

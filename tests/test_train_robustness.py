@@ -21,7 +21,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_driver_robustness import copy_edge_cases, good_records, write_faults
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ before ecgnet's documented repairs (``read_record(..., gain_policy="header",
 repair=False)``). On every record of ../shared/data that wfdb reads (skipped with a
 reason where ../shared is absent), on the synthetic writer's records, and on
 generated well-formed records (always run). The intended deviations listed in
-``ecgnet/records.py`` that concern wfdb itself are tested at the end.
+``ecgnet/records/`` that concern wfdb itself are tested at the end.
 """
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ecgnet.leads import LEADS
-from ecgnet.records import read_record, signed_checksum
+from ecgnet.records.header import signed_checksum
+from ecgnet.records.reader import read_record
 from ecgnet.synth import generate_dataset
 
 GENERATED_EXAMPLES = 60  # hypothesis cases per run: each writes and reads one record twice

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from joblib import Parallel, delayed
 
-from ..entry_points import progress
-from .profiles import PROFILES, Profile, get_profile
-from .record import generate_record
-from .writer import write_record
+from ecgnet.console import progress
+from ecgnet.synth.profiles import PROFILES, Profile, get_profile
+from ecgnet.synth.record import generate_record
+from ecgnet.synth.writer import write_record
 
 __all__ = ["generate_record", "write_record", "generate_dataset", "record_name", "add_arguments", "run", "PROFILES", "get_profile"]
 

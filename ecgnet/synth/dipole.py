@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
 # Dower et al.'s coefficients (rows V1-V6, I, II; columns X, Y, Z), as tabulated by
 # Bailon, Laguna and Sornmo in "Advanced Methods and Tools for ECG Analysis", ch. 8.
 _DOWER_8 = np.array([

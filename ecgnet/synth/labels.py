@@ -25,7 +25,7 @@ with STach, AF or AFL; a record with no rhythm label is in sinus rhythm at 60-10
 """
 from __future__ import annotations
 
-from ..classes import ABBREVIATIONS, CLASSES
+from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES
 
 CODE = dict(zip(ABBREVIATIONS, CLASSES))
 

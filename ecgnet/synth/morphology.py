@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dipole import CHEST, LEAD_MATRIX, LIMB, Lobes, frontal_rotation, project, render, rotation
+from ecgnet.synth.dipole import CHEST, LEAD_MATRIX, LIMB, Lobes, frontal_rotation, project, render, rotation
 
 QRS_DURATION = {  # seconds, by conduction pattern
     "normal": (0.060, 0.078),

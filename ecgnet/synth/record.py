@@ -7,14 +7,14 @@ from functools import cache
 
 import numpy as np
 
-from ..classes import ABBREVIATIONS, CLASSES, abbreviation, canonical_code
-from . import tables
-from .dipole import Lobes, project, render
-from .labels import CODE, make_consistent
-from .morphology import Heart, Wave, make_heart
-from .noise import make_noise
-from .profiles import Profile
-from .rhythm import CONDUCTED, PAC, PACED, PVC, Schedule, make_schedule
+from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES, abbreviation, canonical_code
+from ecgnet.synth import tables
+from ecgnet.synth.dipole import Lobes, project, render
+from ecgnet.synth.labels import CODE, make_consistent
+from ecgnet.synth.morphology import Heart, Wave, make_heart
+from ecgnet.synth.noise import make_noise
+from ecgnet.synth.profiles import Profile
+from ecgnet.synth.rhythm import CONDUCTED, PAC, PACED, PVC, Schedule, make_schedule
 
 
 @cache

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from ..leads import LEADS
-from ..records import signed_checksum
+from ecgnet.leads import LEADS
+from ecgnet.records.header import signed_checksum
 
 GAIN = 1000  # ADC units per mV, as in the real 2020 files
 _DATE = "01-Jan-2020 00:00:00"

@@ -1,0 +1,131 @@
+"""`python -m ecgnet explain MODEL_DIR RECORD.hea [--class CODE] [--out PNG]`: where the network looked.
+
+Integrated Gradients (Sundararajan, Taly & Yan, ICML 2017; Captum's implementation):
+the attribution of each input sample is its difference from a baseline times the
+gradient averaged along the straight path from that baseline. The baseline is the
+all-zero record, a flat isoelectric line in every lead, so an attribution says how
+much that stretch of signal, against no signal, moved the class's logit. Integrated
+Gradients was chosen over Guided Grad-CAM because it needs no hook on a named layer
+(the network's internals may change) and its attributions sum to the logit change
+(completeness), which makes the averaging over windows and fold models meaningful.
+
+Per record: resampled to 257 Hz and cut into the inference windows (as the ensemble
+predicts); every fold model's attribution is computed per window, overlapping
+windows are averaged, then the folds are averaged: ``attribute_record`` returns a
+(12, T) array at 257 Hz. The plot (``plot.plot_12lead``) shades each lead by the signed
+map (red: raises the class's logit, blue: lowers it). Signed, because the absolute map
+fails the model-randomisation check (Adebayo et al. 2018) on this network: a
+re-initialised one gives a similar |map|, while the signed maps are unrelated
+(``bench/bench_explain.py``, bench/RESULTS.md).
+"""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ecgnet.analysis.plot import plot_12lead
+from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES, canonical_code
+from ecgnet.console import progress
+from ecgnet.inference.ensemble import Ensemble, record_inputs
+from ecgnet.records.reader import read_record
+from ecgnet.signal import TARGET_FS, num_windows, resampled_length
+
+IG_STEPS = 32
+SMOOTH_S = 0.04  # display only: 40 ms, about a third of a QRS
+
+
+def _window_starts(samples: int, length: int, overlap: int) -> list[int]:
+    """Start sample of each inference window (``signal.inference_windows``' rule)."""
+    if samples <= length:
+        return [0]
+    count = num_windows(samples, length, overlap)
+    return [k * (length - overlap) for k in range(count - 1)] + [samples - length]
+
+
+def integrated_gradients(model: torch.nn.Module, windows: np.ndarray, demographics: np.ndarray, target: int,
+                         steps: int = IG_STEPS) -> np.ndarray:
+    """(P, 12, L) Integrated Gradients of ``target``'s logit for windows (P, 12, L) mV, zero baseline."""
+    from captum.attr import IntegratedGradients
+
+    model.eval()
+    x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
+    d = torch.from_numpy(np.repeat(np.asarray(demographics, dtype=np.float32)[None], len(x), axis=0))
+    ig = IntegratedGradients(model)
+    attributions = ig.attribute(x, baselines=torch.zeros_like(x), target=target, additional_forward_args=(d,),
+                                n_steps=steps, internal_batch_size=max(steps, len(x)))
+    return attributions.detach().numpy()
+
+
+def stitch(window_values: np.ndarray, samples: int, overlap: int) -> np.ndarray:
+    """Average per-window values (P, 12, L) back onto the record's (12, samples) time axis."""
+    length = window_values.shape[2]
+    total = np.zeros((window_values.shape[1], max(samples, length)))
+    count = np.zeros(max(samples, length))
+    for values, start in zip(window_values, _window_starts(samples, length, overlap)):
+        total[:, start:start + length] += values
+        count[start:start + length] += 1
+    return total[:, :samples] / np.maximum(count, 1)[:samples]
+
+
+def attribute_record(models: Iterable[torch.nn.Module], windows: np.ndarray, demographics: np.ndarray,
+                     samples: int, overlap: int, target: int, absolute: bool = True) -> np.ndarray:
+    """(12, samples) fold-mean Integrated Gradients (|.| per model when ``absolute``) for class index ``target``."""
+    take = np.abs if absolute else np.asarray
+    maps = [stitch(take(integrated_gradients(m, windows, demographics, target)), samples, overlap) for m in models]
+    return np.mean(maps, axis=0)
+
+
+def display_shade(attribution: np.ndarray, fs: float) -> np.ndarray:
+    """Signed attribution (12, T) smoothed over ``SMOOTH_S`` and scaled to [-1, 1] by the 99th percentile of its size."""
+    width = max(1, int(round(SMOOTH_S * fs)))
+    kernel = np.ones(width) / width
+    smooth = np.stack([np.convolve(lead, kernel, mode="same") for lead in attribution])
+    top = np.percentile(np.abs(smooth), 99)
+    return np.clip(smooth / top, -1, 1) if top > 0 else smooth
+
+
+def class_index(code: str) -> int:
+    """The class index of a SNOMED CT code (equivalents accepted) or an abbreviation such as LBBB."""
+    code = code.strip()
+    if code in ABBREVIATIONS:
+        return ABBREVIATIONS.index(code)
+    if canonical_code(code) in CLASSES:
+        return CLASSES.index(canonical_code(code))
+    raise argparse.ArgumentTypeError(f"{code!r} is not one of the 24 scored classes (a SNOMED CT code or an abbreviation such as LBBB)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``explain`` sub-command's arguments: model directory, record, class and output picture."""
+    parser.add_argument("model_dir", type=Path, help="a model directory (train_model.py, cv or demo)")
+    parser.add_argument("record", type=Path, help="a record's header, NAME.hea (NAME.mat beside it)")
+    parser.add_argument("--class", dest="target", type=class_index, default=None, metavar="CODE",
+                        help="SNOMED CT code or abbreviation to explain (default: the ensemble's top-scoring class)")
+    parser.add_argument("--out", type=Path, default=None, help="PNG to write (default NAME_explain_CLASS.png beside the record)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``python -m ecgnet explain``: draw the record's 12 leads with the fold models' attributions; exit 0."""
+    ensemble = Ensemble.load(args.model_dir, device="cpu")
+    record = read_record(args.record, gain_policy=ensemble.config.gain_policy)
+    _, scores = ensemble.predict_record(record)
+    target = int(np.argmax(scores)) if args.target is None else args.target
+    windows, demo = record_inputs(record, ensemble.config)
+    samples = resampled_length(record.signal.shape[1], record.fs, TARGET_FS)
+    signal = _stitched_signal(windows, samples, ensemble.config.overlap)
+    models = progress(ensemble.models, "explain (fold models)", unit="model")
+    attribution = attribute_record(models, windows, demo, samples, ensemble.config.overlap, target, absolute=False)
+    out = args.out or args.record.with_name(f"{args.record.stem}_explain_{ABBREVIATIONS[target]}.png")
+    title = (f"{record.name}: Integrated Gradients for {ABBREVIATIONS[target]} ({CLASSES[target]}; red for, blue against), "
+             f"ensemble score {scores[target]:.2f}, mean of {len(ensemble.models)} fold models")
+    plot_12lead(signal, TARGET_FS, title, out, shade=display_shade(attribution, TARGET_FS))
+    print(f"{ABBREVIATIONS[target]} score {scores[target]:.3f}; attribution plot: {out}")
+    return 0
+
+
+def _stitched_signal(windows: np.ndarray, samples: int, overlap: int) -> np.ndarray:
+    """The resampled record the windows came from, (12, samples) mV (zero-padding cut off)."""
+    return stitch(windows.astype(np.float64), samples, overlap)

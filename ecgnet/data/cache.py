@@ -1,0 +1,281 @@
+"""Preprocess a directory of records once into a memory-mapped array, and reuse it.
+
+Layout of ``cache_root/<fingerprint>/``:
+
+* ``signals.f32``: every good record's 257-Hz float32 signal, one after the
+  other, each stored lead-major as its (12, L) block (so one record is one
+  contiguous read);
+* ``index.npz``: names, offsets (in floats), lengths (L), labels (N, 24),
+  demographics (N, 5), sources and original sampling rates;
+* ``meta.json``: the fingerprint's inputs, counts and the data directory;
+* ``bad_records.csv``: ``file,reason`` of each record that could not be read
+  (skipped, never fatal); ``warnings.csv``: ``name,warning`` of each repair
+  (``build_cache(..., lists_dir=...)`` keeps copies of both where the user looks).
+
+Records are found in the data directory and its sub-folders (``records.find_records``).
+
+The fingerprint hashes every file's name, size and modification time with the
+settings (gain policy, target rate, ``CACHE_VERSION``), so any change to the
+data or the preprocessing gives a new cache; the build happens in a temporary
+folder renamed into place only when complete, so a crash never leaves a cache
+that looks valid. Signals stream to disk chunk by chunk, so memory stays flat
+however many records there are.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from joblib import Parallel, delayed
+
+from ecgnet.challenge.classes import NUM_CLASSES
+from ecgnet.console import progress
+from ecgnet.errors import RecordError
+from ecgnet.fileio import atomic_write_bytes
+from ecgnet.leads import LEADS
+from ecgnet.network.model import encode_demographics
+from ecgnet.records.files import find_records
+from ecgnet.records.reader import GAIN_POLICIES, read_record
+from ecgnet.signal import TARGET_FS, resample
+
+logger = logging.getLogger(__name__)
+
+CACHE_VERSION = 2  # bump whenever reading or preprocessing changes what lands in the cache
+BAD_RECORDS_FILE = "bad_records.csv"  # file,reason of each skipped record
+WARNINGS_FILE = "warnings.csv"  # name,warning of each repair (gain override, missing samples, ...)
+CHUNK = 32  # records per worker task: big enough to hide dispatch cost, small enough to keep memory flat
+
+
+@dataclass
+class Cache:
+    """A built cache: the index in memory, the signals memory-mapped read-only."""
+
+    path: Path
+    fingerprint: str
+    names: np.ndarray
+    offsets: np.ndarray
+    lengths: np.ndarray
+    labels: np.ndarray
+    demographics: np.ndarray
+    sources: np.ndarray
+    fs: np.ndarray
+    bad_records: list[tuple[str, str]]
+    _signals: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def signal(self, i: int) -> np.ndarray:
+        """Record ``i`` at 257 Hz, float32 (12, L): a read-only view into the memory map."""
+        start, length = int(self.offsets[i]), int(self.lengths[i])
+        return self._signals[start:start + len(LEADS) * length].reshape(len(LEADS), length)
+
+    @classmethod
+    def open(cls, path: str | Path) -> Cache:
+        """Open a cache folder written by ``build_cache``."""
+        path = Path(path)
+        try:
+            meta = json.loads((path / "meta.json").read_text())
+            with np.load(path / "index.npz", allow_pickle=False) as index:
+                arrays = {key: index[key] for key in index.files}
+            with open(path / BAD_RECORDS_FILE, newline="") as handle:
+                bad = [(row["file"], row["reason"]) for row in csv.DictReader(handle)]
+        except (OSError, ValueError, KeyError) as exc:
+            raise RecordError(path, f"not a complete record cache ({exc})") from None
+        if meta.get("version") != CACHE_VERSION:
+            raise RecordError(path, f"cache version {meta.get('version')} is not this code's {CACHE_VERSION}")
+        total = int(meta["total_floats"])
+        signals = np.memmap(path / "signals.f32", dtype=np.float32, mode="r", shape=(total,)) if total else np.zeros(0, np.float32)
+        return cls(path, meta["fingerprint"], arrays["names"], arrays["offsets"], arrays["lengths"], arrays["labels"],
+                   arrays["demographics"], arrays["sources"], arrays["fs"], bad, signals)
+
+
+def fingerprint(data_dir: str | Path, gain_policy: str = "auto") -> str:
+    """Hash of every record file's name, size and mtime plus the preprocessing settings."""
+    digest = hashlib.sha256(json.dumps({"version": CACHE_VERSION, "gain_policy": gain_policy, "target_fs": TARGET_FS}).encode())
+    for header in find_records(data_dir):
+        for path in (header, header.with_suffix(".mat")):
+            try:
+                stat = path.stat()
+                digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            except FileNotFoundError:
+                digest.update(f"{path.name}\0missing\n".encode())
+    return digest.hexdigest()[:20]
+
+
+def _process(paths: list[str], gain_policy: str, part: str) -> list[tuple]:
+    """Worker task: read and resample a few records, appending their signals to the file ``part``.
+
+    Only the small metadata travels back to the parent: shipping the signals
+    through the worker pipes cost more than preprocessing them. Failures
+    become ``("bad", file, reason)``.
+    """
+    out: list[tuple] = []
+    with open(part, "wb") as handle:
+        for path in paths:
+            try:
+                record = read_record(path, gain_policy)
+                signal = resample(record.signal, record.fs)
+            except RecordError as exc:
+                out.append(("bad", exc.path, exc.reason))
+                continue
+            except Exception as exc:  # noqa: BLE001 - one odd file must never abort a 40,000-record build
+                out.append(("bad", path, f"unexpected {type(exc).__name__}: {exc}"))
+                continue
+            handle.write(signal.tobytes())
+            out.append(("ok", record.name, record.fs, signal.shape[1], record.labels,
+                        encode_demographics(record.age, record.sex), record.source, record.warnings))
+    return out
+
+
+def _write(target: Path, data_dir: Path, key: str, gain_policy: str, workers: int) -> tuple[list[tuple[str, str]], Counter[str]]:
+    """Build the cache files in ``target``; returns the bad records and the count of each kind of repair warning.
+
+    Workers write each chunk's signals to a part file; the parent appends the
+    parts to ``signals.f32`` in order and deletes them, so neither side ever
+    holds more than a chunk.
+    """
+    paths = [str(p) for p in find_records(data_dir)]
+    chunks = [paths[i:i + CHUNK] for i in range(0, len(paths), CHUNK)]
+    parts = [target / f"part{i:06d}.f32" for i in range(len(chunks))]
+    parallel = Parallel(n_jobs=workers, return_as="generator", pre_dispatch="2*n_jobs")
+    results = parallel(delayed(_process)(chunk, gain_policy, str(part)) for chunk, part in zip(chunks, parts))
+    results = progress(results, desc=f"caching {data_dir.name} ({CHUNK} records/chunk)", total=len(chunks), unit="chunk")
+    total = len(paths)  # index arrays are filled in place: per-record Python objects would grow with the data
+    offsets, lengths = np.zeros(total, np.int64), np.zeros(total, np.int64)
+    labels, demos, rates = np.zeros((total, NUM_CLASSES), bool), np.zeros((total, 5), np.float32), np.zeros(total)
+    names: list[str] = []
+    sources: list[str] = []
+    bad: list[tuple[str, str]] = []
+    kinds: Counter[str] = Counter()
+    offset = 0
+    with open(target / "signals.f32", "wb") as signals, open(target / BAD_RECORDS_FILE, "w", newline="") as bad_file, \
+            open(target / WARNINGS_FILE, "w", newline="") as notes_file:
+        bad_csv, notes_csv = csv.writer(bad_file), csv.writer(notes_file)
+        bad_csv.writerow(("file", "reason"))
+        notes_csv.writerow(("name", "warning"))
+        for part, items in zip(parts, results):
+            with open(part, "rb") as handle:
+                shutil.copyfileobj(handle, signals, 1 << 20)
+            part.unlink()
+            for item in items:
+                if item[0] == "bad":
+                    bad.append((item[1], item[2]))
+                    bad_csv.writerow(item[1:])
+                    continue
+                _, name, fs, length, label, demo, source, warnings = item
+                i = len(names)
+                names.append(name)
+                sources.append(source)
+                offsets[i], lengths[i], labels[i], demos[i], rates[i] = offset, length, label, demo, fs
+                for warning in warnings:
+                    notes_csv.writerow((name, warning))
+                    kinds[warning.split(":")[0]] += 1
+                offset += len(LEADS) * length
+    count = len(names)
+    np.savez(
+        target / "index.npz",
+        names=np.array(names, dtype=str),
+        offsets=offsets[:count],
+        lengths=lengths[:count],
+        labels=labels[:count],
+        demographics=demos[:count],
+        sources=np.array(sources, dtype=str),
+        fs=rates[:count],
+    )
+    meta = {"version": CACHE_VERSION, "fingerprint": key, "data_dir": str(data_dir), "gain_policy": gain_policy,
+            "target_fs": TARGET_FS, "records": count, "bad_records": len(bad), "total_floats": offset}
+    (target / "meta.json").write_text(json.dumps(meta, indent=1))
+    return bad, kinds
+
+
+def _remove_superseded(cache_root: Path, data_dir: Path, gain_policy: str, keep: str) -> None:
+    """Delete older caches of the same directory and settings: at full size each is several GB."""
+    for meta_file in cache_root.glob("*/meta.json"):
+        if meta_file.parent.name == keep:
+            continue
+        try:
+            meta = json.loads(meta_file.read_text())
+        except (OSError, ValueError):
+            continue
+        if meta.get("data_dir") == str(data_dir) and meta.get("gain_policy") == gain_policy:
+            logger.info("removing superseded cache %s", meta_file.parent)
+            shutil.rmtree(meta_file.parent, ignore_errors=True)
+
+
+def _keep_lists(cache: Cache, lists_dir: Path) -> None:
+    """Copies of the cache's ``bad_records.csv`` and ``warnings.csv`` in ``lists_dir`` (a stale copy goes when the list is empty)."""
+    for name in (BAD_RECORDS_FILE, WARNINGS_FILE):
+        data = (cache.path / name).read_bytes()
+        if data.count(b"\n") > 1:  # more than the column names
+            atomic_write_bytes(lists_dir / name, data)
+        else:
+            (lists_dir / name).unlink(missing_ok=True)
+
+
+def _log_lists(data_dir: Path, bad: list[tuple[str, str]], kinds: Counter[str], lists_dir: Path | None, final: Path) -> None:
+    """One line for the skipped records, one for the repairs, each naming the list a user can open."""
+    if bad:
+        shown = "; ".join(f"{Path(f).name}: {r}" for f, r in bad[:3]) + ("; ..." if len(bad) > 3 else "")
+        if lists_dir is None:
+            logger.warning("%s: skipped %d bad record(s) (%s); all listed in %s", data_dir, len(bad), shown, final / BAD_RECORDS_FILE)
+        else:
+            logger.warning("%s: %d unreadable record(s) skipped; listed with their reasons in %s (%s)", data_dir, len(bad),
+                           lists_dir / BAD_RECORDS_FILE, shown)
+    if kinds:
+        logger.info("%s: %d repair warning(s) (%s); listed in %s", data_dir, sum(kinds.values()),
+                    ", ".join(f"{k}: {n}" for k, n in kinds.most_common()), (lists_dir or final) / WARNINGS_FILE)
+
+
+def build_cache(data_dir: str | Path, cache_root: str | Path, gain_policy: str = "auto", workers: int | None = None,
+                lists_dir: str | Path | None = None) -> Cache:
+    """The cache of ``data_dir`` under ``cache_root``: reused when the fingerprint matches, built otherwise.
+
+    ``workers`` joblib processes read and resample in parallel (default: every
+    CPU); bad records are skipped and listed in ``bad_records.csv``, repairs in
+    ``warnings.csv``. ``lists_dir`` (e.g. a model directory that outlives its
+    working cache) gets copies of both lists, and the log names those copies.
+    Raises ``RecordError`` when ``data_dir`` holds no records or two with one name.
+    """
+    if gain_policy not in GAIN_POLICIES:
+        raise ValueError(f"gain_policy must be one of {GAIN_POLICIES}, got {gain_policy!r}")
+    data_dir = Path(data_dir).resolve()
+    cache_root = Path(cache_root)
+    key = fingerprint(data_dir, gain_policy)
+    final = cache_root / key
+    if (final / "meta.json").exists():
+        logger.info("reusing record cache %s", final)
+        cache = Cache.open(final)
+        if lists_dir is not None:
+            _keep_lists(cache, Path(lists_dir))
+        return cache
+    cache_root.mkdir(parents=True, exist_ok=True)
+    workers = workers or os.cpu_count() or 1
+    temporary = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=cache_root))
+    try:
+        bad, kinds = _write(temporary, data_dir, key, gain_policy, workers)
+        os.chmod(temporary, 0o755)  # mkdtemp makes it private; the cache is shared like any other output
+        try:
+            os.rename(temporary, final)
+        except OSError:
+            if not (final / "meta.json").exists():  # not a concurrent build that finished first
+                raise
+            shutil.rmtree(temporary, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    _remove_superseded(cache_root, data_dir, gain_policy, key)
+    cache = Cache.open(final)
+    if lists_dir is not None:
+        _keep_lists(cache, Path(lists_dir))
+    _log_lists(data_dir, bad, kinds, None if lists_dir is None else Path(lists_dir), final)
+    return cache

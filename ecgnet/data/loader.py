@@ -1,0 +1,229 @@
+"""Training batches cut from the record cache by ``torch.utils.data`` worker processes.
+
+The main process draws each epoch's plan, the shuffled order and every record's crop
+offset, from the fold's seeded generator (``plan_epoch``); the workers only cut the
+planned windows out of the memory map (``WindowDataset``). The plan consumes the
+generator exactly as ``signal.random_crop_or_pad`` would batch by batch, so the batches
+depend on (seed, fold, epoch) alone, never on the worker count, and are those the
+single-threaded loop of earlier versions cut.
+
+Under ``torchrun`` every rank draws the same plan and keeps its share of each global
+batch (``shard``), so the ranks together see the single-process batches.
+
+API: ``plan_epoch(lengths, fit_idx, window, batch_size, rng) -> [(idx, starts)]``,
+``shard(plan, rank, world)``, ``WindowDataset``, ``EpochLoader(cache, window, workers,
+pin_memory).epoch(fit_idx, batch_size, rng, rank, world)``, ``choose_workers``.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
+
+from ecgnet.data.cache import Cache
+from ecgnet.device import available_cores
+from ecgnet.leads import LEADS
+from ecgnet.signal import TARGET_FS, padded_length, prepare_input
+
+# (record indices (B,), crop offsets (B,), augmentation seed or -1, window length in samples)
+Batch = tuple[np.ndarray, np.ndarray, int, int]
+
+
+def record_lengths(cache) -> np.ndarray:
+    """Samples per record (at 257 Hz) of every record of ``cache``, int64 (N,): its index, or read off the signals."""
+    if getattr(cache, "lengths", None) is not None:
+        return np.asarray(cache.lengths, dtype=np.int64)
+    return np.array([cache.signal(i).shape[1] for i in range(len(cache))], dtype=np.int64)
+
+
+def plan_epoch(lengths: np.ndarray, fit_idx: np.ndarray, window: int, batch_size: int,
+               rng: np.random.Generator, augmenting: bool = False, multiple: int = 0) -> list[Batch]:
+    """The epoch's batches: sorted record indices, their crop (or zero-pad) offsets, a seed and the window.
+
+    ``lengths[i]`` is record ``i``'s length in samples (``record_lengths``). The order is
+    ``rng.permutation(fit_idx)`` cut into ``batch_size`` chunks; within a batch, records in
+    ascending index order each take ``rng.integers(0, |length - window| + 1)``: a crop start
+    when the record is longer than ``window``, a padding offset when shorter, exactly as
+    ``signal.random_crop_or_pad`` draws it. With ``augmenting`` (an augmentation is on,
+    ``Config.augmenting``) each batch then draws the seed of its augmentations, else
+    the seed is -1 and the generator is consumed exactly as without levers. The window is
+    ``window`` samples, or with ``multiple`` > 0 (``pad_to = "stride"``) the longest record
+    of the batch padded to ``signal.padded_length``, so short records carry less padding.
+    """
+    order = rng.permutation(fit_idx)
+    plan = []
+    for begin in range(0, len(order), batch_size):
+        idx = np.sort(order[begin:begin + batch_size])
+        length = padded_length(int(lengths[idx].max()), window, multiple)
+        starts = np.array([int(rng.integers(0, abs(int(lengths[i]) - length) + 1)) for i in idx], dtype=np.int64)
+        plan.append((idx, starts, int(rng.integers(0, 2**62)) if augmenting else -1, length))
+    return plan
+
+
+def shard(plan: list[Batch], rank: int, world: int) -> tuple[list[Batch], list[int]]:
+    """(rank ``rank``'s contiguous part of every global batch, the global batch sizes).
+
+    Parts differ in size by at most one. A global batch with fewer records than
+    ``world`` is dropped, so no rank ever gets an empty one (at most ``world - 1``
+    records an epoch, from the last batch only).
+    """
+    kept = [batch for batch in plan if len(batch[0]) >= world]
+    mine = []
+    for idx, starts, seed, length in kept:
+        part = np.array_split(np.arange(len(idx)), world)[rank]
+        # Each rank's augmentations draw from their own stream, derived from the batch's seed.
+        mine.append((idx[part], starts[part], seed if seed < 0 or world == 1 else seed + rank, length))
+    return mine, [len(batch[0]) for batch in kept]
+
+
+def cut_window(signal: np.ndarray, window: int, start: int, out: np.ndarray | None = None) -> np.ndarray:
+    """``(leads, window)`` float32: ``signal[:, start:start + window]`` when long enough, else zero-padded from ``start``.
+
+    Written into ``out`` (float32, (leads, window)) when given, else into a new array.
+    """
+    leads, samples = signal.shape
+    out = np.empty((leads, window), dtype=np.float32) if out is None else out
+    if samples >= window:
+        out[:] = signal[:, start:start + window]
+    else:
+        out[:] = 0
+        out[:, start:start + samples] = signal
+    return out
+
+
+def stretch(signal: np.ndarray, config, rng: np.random.Generator) -> np.ndarray:
+    """The record (leads, N) time-stretched by a factor uniform in 1 ± ``config.augment_stretch`` (linear interpolation; unchanged when 0)."""
+    if config.augment_stretch <= 0 or signal.shape[1] < 2:
+        return signal
+    factor = rng.uniform(1 - config.augment_stretch, 1 + config.augment_stretch)
+    n = signal.shape[1]
+    positions = np.arange(max(2, int(round(n * factor)))) / factor
+    return np.stack([np.interp(positions, np.arange(n), lead) for lead in signal]).astype(np.float32)
+
+
+def augment(window: np.ndarray, config, rng: np.random.Generator) -> np.ndarray:
+    """Amplitude scaling, baseline wander, noise and lead dropout of one (leads, L) mV training window, as configured.
+
+    Each lead scaled by exp(N(0, ``augment_amplitude``)); a 0.05-0.5 Hz sine of
+    ``augment_wander_mv`` per lead; white noise of sd ``augment_noise_mv``; each lead zeroed
+    with probability ``augment_lead_dropout``. All drawn from ``rng`` (the batch's seed).
+    """
+    leads, length = window.shape
+    out = window
+    if config.augment_amplitude > 0:
+        out = out * np.exp(rng.normal(0.0, config.augment_amplitude, (leads, 1)))
+    if config.augment_wander_mv > 0:
+        t = np.arange(length) / TARGET_FS
+        hz, phase = rng.uniform(0.05, 0.5, (leads, 1)), rng.uniform(0, 2 * np.pi, (leads, 1))
+        out = out + config.augment_wander_mv * np.sin(2 * np.pi * hz * t + phase)
+    if config.augment_noise_mv > 0:
+        out = out + rng.normal(0.0, config.augment_noise_mv, (leads, length))
+    if config.augment_lead_dropout > 0:
+        out = out * (rng.random((leads, 1)) >= config.augment_lead_dropout)
+    return np.asarray(out, dtype=np.float32)
+
+
+class WindowDataset(Dataset):
+    """``dataset[(idx, starts, seed, length)]`` -> (windows (B, 12, length), demographics (B, 5), labels (B, 24)) float32 tensors.
+
+    Holds the cache; a ``cache.Cache`` travels to spawned workers as its folder and is
+    reopened there, so the memory map is never copied through a pipe. ``config``'s
+    levers (``config.LEVERS_OFF``; none by default) are applied as each window is cut: the input
+    levers to the record, a stretch before the crop (the planned start clamped to the
+    stretched length), the other augmentations after it, drawn from the batch's seed.
+    """
+
+    def __init__(self, cache, config=None):
+        self.cache, self.config = cache, config
+
+    def __getitem__(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        idx, starts, seed, length = batch
+        signals = torch.empty((len(idx), len(LEADS), length), dtype=torch.float32)
+        if get_worker_info() is not None:  # cut straight into shared memory: no second copy on the way back
+            signals.share_memory_()
+        rng = np.random.default_rng(seed) if seed >= 0 else None
+        for row, i, start in zip(signals.numpy(), idx, starts):
+            self._cut(self.cache.signal(int(i)), int(start), rng, row)
+        return (signals, torch.from_numpy(np.asarray(self.cache.demographics[idx], dtype=np.float32)),
+                torch.from_numpy(np.asarray(self.cache.labels[idx], dtype=np.float32)))
+
+    def _cut(self, signal: np.ndarray, start: int, rng: np.random.Generator | None, out: np.ndarray) -> None:
+        """One training window into ``out``, with the configured levers (none: a plain ``cut_window``)."""
+        if self.config is None:
+            cut_window(signal, out.shape[1], start, out=out)
+            return
+        signal = prepare_input(signal, self.config)
+        if rng is not None:
+            signal = stretch(signal, self.config, rng)
+            start = min(start, abs(signal.shape[1] - out.shape[1]))
+        cut_window(signal, out.shape[1], start, out=out)
+        if rng is not None:
+            out[:] = augment(out, self.config, rng)
+
+    def __getstate__(self) -> dict:
+        if isinstance(self.cache, Cache):
+            return {"cache_path": str(self.cache.path), "config": self.config}
+        return self.__dict__
+
+    def __setstate__(self, state: dict) -> None:
+        if "cache_path" in state:
+            self.cache, self.config = Cache.open(state["cache_path"]), state["config"]
+        else:
+            self.__dict__.update(state)
+
+
+class PlanSampler(Sampler):
+    """Yields the batches of the plan set last (``set_plan``): persistent workers follow each new epoch."""
+
+    def __init__(self) -> None:
+        self.plan: Sequence[Batch] = []
+
+    def set_plan(self, plan: Sequence[Batch]) -> None:
+        """The batches the next epoch yields, in order."""
+        self.plan = plan
+
+    def __iter__(self) -> Iterator[Batch]:
+        return iter(self.plan)
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+
+def choose_workers(setting: int, device: torch.device, processes_per_node: int = 1) -> int:
+    """Loader worker processes: ``setting`` when >= 0; for -1 (auto) none on the CPU, where the
+    cores train the network, and on CUDA this process's share of the cores less one (at most 8)."""
+    if setting >= 0:
+        return setting
+    if device.type != "cuda":
+        return 0
+    return max(1, min(8, available_cores() // max(processes_per_node, 1) - 1))
+
+
+class EpochLoader:
+    """A fold's training batches: plan each epoch in this process, cut the windows in ``workers`` processes.
+
+    Workers (0: the main process) live for the whole fold and return batches in plan
+    order whatever their number; ``pin_memory`` (for CUDA) lets the host-to-device
+    copies run asynchronously (``non_blocking=True``).
+    """
+
+    def __init__(self, cache, window: int, workers: int, pin_memory: bool, config=None):
+        """``config``: the fold's configuration when its levers (``config.LEVERS_OFF``) may be on; None for plain crops."""
+        self.multiple = config.pad_multiple if config is not None else 0
+        config = config if config is not None and config.shapes_windows else None
+        self.window, self.lengths, self.sampler = window, record_lengths(cache), PlanSampler()
+        self.augmenting = config is not None and config.augmenting
+        # Its own generator: the loader's worker seeds never draw from torch's global one, which the dropout masks use.
+        self.loader = DataLoader(WindowDataset(cache, config), sampler=self.sampler, batch_size=None, num_workers=workers,
+                                 pin_memory=pin_memory, persistent_workers=workers > 0, prefetch_factor=4 if workers else None,
+                                 generator=torch.Generator())
+
+    def epoch(self, fit_idx: np.ndarray, batch_size: int, rng: np.random.Generator, rank: int = 0,
+              world: int = 1) -> tuple[Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]], int]:
+        """(batches of (windows, demographics, labels, global batch size) for this rank, their number)."""
+        plan = plan_epoch(self.lengths, fit_idx, self.window, batch_size, rng, self.augmenting, self.multiple)
+        mine, sizes = shard(plan, rank, world)
+        self.sampler.set_plan(mine)
+        return ((*tensors, size) for tensors, size in zip(self.loader, sizes)), len(mine)

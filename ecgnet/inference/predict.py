@@ -1,0 +1,275 @@
+"""Classifying records: the one per-record path of ``driver.py`` and ``run_12ECG_classifier``.
+
+Per record, straight down: read (``load_challenge_data``: ``loadmat(f)['val']`` as float64
+plus the header's lines, as the official 2020 driver), scale by the gains
+(``records.record_from_arrays``), resample, window, forward, vote and threshold
+(``Ensemble.predict_record``), write (``outputs.write_output``). ``classify`` is the body of
+the contract's ``run_12ECG_classifier``. ``predict_directory`` reads and scales each record
+the same way (``scaled_record``), then classifies the records read so far together
+(``Ensemble.predict_records``: up to ``config.inference_batch`` windows per forward pass),
+so its labels equal per-record calls of the official interface and its scores equal them to
+float tolerance (about 1e-7; the kernels' summation order depends on the batch size).
+
+Failure policy (one, for both): a record that cannot be read or classified gets empty
+answers ``([], [], [])`` and one log line naming the file and the reason. Empty answers,
+written as the organisers' later harnesses do with ``allow_failures``, make an output
+file with the record line and empty class, label and score lines, which the official
+2020 scorer and ours both count as all-negative instead of refusing the folder for a
+missing file. Answering a class instead would be an answer made from missing signal.
+On top, ``predict_directory``:
+
+- lists the failed files at the end (``main`` then exits 1); a header without its
+  ``.mat`` counts as a failure (the official driver skips it without a word);
+- reads the next records in a background thread while the current ones are classified;
+- writes each batch's files as soon as it is classified; when a batch fails, its records
+  are classified one by one, so a bad record loses only its own answers;
+- writes files atomically: no half-written CSV after a crash;
+- never replaces an existing output file whose content differs silently: each
+  replacement is logged with the file's name, and counted at the end.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from ecgnet.challenge.classes import CLASSES
+from ecgnet.challenge.outputs import format_output, write_output
+from ecgnet.console import progress
+from ecgnet.device import set_threads
+from ecgnet.errors import ModelDirError, RecordError
+from ecgnet.fileio import temporary_files
+from ecgnet.inference.ensemble import Ensemble
+from ecgnet.records.files import record_files
+from ecgnet.records.header import read_header_text
+from ecgnet.records.reader import Record, load_mat, record_from_arrays
+from ecgnet.signal import num_windows, resampled_length
+
+log = logging.getLogger(__name__)
+
+LOOKAHEAD = 4  # records read ahead of the model: hides file reading, keeps memory flat
+
+Answers = tuple[list[int], list[float], list[str]]  # the contract's (labels, scores, classes)
+
+
+def record_name(header_data) -> str:
+    """The record's name from its header lines (``NAME`` or ``NAME.mat`` on line 1)."""
+    lines = header_data.splitlines() if isinstance(header_data, str) else list(header_data)
+    first = lines[0].split() if lines and lines[0].split() else ["<record>"]
+    return first[0].removesuffix(".mat")
+
+
+def load_model(model_dir: str | Path) -> Ensemble:
+    """``load_12ECG_model``'s contract: the validated ensemble, threads set, precision from ``$ECGNET_PRECISION``."""
+    model = Ensemble.load(model_dir, precision=os.environ.get("ECGNET_PRECISION") or None)
+    set_threads(model.config.threads)
+    return model
+
+
+def classify(model: Ensemble, data: np.ndarray, header_data, where: str | Path | None = None) -> Answers:
+    """``run_12ECG_classifier``'s contract: raw ``val`` counts (12, N) + header lines -> (labels, scores, classes).
+
+    ``labels`` are 0/1 ints, ``scores`` floats in [0, 1] (plain Python types, so the
+    official driver's ``str()`` of them equals our files), ``classes`` the 24 SNOMED CT
+    codes. Never raises: a record that cannot be classified gets ``([], [], [])`` and one
+    ERROR line naming ``where`` (default: the header's record name) and the reason.
+    """
+    try:
+        where = where or record_name(header_data)
+        outputs, scores = model.predict_record(scaled_record(model, data, header_data, where))
+    except Exception as error:  # noqa: BLE001 - the organisers' driver stops at the first exception
+        return failed(where or "<record>", error)
+    return as_answers(outputs, scores)
+
+
+def scaled_record(model: Ensemble, data: np.ndarray, header_data, where: str | Path) -> Record:
+    """The checked ``Record`` in mV of raw ``val`` counts and header lines; raises ``RecordError`` naming ``where``."""
+    record = record_from_arrays(data, header_data, where=str(where), gain_policy=model.config.gain_policy)
+    for warning in record.warnings:  # repairs (e.g. a wrong source-wide gain): once per file, never silent
+        log.warning("%s: %s", record.name, warning)
+    return record
+
+
+def as_answers(outputs: np.ndarray, scores: np.ndarray) -> Answers:
+    """One record's (labels 0/1 ints, scores floats, classes) as plain Python values, so ``str()`` of them is exact."""
+    return [int(x) for x in outputs], [float(x) for x in scores], list(CLASSES)
+
+
+def failed(where: str | Path, error: BaseException) -> Answers:
+    """The failure policy: one ERROR line naming ``where`` and the reason, and empty answers ``([], [], [])``."""
+    log.error("%s: %s; answered with empty outputs (scored as all-negative)", where, _error_text(error))
+    return [], [], []
+
+
+def load_challenge_data(mat_path: Path) -> tuple[np.ndarray, list[str]]:
+    """What the official driver hands ``run_12ECG_classifier``: ``val`` (12, N) float64 counts and the header's lines.
+
+    ``val`` is checked first (``records.load_mat``): the official ``np.asarray(..., float64)``
+    would silently drop a complex signal's imaginary part and fail on garbage with scipy's
+    own words; here each gets a ``RecordError`` that says what is wrong.
+    """
+    header_path = mat_path.with_suffix(".hea")
+    if not header_path.is_file():
+        raise RecordError(mat_path, f"header file {header_path.name} is missing")
+    data = np.asarray(load_mat(mat_path), dtype=np.float64)
+    # Universal newlines, as the official driver's text-mode readlines().
+    return data, io.StringIO(read_header_text(header_path), newline=None).readlines()
+
+
+def input_files(input_dir: Path) -> list[Path]:
+    """The ``.mat`` files of a directory and its sub-folders, sorted by record name (``records.record_files``).
+
+    Raises ``RecordError`` for a name found twice, and for a directory holding no
+    record at all (neither ``.mat`` nor ``.hea`` files).
+    """
+    files = record_files(input_dir, ".mat")
+    if not files and not record_files(input_dir, ".hea"):
+        raise RecordError(input_dir, "no records here: no NAME.mat or NAME.hea file in this folder or its sub-folders")
+    return files
+
+
+def headers_without_signal(input_dir: Path, files: list[Path]) -> list[Path]:
+    """The ``.hea`` files with no ``.mat`` of the same record: records the official driver would skip without a word."""
+    stems = {p.stem for p in files}
+    return [p for p in record_files(input_dir, ".hea") if p.stem not in stems]
+
+
+def _read_ahead(reader: ThreadPoolExecutor, files: list[Path]) -> Iterator[tuple[Path, Future]]:
+    """(file, future of ``load_challenge_data``) in order, with at most ``LOOKAHEAD`` reads ahead of the consumer."""
+    pending: deque[tuple[Path, Future]] = deque()
+    for path in files:
+        pending.append((path, reader.submit(load_challenge_data, path)))
+        if len(pending) > LOOKAHEAD:
+            yield pending.popleft()
+    while pending:
+        yield pending.popleft()
+
+
+def _error_text(error: BaseException) -> str:
+    """One line saying what is wrong; the log line names the file, so a ``RecordError``'s own prefix is dropped."""
+    text = error.reason if isinstance(error, RecordError) else f"unexpected {type(error).__name__}: {error}"
+    return " ".join(text.split())
+
+
+def _scaled_file(model: Ensemble, mat_path: Path, loaded: Future) -> Record | Answers:
+    """The record read (already submitted as ``loaded``) and scaled, or the failure's empty answers."""
+    try:
+        data, header_data = loaded.result()
+        return scaled_record(model, data, header_data, mat_path)
+    except Exception as error:  # noqa: BLE001 - one bad record must not stop the others
+        return failed(mat_path, error)
+
+
+def _classify_batch(model: Ensemble, batch: list[tuple[Path, Record]]) -> list[tuple[Path, Answers]]:
+    """Every record's answers from shared forward passes; one record at a time when that fails, to isolate the bad one."""
+    if len(batch) > 1:
+        try:
+            outputs, scores = model.predict_records([record for _, record in batch])
+            return [(path, as_answers(o, s)) for (path, _), o, s in zip(batch, outputs, scores)]
+        except Exception as error:  # noqa: BLE001 - the retry below logs the record at fault by name
+            log.info("a batch of %d records failed (%s); classifying them one by one", len(batch), _error_text(error))
+    return [(path, _classify_alone(model, path, record)) for path, record in batch]
+
+
+def _classify_alone(model: Ensemble, path: Path, record: Record) -> Answers:
+    try:
+        return as_answers(*model.predict_record(record))
+    except Exception as error:  # noqa: BLE001 - one bad record must not stop the others
+        return failed(path, error)
+
+
+def _answered(model: Ensemble, files: Iterator[tuple[Path, Future]]) -> Iterator[tuple[Path, Answers]]:
+    """(file, answers) as each finishes: a failed read at once, records in batches of at most ``inference_batch`` windows.
+
+    A record with more windows than that is a batch of its own (``fold_probabilities``
+    still bounds each forward pass), so the records held here stay bounded too.
+    """
+    bound = max(1, model.config.inference_batch)
+    batch: list[tuple[Path, Record]] = []
+    held = 0
+    for mat_path, loaded in files:
+        item = _scaled_file(model, mat_path, loaded)
+        if not isinstance(item, Record):
+            yield mat_path, item
+            continue
+        windows = num_windows(resampled_length(item.signal.shape[1], item.fs), model.config.window, model.config.overlap)
+        if batch and held + windows > bound:
+            yield from _classify_batch(model, batch)
+            batch, held = [], 0
+        batch.append((mat_path, item))
+        held += windows
+    if batch:
+        yield from _classify_batch(model, batch)
+
+
+def _write(output_dir: Path, name: str, answers: Answers) -> bool:
+    """Write ``OUTPUT_DIR/NAME.csv`` atomically; True (and a warning naming it) when it replaced other content."""
+    labels, scores, classes = answers
+    output = output_dir / f"{name}.csv"
+    replaced = output.is_file() and output.read_text(encoding="utf-8", errors="replace") != format_output(name, classes, labels, scores)
+    if replaced:
+        log.warning("%s: existed with other content; replaced by this run's output", output)
+    write_output(output, name, classes, labels, scores)
+    return replaced
+
+
+def _remove_leftovers(output_dir: Path) -> None:
+    for leftover in temporary_files(output_dir, "*.csv"):  # ours: a write that a killed run never renamed into place
+        log.warning("%s: removed the temporary file of an interrupted earlier run", leftover)
+        leftover.unlink(missing_ok=True)
+
+
+def predict_directory(model_dir: str | Path, input_dir: str | Path, output_dir: str | Path, model: Ensemble | None = None) -> list[str]:
+    """Write ``OUTPUT_DIR/NAME.csv`` for every ``INPUT_DIR/NAME.mat`` (empty answers where it failed).
+
+    Returns the files that failed, also listed in the log at the end. Raises
+    ``FileNotFoundError`` when ``input_dir`` is not a directory.
+    """
+    input_dir, output_dir = Path(input_dir), Path(output_dir)
+    if not input_dir.is_dir():
+        raise FileNotFoundError(f"{input_dir}: no such input directory")
+    files = input_files(input_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model = model or load_model(model_dir)
+    _remove_leftovers(output_dir)
+    failures: list[str] = []
+    replaced = 0
+    for header_path in headers_without_signal(input_dir, files):
+        missing = RecordError(header_path, f"signal file {header_path.with_suffix('.mat').name} is missing")
+        replaced += _write(output_dir, header_path.stem, failed(header_path, missing))
+        failures.append(str(header_path))
+    total = len(files) + len(failures)
+    # Log lines go through tqdm while its bar is shown, else they are glued to the bar's last state.
+    with ThreadPoolExecutor(max_workers=1) as reader, logging_redirect_tqdm():
+        bar = progress(_answered(model, _read_ahead(reader, files)), desc="records", total=len(files), unit="record")
+        for mat_path, answered in bar:
+            if not answered[2]:
+                failures.append(str(mat_path))
+            replaced += _write(output_dir, mat_path.stem, answered)
+    if replaced:
+        log.warning("%d existing output file(s) in %s were replaced (listed above)", replaced, output_dir)
+    log.info("%d of %d record(s) classified into %s", total - len(failures), total, output_dir)
+    if failures:
+        log.error("%d of %d record(s) failed:\n  %s", len(failures), total, "\n  ".join(failures))
+    return failures
+
+
+def main(model_dir: str, input_dir: str, output_dir: str) -> int:
+    """``driver.py``'s body: exit status 1 when any record failed (after all outputs are written), 2 for a bad model directory."""
+    print("Loading 12ECG model...")
+    try:
+        model = load_model(model_dir)
+    except ModelDirError as error:
+        log.error("%s", error)
+        return 2
+    print("Extracting 12ECG features...")
+    failures = predict_directory(model_dir, input_dir, output_dir, model=model)
+    print("Done." if not failures else f"Done, but {len(failures)} record(s) failed (see the log above).")
+    return 1 if failures else 0

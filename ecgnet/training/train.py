@@ -1,0 +1,467 @@
+"""Training: one fold model (``train_fold``) and the whole 5-fold ensemble (``train_ensemble``).
+
+The seed's recipe (``config.Config`` defaults): BCE with logits, Adam (lr 3e-3, weight
+decay 1e-5), lr x0.1 at epochs 20 and 40, 50 epochs, batch 64, random 4096-sample crops
+at 257 Hz. Unlike the seed, a fold never looks at its held-out records: ``inner_split``
+carves a stratified inner validation split out of the fold's training records, and
+both the checkpoint choice (best inner-validation challenge score, labels = probability
+>= 0.5 plus the top class) and the thresholds (``thresholds.search_thresholds``) come
+from it, so held-out scores stay honest.
+
+Reproducible and resumable: the data order, the crops and the dropout masks of epoch
+``e`` depend only on (seed, fold, e), never on the loader's worker count (``loader``),
+and after every epoch ``FOLD_DIR/state.pt`` (model, optimiser, scheduler, scaler, best
+checkpoint, epoch log) is written atomically. A run killed at any moment and restarted
+continues from the last complete epoch and ends with the same weights as an
+uninterrupted run (same device and thread count).
+
+Under ``torchrun --nproc_per_node=N`` each fold trains with DistributedDataParallel
+(``device``): the ranks share out every global batch of ``config.batch_size``
+records (batch_size / N each), so the learning-rate schedule and the batches are those
+of one process; rank 0 scores the inner split and writes every file.
+
+Each epoch is logged to ``FOLD_DIR/epochs.csv`` (epoch, loss, inner_val_score, lr,
+seconds) and shown by a progress bar. A deadline (from ``config.time_limit_hours``)
+stops training cleanly, keeping the best checkpoint so far (at least one epoch runs).
+
+API: ``inner_split``, ``train_fold(cache, train_idx, val_idx, config, fold_dir, seed, fold)
+-> FoldResult``, ``train_ensemble(data_dir, model_dir, config, only_folds=None) -> manifest | None``.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import hashlib
+import io
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ecgnet import fileio
+from ecgnet.challenge.classes import NUM_CLASSES
+from ecgnet.challenge.metrics import challenge_metric
+from ecgnet.challenge.thresholds import apply_thresholds, search_thresholds
+from ecgnet.config import Config, load_config
+from ecgnet.console import is_quiet, progress
+from ecgnet.data.cache import Cache, build_cache
+from ecgnet.data.folds import make_folds
+from ecgnet.data.loader import EpochLoader, choose_workers
+from ecgnet.device import (
+    choose_device,
+    data_parallel,
+    from_rank_zero,
+    is_main_process,
+    loss_scale,
+    make_deterministic,
+    rank_and_world,
+    rank_zero_first,
+    set_threads,
+    start_distributed,
+    sum_over_ranks,
+    training_autocast,
+    training_dtype,
+    uses_grad_scaler,
+)
+from ecgnet.errors import TooFewRecordsError
+from ecgnet.fileio import EPOCH_LOG, FOLD_RESULT, MANIFEST, TRAINING_STATE, WORK_DIR, atomic_write_text
+from ecgnet.inference.ensemble import inference_forms, predict_probabilities
+from ecgnet.modeldir import (
+    assemble,
+    check_fold,
+    folds_from_environment,
+    load_manifest,
+    manifest_entry,
+    save_torch,
+    save_weights,
+    unfinished_folds,
+    weights_name,
+    write_plan,
+)
+from ecgnet.network.losses import soft_challenge_score
+from ecgnet.network.model import SEResNet
+from ecgnet.signal import TARGET_FS
+
+log = logging.getLogger(__name__)
+
+LOG_COLUMNS = ("epoch", "loss", "inner_val_score", "lr", "seconds")
+CHECKPOINT_THRESHOLD = 0.5
+
+
+@dataclass
+class FoldResult:
+    """A trained fold: its best weights, thresholds and how it got there."""
+
+    fold: int
+    state_dict: dict
+    thresholds: np.ndarray  # (24,)
+    best_epoch: int
+    inner_val_score: float
+    epochs_run: int
+    stopped_by_time_limit: bool
+    log: list[dict]
+
+
+@dataclass
+class _Run:
+    """One fold's training in progress; ``state`` is what ``state.pt`` holds after each epoch."""
+
+    model: SEResNet
+    net: nn.Module  # what steps: ``model`` itself, or its DDP wrapper under torchrun
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    epoch: int = 0  # epochs completed
+    rows: list[dict] = field(default_factory=list)  # the epoch log
+    best: dict = field(default_factory=lambda: {"score": -np.inf, "epoch": 0, "state": None})
+
+    def state(self, identity: dict) -> dict:
+        """The resumable state: model, optimiser, schedule, scaler, epoch log, best checkpoint and whose run it is."""
+        return {"identity": identity, "epoch": self.epoch, "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(), "rows": self.rows, "best": self.best}
+
+
+def derive_seed(*parts: int) -> int:
+    """A 63-bit seed that depends only on ``parts`` (e.g. seed, fold, epoch)."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+def inner_split(cache: Cache, train_idx: np.ndarray, config: Config, seed: int, fold: int) -> tuple[np.ndarray, np.ndarray]:
+    """(fit_idx, inner_val_idx): 1/``config.inner_folds`` of ``train_idx``, stratified by source and labels."""
+    train_idx = np.asarray(train_idx)
+    assignment = make_folds([str(n) for n in cache.names[train_idx]], cache.labels[train_idx],
+                            n_folds=config.inner_folds, seed=derive_seed(seed, fold, 1) % (2**31))
+    return train_idx[assignment != 0], train_idx[assignment == 0]
+
+
+def _write_log(path: Path, rows: list[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=LOG_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def _inner_score(model: nn.Module, cache: Cache, val_idx: np.ndarray, config: Config, device: torch.device) -> tuple[float, np.ndarray]:
+    """(challenge score at probability >= 0.5 plus the top class, probabilities (N, 24)) on ``val_idx``."""
+    # The inference form: faster on the CPU, the same outputs to float tolerance (a fresh one: the model trains on).
+    probabilities = predict_probabilities(inference_forms([model], device), cache, config, indices=val_idx, device=device)
+    outputs = apply_thresholds(probabilities, CHECKPOINT_THRESHOLD)
+    return challenge_metric(cache.labels[val_idx], outputs), probabilities
+
+
+def _current(stored: dict) -> dict:
+    """A stored fold identity (state.pt, result.json) in this version's form: older configs carry "fs": 257."""
+    return {**stored, "config": {k: v for k, v in stored["config"].items() if (k, v) != ("fs", TARGET_FS)}}
+
+
+def training_model(config: Config, device: torch.device) -> SEResNet:
+    """A fresh ``SEResNet(config.network)`` on ``device``, compiled in place when ``config.compile``.
+
+    ``nn.Module.compile`` keeps the module and its state-dict keys, so checkpoints, resume
+    and DDP wrapping work as for the eager network.
+    """
+    model = SEResNet(config.network).to(device)
+    if config.compile:
+        model.compile()
+    return model
+
+
+def _start_or_resume(config: Config, device: torch.device, state_path: Path, identity: dict, seed: int, fold: int) -> _Run:
+    """A fresh run seeded by (seed, fold), continued from ``state_path`` when that was written by the same run."""
+    torch.manual_seed(derive_seed(seed, fold, 0, 1))
+    model = training_model(config, device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.lr_milestones), gamma=config.lr_gamma)
+    scaling = uses_grad_scaler(training_dtype(device, config.train_precision))
+    run = _Run(model, model, optimizer, scheduler, torch.amp.GradScaler(device.type, enabled=scaling))
+    if state_path.exists():
+        _resume(run, state_path, identity, fold, config, device)
+    run.net = data_parallel(model, device)
+    return run
+
+
+def _resume(run: _Run, state_path: Path, identity: dict, fold: int, config: Config, device: torch.device) -> None:
+    """Continue ``run`` from ``state_path`` when that was written by the same run (every rank reads rank 0's file)."""
+    state = torch.load(state_path, map_location=device, weights_only=True)
+    if _current(state["identity"]) != identity:
+        log.warning("%s: from another run (config, seed or data differ); starting fold %d afresh", state_path, fold)
+        return
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    if state["scaler"]:  # empty when the fold began on the CPU, where the scaler is disabled
+        run.scaler.load_state_dict(state["scaler"])
+    run.epoch, run.rows, run.best = state["epoch"], state["rows"], state["best"]
+    log.info("fold %d: resuming after epoch %d of %d", fold, run.epoch, config.epochs)
+
+
+def _train_epoch(run: _Run, feed: EpochLoader, fit_idx: np.ndarray, config: Config, device: torch.device,
+                 seed: int, fold: int, deadline: float | None) -> float | None:
+    """One pass over ``fit_idx``: the mean BCE loss, or None when the deadline passed (the one place it is checked).
+
+    The deadline is only honoured once a checkpoint exists, so at least one epoch runs.
+    Data order and crops depend only on (seed, fold, epoch), dropout masks also on the rank.
+    The loss stays on the device until the epoch ends: no step waits for the GPU.
+    """
+    rank, world = rank_and_world()
+    torch.manual_seed(derive_seed(seed, fold, run.epoch + 1, 2, *([rank] if rank else [])))  # rank 0: one process's masks
+    rng = np.random.default_rng(derive_seed(seed, fold, run.epoch + 1, 3))
+    run.model.train()
+    dtype = training_dtype(device, config.train_precision)
+    total, seen = torch.zeros((), dtype=torch.float64, device=device), 0
+    batches, count = feed.epoch(fit_idx, config.batch_size, rng, rank, world)
+    batches = progress(batches, desc=f"fold {fold} epoch {run.epoch + 1}/{config.epochs}", total=count, unit="batch")
+    for signals, demographics, targets, global_count in batches:
+        if deadline is not None and _deadline_passed(deadline, run):
+            return None
+        signals, demographics, targets = (t.to(device, non_blocking=True) for t in (signals, demographics, targets))
+        with training_autocast(device, dtype):
+            loss, bce = batch_loss(run.net, signals, demographics, targets, global_count, config.challenge_loss_weight)
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        total += bce.detach()
+        seen += global_count
+    return sum_over_ranks(total).item() / max(seen * NUM_CLASSES, 1)
+
+
+def batch_loss(net: nn.Module, signals: torch.Tensor, demographics: torch.Tensor, targets: torch.Tensor,
+               global_count: int, challenge_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the loss this process backpropagates, its summed BCE): windows (B, 12, W), demographics (B, 5), targets (B, 24).
+
+    The loss is the BCE with logits summed over this process's B records and 24 classes,
+    scaled (``device.loss_scale``) so that the gradient is that of the mean over the
+    ``global_count`` records of the global batch: in one process, the plain mean. With
+    ``challenge_weight`` > 0 it adds that multiple of 1 - the differentiable challenge
+    score of the batch (``losses.soft_challenge_score``); under torchrun that term is each
+    rank's own batch, averaged by DDP (the score does not decompose over records).
+    """
+    logits = net(signals, demographics).float()
+    bce = nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="sum")
+    loss = bce * loss_scale(global_count * targets.shape[1])
+    if challenge_weight > 0:
+        loss = loss + challenge_weight * (1 - soft_challenge_score(torch.sigmoid(logits), targets))
+    return loss, bce
+
+
+def _deadline_passed(deadline: float, run: _Run) -> bool:
+    """Past ``deadline`` with a checkpoint to keep, as rank 0 sees it (so every rank stops at the same batch)."""
+    return from_rank_zero([float(time.time() > deadline and run.best["state"] is not None)])[0] > 0
+
+
+def _end_epoch(run: _Run, loss: float, began: float, cache: Cache, val_idx: np.ndarray, config: Config,
+               device: torch.device, fold_dir: Path, identity: dict) -> None:
+    """Step the schedule, score the inner split, keep the best checkpoint, then save the state and the log.
+
+    Under torchrun rank 0 scores and writes; every rank keeps the same best checkpoint.
+    """
+    lr = run.optimizer.param_groups[0]["lr"]
+    run.scheduler.step()
+    score = _inner_score(run.model, cache, val_idx, config, device)[0] if is_main_process() else 0.0
+    score = from_rank_zero([score])[0]
+    run.epoch += 1
+    if score > run.best["score"] or run.best["state"] is None:
+        run.best = {"score": score, "epoch": run.epoch, "state": copy.deepcopy({k: v.cpu() for k, v in run.model.state_dict().items()})}
+    run.rows.append({"epoch": run.epoch, "loss": f"{loss:.6f}", "inner_val_score": f"{score:.6f}",
+                     "lr": f"{lr:.3g}", "seconds": f"{time.time() - began:.1f}"})
+    if is_main_process():
+        save_torch(fold_dir / TRAINING_STATE, run.state(identity))
+        _write_log(fold_dir / EPOCH_LOG, run.rows)
+
+
+def train_fold(cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray, config: Config, fold_dir: str | Path,
+               seed: int, fold: int = 0, deadline: float | None = None, device: torch.device | None = None) -> FoldResult:
+    """Train one fold model on ``train_idx``, choosing the checkpoint and thresholds on ``val_idx``.
+
+    ``train_idx`` and ``val_idx`` index ``cache``; ``val_idx`` is the inner validation
+    split (``inner_split``), never the held-out fold. ``fold_dir`` receives ``epochs.csv``
+    and ``state.pt``. ``deadline`` is a ``time.time()`` value (s) after which training
+    stops cleanly with the best checkpoint so far. Under torchrun every rank calls it and
+    gets the same result; rank 0 alone writes (``device.is_main_process``).
+    """
+    fold_dir = Path(fold_dir)
+    if is_main_process():
+        fold_dir.mkdir(parents=True, exist_ok=True)
+    set_threads(config.threads)
+    device = device or choose_device()
+    make_deterministic(device)
+    start_distributed(device)
+    train_idx, val_idx = np.asarray(train_idx), np.asarray(val_idx)
+    if len(train_idx) == 0 or len(val_idx) == 0:
+        raise TooFewRecordsError(f"fold {fold}: {len(train_idx)} training and {len(val_idx)} inner-validation records; both must be non-empty")
+    identity = {"config": config.training_identity(), "seed": seed, "fold": fold,
+                "train": sha256_of(train_idx), "val": sha256_of(val_idx), "fingerprint": cache.fingerprint}
+    run = _start_or_resume(config, device, fold_dir / TRAINING_STATE, identity, seed, fold)
+    workers = choose_workers(config.loader_workers, device, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    feed = EpochLoader(cache, config.window, workers, pin_memory=device.type == "cuda", config=config)
+    stopped = False
+    while run.epoch < config.epochs:
+        began = time.time()
+        loss = _train_epoch(run, feed, train_idx, config, device, seed, fold, deadline)
+        if loss is None:
+            stopped = True
+            log.warning("fold %d: time limit reached after epoch %d; keeping the best checkpoint (epoch %d)", fold, run.epoch, run.best["epoch"])
+            break
+        _end_epoch(run, loss, began, cache, val_idx, config, device, fold_dir, identity)
+        if not is_quiet():
+            log.info("fold %d epoch %d: loss %s, inner-val score %s", fold, run.epoch, run.rows[-1]["loss"], run.rows[-1]["inner_val_score"])
+    run.model.load_state_dict(run.best["state"])
+    thresholds = _thresholds(run.model, cache, val_idx, config, device)
+    return FoldResult(fold, run.best["state"], thresholds, run.best["epoch"], float(run.best["score"]), len(run.rows), stopped, run.rows)
+
+
+def _thresholds(model: nn.Module, cache: Cache, val_idx: np.ndarray, config: Config, device: torch.device) -> np.ndarray:
+    """The per-class thresholds (24,) searched on the inner split: by rank 0, then sent to every rank."""
+    thresholds = np.zeros(NUM_CLASSES)
+    if is_main_process():
+        _, probabilities = _inner_score(model, cache, val_idx, config, device)
+        thresholds = search_thresholds(cache.labels[val_idx], probabilities, passes=config.threshold_passes)
+    return np.asarray(from_rank_zero([float(t) for t in thresholds]))
+
+
+def sha256_of(indices: np.ndarray) -> str:
+    """SHA-256 (hex) of an index array as int64: identifies a fold's training or validation split."""
+    return hashlib.sha256(np.asarray(indices, dtype=np.int64).tobytes()).hexdigest()
+
+
+def labelled_records(cache: Cache) -> np.ndarray:
+    """Indices of the records with at least one scored class (the seed trains on these only)."""
+    return np.flatnonzero(np.asarray(cache.labels).any(axis=1))
+
+
+def minimum_records(config: Config) -> int:
+    """The fewest labelled records that fill every fold's inner split."""
+    return config.n_folds * config.inner_folds
+
+
+def _read_training_data(data_dir: Path, model_dir: Path, config: Config, cache_root: Path) -> tuple[Cache, np.ndarray]:
+    """The record cache and its labelled records; MODEL_DIR keeps the cache's lists of skipped records and repairs."""
+    # The cache's own lists go when MODEL_DIR/work is removed: MODEL_DIR keeps copies (one per torchrun job), and the log names those.
+    cache = build_cache(data_dir, cache_root, gain_policy=config.gain_policy, workers=config.workers or None, lists_dir=model_dir if is_main_process() else None)
+    usable = labelled_records(cache)
+    if len(usable) < minimum_records(config):
+        raise TooFewRecordsError(
+            f"{data_dir}: {len(usable)} readable records with a scored class ({len(cache)} readable, "
+            f"{len(cache.bad_records)} unreadable); {config.n_folds} folds with {config.inner_folds} inner splits "
+            f"need at least {minimum_records(config)}")
+    return cache, usable
+
+
+def _finished_fold(model_dir: Path, k: int, config: Config, fingerprint: str) -> dict | None:
+    """Fold ``k``'s manifest entry when its weights were trained on the same data and configuration, else None."""
+    record, why = check_fold(model_dir, k, config, fingerprint)
+    if record is None:
+        log.info("fold %d: training (nothing to reuse: %s)", k, why)
+        return None
+    log.info("fold %d: already trained on the same data and configuration (%s), reused", k, model_dir / weights_name(k))
+    return manifest_entry(record)
+
+
+def _train_and_save_fold(cache: Cache, train_idx: np.ndarray, held_out: np.ndarray, model_dir: Path, k: int,
+                         config: Config, deadline: float | None, device: torch.device) -> dict:
+    """Train fold ``k`` (checkpoint and thresholds from an inner split of ``train_idx``); write its weights and result."""
+    began = time.time()
+    folder = fileio.fold_dir(model_dir, k)
+    fit_idx, val_idx = inner_split(cache, train_idx, config, config.seed, k)
+    result = train_fold(cache, fit_idx, val_idx, config, folder, config.seed, k, deadline, device)
+    if not is_main_process():  # the same result; rank 0 writes it, the others read the manifest
+        return {}
+    weights = model_dir / weights_name(k)
+    digest = save_weights(weights, result.state_dict)
+    entry = {"fold": k, "weights": weights.name, "sha256": digest, "thresholds": [round(float(t), 2) for t in result.thresholds],
+             "seed": config.seed, "best_epoch": result.best_epoch, "inner_val_score": result.inner_val_score,
+             "epochs_run": result.epochs_run, "stopped_by_time_limit": result.stopped_by_time_limit,
+             "n_fit": int(len(fit_idx)), "n_inner_val": int(len(val_idx)), "nheld_out": int(len(held_out)),
+             "log": str((folder / EPOCH_LOG).relative_to(model_dir))}
+    record = {**entry, "config": config.training_identity(), "fingerprint": cache.fingerprint, "device": str(device),
+              "threads": torch.get_num_threads(), "seconds": round(time.time() - began, 1)}
+    atomic_write_text(folder / FOLD_RESULT, json.dumps(record, indent=2) + "\n")
+    (folder / TRAINING_STATE).unlink(missing_ok=True)
+    return entry
+
+
+def _remove_stale_manifest(model_dir: Path, folds: list[int]) -> None:
+    """The manifest no longer describes ``model_dir`` once ``folds`` are trained again: never leave it claiming them."""
+    manifest = model_dir / MANIFEST
+    if manifest.exists():
+        log.warning("%s removed: fold(s) %s are trained again; it is written anew once every fold is finished",
+                    manifest, ", ".join(map(str, folds)))
+        manifest.unlink(missing_ok=True)  # another run sharing the folds may have removed it first
+
+
+def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, cache_root: str | Path | None = None,
+                   assign: Callable[[list[str], np.ndarray], np.ndarray] | None = None,
+                   only_folds: tuple[int, ...] | None = None) -> dict | None:
+    """Train ``config.n_folds`` fold models on ``data_dir`` and write the model directory (``modeldir.py``).
+
+    Resumable: finished folds (``MODEL_DIR/folds/fold_K/result.json`` + weights) are kept,
+    an unfinished one resumes from its last epoch; a fold trained on other data or with
+    another configuration is trained again. ``only_folds`` (e.g. ``(0, 2)``) trains just
+    those folds, so that separate processes can share the folds out (``modeldir.assemble``); the
+    manifest is written once every fold is finished, and None is returned until then.
+    The record cache lives in ``cache_root`` when given (and is kept, e.g. for
+    cross-validation), else in ``MODEL_DIR/work``, which is removed once the manifest is
+    written. Unreadable records are skipped and listed in ``MODEL_DIR/bad_records.csv``
+    (``file,reason``; absent when there are none). ``config.time_limit_hours`` is shared
+    out among the folds this call trains. ``assign(names, labels)`` replaces the stratified
+    folds (``folds.make_folds``) with its own fold per record, 0..n_folds-1, or -1 for a
+    record that every fold trains on and none holds out (leave-one-source-out). Under
+    torchrun every rank trains and rank 0 alone writes. Returns the manifest, or None
+    while folds are missing.
+    """
+    data_dir, model_dir = Path(data_dir), Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    deadline = started + config.time_limit_hours * 3600 if config.time_limit_hours > 0 else None
+    threads = set_threads(config.threads)
+    device = choose_device()
+    start_distributed(device)
+    log.info("training on %s with %d threads; config %s", device, threads, config)
+    with rank_zero_first():  # rank 0 builds the cache, the others then open it
+        cache, usable = _read_training_data(data_dir, model_dir, config, Path(cache_root) if cache_root is not None else model_dir / WORK_DIR / "cache")
+    names = [str(n) for n in cache.names[usable]]
+    assignment = (make_folds(names, cache.labels[usable], n_folds=config.n_folds, seed=config.seed) if assign is None
+                  else np.asarray(assign(names, np.asarray(cache.labels[usable], dtype=bool)), dtype=np.int64))
+    chosen = range(config.n_folds) if only_folds is None else only_folds
+    to_train = [k for k in chosen if _finished_fold(model_dir, k, config, cache.fingerprint) is None]
+    if is_main_process():
+        write_plan(model_dir, config, {"fingerprint": cache.fingerprint, "records": int(len(cache)), "labelled_records": int(len(usable)),
+                                       "unreadable_records": len(cache.bad_records),
+                                       "fold_assignment": dict(zip(names, map(int, assignment)))})
+        if to_train:
+            _remove_stale_manifest(model_dir, to_train)
+    for i, k in enumerate(to_train):
+        fold_deadline = None if deadline is None else time.time() + max(0.0, deadline - time.time()) / (len(to_train) - i)
+        _train_and_save_fold(cache, usable[assignment != k], usable[assignment == k], model_dir, k, config, fold_deadline, device)
+    fingerprint = cache.fingerprint
+    del cache
+    with rank_zero_first():  # rank 0 writes the manifest, the other ranks then read it back
+        missing = unfinished_folds(model_dir, config, fingerprint) if only_folds is not None else []
+        if missing:
+            log.warning("%s: fold(s) %s trained; no manifest yet (%s). Once every fold is, run `python -m ecgnet assemble %s`",
+                        model_dir, ", ".join(map(str, chosen)), "; ".join(missing), model_dir)
+            return None
+        if not is_main_process():
+            return load_manifest(model_dir, check_weights=False)
+        return assemble(model_dir, time.time() - started if only_folds is None else None, remove_work=cache_root is None,
+                        device=str(device), threads=threads)
+
+
+def train_from_environment(data_dir: str | Path, model_dir: str | Path) -> dict | None:
+    """``train_ensemble`` with the configuration ``$ECGNET_CONFIG`` names and the folds ``$ECGNET_FOLDS`` names (all when unset).
+
+    What ``train_model.py`` and the contract's ``train_12ECG_classifier`` run; raises
+    ``ConfigError`` for a bad ``$ECGNET_CONFIG`` or ``$ECGNET_FOLDS``.
+    """
+    config = load_config()
+    return train_ensemble(data_dir, model_dir, config, only_folds=folds_from_environment(config))
