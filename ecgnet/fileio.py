@@ -37,10 +37,12 @@ while torch may be half imported, and ``review`` and ``labelissues`` read result
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import stat
 import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,6 +110,20 @@ def atomic_write_text(path: str | Path, text: str, sync: bool = True) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), sync)
 
 
+def write_csv(path: str | Path, header: Sequence[object], rows: Iterable[Sequence[object]]) -> Path:
+    """Write a CSV file atomically: ``header``, then one line per row (``\\n`` line ends, the csv module's quoting); its path.
+
+    Every CSV file ecgnet writes goes through here. Floats meant to be read back exactly
+    should come as ``repr(float(value))`` strings (shortest round-trip form).
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+    return Path(path)
+
+
 # --- the names of a model or results directory's files ---
 
 MANIFEST = "manifest.json"  # the model directory's description (modeldir.py writes and checks it)
@@ -149,29 +165,13 @@ class OutOfFold:
     outputs: np.ndarray  # (N, 24) bool
 
 
-def _csv_text(rows: list[list[object]]) -> str:
-    from io import StringIO
-
-    buffer = StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
-    return buffer.getvalue()
-
-
 def write_oof(results_dir: Path, oof: OutOfFold) -> Path:
     """Write ``oof_predictions.csv`` (one row per record, N rows, 3 + 3 x 24 columns); returns its path."""
     header = ["record", "source", "fold"]
     header += [f"label_{c}" for c in CLASSES] + [f"prob_{c}" for c in CLASSES] + [f"output_{c}" for c in CLASSES]
-    rows: list[list[object]] = [header]
-    for i, name in enumerate(oof.records):
-        rows.append(
-            [name, oof.sources[i], int(oof.folds[i])]
-            + [int(v) for v in oof.labels[i]]
-            + [repr(float(v)) for v in oof.probabilities[i]]
-            + [int(v) for v in oof.outputs[i]]
-        )
-    path = Path(results_dir) / OOF_FILE
-    atomic_write_text(path, _csv_text(rows))
-    return path
+    rows = ([name, oof.sources[i], int(oof.folds[i])] + [int(v) for v in oof.labels[i]]
+            + [repr(float(v)) for v in oof.probabilities[i]] + [int(v) for v in oof.outputs[i]] for i, name in enumerate(oof.records))
+    return write_csv(Path(results_dir) / OOF_FILE, header, rows)
 
 
 def read_oof(results_dir: Path) -> OutOfFold:
@@ -202,11 +202,8 @@ def read_oof(results_dir: Path) -> OutOfFold:
 
 def write_thresholds(results_dir: Path, thresholds: dict[int, np.ndarray]) -> Path:
     """Write ``thresholds.csv``: fold -> (24,) thresholds, one row per fold; returns its path."""
-    rows: list[list[object]] = [["fold", *CLASSES]]
-    rows += [[fold, *(repr(float(t)) for t in values)] for fold, values in sorted(thresholds.items())]
-    path = Path(results_dir) / THRESHOLDS_FILE
-    atomic_write_text(path, _csv_text(rows))
-    return path
+    rows = ([fold, *(repr(float(t)) for t in values)] for fold, values in sorted(thresholds.items()))
+    return write_csv(Path(results_dir) / THRESHOLDS_FILE, ["fold", *CLASSES], rows)
 
 
 def read_thresholds(results_dir: Path) -> dict[int, np.ndarray]:

@@ -19,14 +19,13 @@ given_label (0/1), probability, label_quality, rank.
 from __future__ import annotations
 
 import argparse
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES
-from ecgnet.fileio import OutOfFold, atomic_write_text, read_oof
+from ecgnet.fileio import OutOfFold, read_oof, write_csv
 
 LABEL_ISSUES_FILE = "label_issues.csv"
 COLUMNS = ("record", "class", "code", "given_label", "probability", "label_quality", "rank")
@@ -88,16 +87,8 @@ def rank_label_issues(oof: OutOfFold) -> LabelIssues:
 
 def write_label_issues(results_dir: Path, issues: LabelIssues) -> Path:
     """Write ``label_issues.csv`` (``COLUMNS``) atomically into ``results_dir``."""
-    from io import StringIO
-
-    buffer = StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for row in issues.rows():
-        writer.writerow([row[k] if k not in ("probability", "label_quality") else repr(row[k]) for k in COLUMNS])
-    path = Path(results_dir) / LABEL_ISSUES_FILE
-    atomic_write_text(path, buffer.getvalue())
-    return path
+    rows = ([row[k] if k not in ("probability", "label_quality") else repr(row[k]) for k in COLUMNS] for row in issues.rows())
+    return write_csv(Path(results_dir) / LABEL_ISSUES_FILE, COLUMNS, rows)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-from io import StringIO
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,7 +26,7 @@ from ecgnet.analysis.plot import LEADS
 from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES, NUM_CLASSES
 from ecgnet.console import progress
 from ecgnet.errors import RecordError
-from ecgnet.fileio import atomic_write_text, read_oof, read_summary
+from ecgnet.fileio import read_oof, read_summary, write_csv
 from ecgnet.records.reader import read_record
 
 if TYPE_CHECKING:  # torch is imported where the models run, so `report` does not pay for it
@@ -112,14 +111,8 @@ def lead_importance(results_dir: Path, data_dir: Path, max_records: int | None =
 
 def write_lead_importance(results_dir: Path, importance: np.ndarray, count: np.ndarray) -> Path:
     """``RESULTS_DIR/lead_importance.csv``: per class, records scored and the importance (24, 12) of each lead; its path."""
-    buffer = StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["class", "code", "records", *LEADS])
-    for c, (abbr, code) in enumerate(zip(ABBREVIATIONS, CLASSES)):
-        writer.writerow([abbr, code, int(count[c]), *(repr(float(v)) for v in importance[c])])
-    path = Path(results_dir) / LEAD_IMPORTANCE_FILE
-    atomic_write_text(path, buffer.getvalue())
-    return path
+    rows = ([abbr, code, int(count[c]), *(repr(float(v)) for v in importance[c])] for c, (abbr, code) in enumerate(zip(ABBREVIATIONS, CLASSES)))
+    return write_csv(Path(results_dir) / LEAD_IMPORTANCE_FILE, ["class", "code", "records", *LEADS], rows)
 
 
 def read_lead_importance(results_dir: Path) -> tuple[np.ndarray, np.ndarray]:

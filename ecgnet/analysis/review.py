@@ -38,7 +38,7 @@ import numpy as np
 from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES, canonical_code, class_index, description
 from ecgnet.console import progress
 from ecgnet.errors import AnalysisError, RecordError
-from ecgnet.fileio import OOF_FILE, SUMMARY_FILE, OutOfFold, atomic_write_text, read_oof, read_summary
+from ecgnet.fileio import OOF_FILE, SUMMARY_FILE, OutOfFold, atomic_write_text, read_oof, read_summary, write_csv
 from ecgnet.records.reader import read_record
 
 log = logging.getLogger(__name__)
@@ -194,21 +194,12 @@ def packet_html(c: int, images: list[bytes]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _csv(rows: list[list[object]]) -> str:
-    from io import StringIO
-
-    buffer = StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
-    return buffer.getvalue()
-
-
 def _key_rows(results: Results, c: int, rows: list[int]) -> list[list[object]]:
+    """The key's rows (``KEY_COLUMNS``): what each case number hides."""
     oof = results.oof
-    table: list[list[object]] = [list(KEY_COLUMNS)]
-    for case, row in enumerate(rows, start=1):
-        table.append([case, oof.records[row], oof.sources[row], int(oof.folds[row]), ABBREVIATIONS[c], CLASSES[c],
-                      int(oof.labels[row, c]), int(oof.outputs[row, c]), repr(float(oof.probabilities[row, c]))])
-    return table
+    return [[case, oof.records[row], oof.sources[row], int(oof.folds[row]), ABBREVIATIONS[c], CLASSES[c],
+             int(oof.labels[row, c]), int(oof.outputs[row, c]), repr(float(oof.probabilities[row, c]))]
+            for case, row in enumerate(rows, start=1)]
 
 
 def _write_staged(staging: Path, results: Results, c: int, cases: list[tuple[int, bytes]], draw: dict) -> None:
@@ -216,8 +207,8 @@ def _write_staged(staging: Path, results: Results, c: int, cases: list[tuple[int
     packet.mkdir()
     key.mkdir()
     atomic_write_text(packet / PACKET_FILE, packet_html(c, [png for _, png in cases]))
-    atomic_write_text(packet / SHEET_FILE, _csv([list(SHEET_COLUMNS)] + [[k, ABBREVIATIONS[c], "", ""] for k in range(1, len(cases) + 1)]))
-    atomic_write_text(key / KEY_FILE, _csv(_key_rows(results, c, [row for row, _ in cases])))
+    write_csv(packet / SHEET_FILE, SHEET_COLUMNS, [[k, ABBREVIATIONS[c], "", ""] for k in range(1, len(cases) + 1)])
+    write_csv(key / KEY_FILE, KEY_COLUMNS, _key_rows(results, c, [row for row, _ in cases]))
     atomic_write_text(key / DRAW_FILE, json.dumps(draw, indent=2) + "\n")
 
 

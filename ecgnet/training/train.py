@@ -30,9 +30,7 @@ API: ``inner_split``, ``train_fold(cache, train_idx, val_idx, config, fold_dir, 
 from __future__ import annotations
 
 import copy
-import csv
 import hashlib
-import io
 import json
 import logging
 import os
@@ -71,7 +69,7 @@ from ecgnet.device import (
     uses_grad_scaler,
 )
 from ecgnet.errors import TooFewRecordsError
-from ecgnet.fileio import EPOCH_LOG, FOLD_RESULT, MANIFEST, TRAINING_STATE, WORK_DIR, atomic_write_text
+from ecgnet.fileio import EPOCH_LOG, FOLD_RESULT, MANIFEST, TRAINING_STATE, WORK_DIR, atomic_write_text, write_csv
 from ecgnet.inference.ensemble import inference_forms, predict_probabilities
 from ecgnet.modeldir import (
     assemble,
@@ -143,11 +141,7 @@ def inner_split(cache: Cache, train_idx: np.ndarray, config: Config, seed: int, 
 
 
 def _write_log(path: Path, rows: list[dict]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=LOG_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buffer.getvalue())
+    write_csv(path, LOG_COLUMNS, ([row[k] for k in LOG_COLUMNS] for row in rows))
 
 
 def _inner_score(model: nn.Module, cache: Cache, val_idx: np.ndarray, config: Config, device: torch.device) -> tuple[float, np.ndarray]:
