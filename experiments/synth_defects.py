@@ -1,6 +1,6 @@
 """The generator's measured defects (issue 16): synthetic records against real ones, one measurement for both.
 
-Usage: .venv/bin/python bench/bench_synth_defects.py [--n 40] [--real DIR ...] [--seed 7]
+Usage: .venv/bin/python experiments/synth_defects.py [--n 40] [--real DIR ...] [--seed 7]
 
 The measurement is this script's own median-beat delineation and shares no code with the
 generator (neurokit2 was not used: its pins need pandas < 3 and setuptools < 82, which the

@@ -1,6 +1,6 @@
 """How hard is the synthetic data? A non-deep baseline scored with the challenge metric.
 
-Usage: .venv/bin/python bench/synth_baseline.py [--train 2000] [--test 1000] [--seed 0]
+Usage: .venv/bin/python experiments/synth_baseline.py [--train 2000] [--test 1000] [--seed 0]
 Eleven hand-made features per record (rate, RR irregularity and range, premature
 beats, QRS width, frontal axis as sin/cos, largest limb-lead QRS, T polarity,
 pacing spikes, P-wave size) plus age and sex, one-vs-rest logistic regression

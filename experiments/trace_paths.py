@@ -1,6 +1,6 @@
 """Count the project files whose functions run on the two main paths: one record through driver.py, one folder through train_model.py.
 
-    python bench/trace_paths.py [--work DIR]
+    python experiments/trace_paths.py [--work DIR]
 
 Writes 40 synthetic records, trains a `smoke` ensemble with train_model.py, then runs
 driver.py on one record; each under sys.setprofile, listing the repository files in

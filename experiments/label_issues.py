@@ -1,6 +1,6 @@
 """Does the label-issue ranking find labels that are wrong? Flip some on purpose and see.
 
-Usage: .venv/bin/python bench/bench_label_issues.py [--out runs/bench-label-issues] [--n 1500]
+Usage: .venv/bin/python experiments/label_issues.py [--out runs/bench-label-issues] [--n 1500]
        [--rate 0.05] [--classes LAD AF IAVB] [--config demo] [--seed 0]
 
 1. writes ``n`` synthetic records (10 s, 500 Hz, as in the demo);

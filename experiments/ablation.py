@@ -1,8 +1,8 @@
 """The recipe levers, each alone and the best combination, by leave-one-source-out (issues 16 and 17).
 
-    .venv/bin/python bench/ablation.py real      [--out runs/ablation] [--seeds 0 1] [--rows ...]
-    .venv/bin/python bench/ablation.py synthetic [--out runs/ablation] [--seeds 0 1] [--rows ...]
-    .venv/bin/python bench/ablation.py table     [--out runs/ablation]
+    .venv/bin/python experiments/ablation.py real      [--out runs/ablation] [--seeds 0 1] [--rows ...]
+    .venv/bin/python experiments/ablation.py synthetic [--out runs/ablation] [--seeds 0 1] [--rows ...]
+    .venv/bin/python experiments/ablation.py table     [--out runs/ablation]
 
 Each row is the base configuration (``BASE``: the demo's small network at the seed's
 4,096-sample window, so a budget of 2 cores can afford 2 experiments x 7 rows x 2 seeds)

@@ -1,6 +1,6 @@
 """Fill a review packet's rating sheet as simulated raters would, to exercise ``python -m ecgnet agreement``.
 
-    python bench/simulate_ratings.py REVIEW_DIR OUT_DIR [--raters 2] [--agree 0.9] [--seed 0]
+    python experiments/simulate_ratings.py REVIEW_DIR OUT_DIR [--raters 2] [--agree 0.9] [--seed 0]
 
 Not clinical data: each simulated rater answers the key's training label, flipped with
 probability 1 - ``--agree`` (independently per rater, seeded), and says "unsure" for one

@@ -1,6 +1,6 @@
 """Are the attributions of `explain` more than decoration? Three checks on a trained model directory.
 
-Usage: .venv/bin/python bench/bench_explain.py MODEL_DIR [--records 12] [--seed 1000]
+Usage: .venv/bin/python experiments/attribution_checks.py MODEL_DIR [--records 12] [--seed 1000]
 
 1. Lead mixing in the stem: for the first convolution over the 12 leads (found by type),
    the share of each output channel's weight energy that comes from its strongest lead
