@@ -114,14 +114,42 @@ def write_manifest(model_dir: Path, manifest: dict) -> None:
     atomic_write_text(Path(model_dir) / MANIFEST, json.dumps(manifest, indent=2) + "\n")
 
 
+def not_a_model_dir(model_dir: Path) -> str:
+    """Why ``model_dir`` (lacking ``manifest.json``) is no model directory, and what to do: check the path,
+    or finish the training whose folds it holds. ``model_dir`` may not exist."""
+    made_by = "the folder `python train_model.py TRAINING_DIR MODEL_DIR`, `python -m ecgnet cv` or `demo` writes"
+    if not model_dir.exists():
+        return f"{model_dir}: no such directory; check the path (a model directory is {made_by})"
+    if not model_dir.is_dir():
+        return f"{model_dir}: a file, not a model directory ({made_by}); check the path"
+    path = model_dir / MANIFEST
+    if (model_dir / fileio.FOLDS_DIR).is_dir():
+        finished = sorted(int(p.parent.name.removeprefix("fold_")) for p in (model_dir / fileio.FOLDS_DIR).glob(f"fold_*/{FOLD_RESULT}")
+                          if p.parent.name.removeprefix("fold_").isdigit())
+        done = f"fold(s) {', '.join(map(str, finished))} finished" if finished else "no fold finished yet"
+        return (f"{path}: missing: the training of {model_dir} is unfinished ({done}). Resume it with the same command "
+                f"(`python train_model.py TRAINING_DIR {model_dir}`, or the same `python -m ecgnet cv`/`demo`; finished folds "
+                f"are reused), or, when separate runs trained its folds ({FOLDS_ENV_VAR}), `python -m ecgnet assemble {model_dir}`")
+    hint = ""
+    if (model_dir / "model" / MANIFEST).is_file():  # e.g. runs/demo given for runs/demo/model
+        hint = f"; did you mean {model_dir / 'model'}?"
+    elif next(model_dir.glob("*.hea"), None) is not None:
+        hint = "; it holds records (.hea): is it the data directory, given in the model directory's place?"
+    return f"{path}: missing, so {model_dir} is not a model directory ({made_by}); check the path{hint}"
+
+
 def load_manifest(model_dir: str | Path, check_weights: bool = True) -> dict:
-    """Read and validate ``MODEL_DIR/manifest.json`` (and the weights' checksums)."""
+    """Read and validate ``MODEL_DIR/manifest.json`` (and the weights' checksums); returns the manifest (a dict).
+
+    Raises ``ModelDirError`` naming the file and the problem: for a path that is no model
+    directory (missing, no ``manifest.json``) what is wrong with the path, or that its
+    training is unfinished; for a stale or damaged one (format, classes, weights) how to
+    replace it.
+    """
     model_dir = Path(model_dir)
     path = model_dir / MANIFEST
-    if not model_dir.is_dir():
-        raise ModelDirError(f"{model_dir}: no such model directory; {RETRAIN}")
-    if not path.is_file():
-        raise ModelDirError(f"{path}: missing, so {model_dir} is not a trained model directory (or training did not finish); {RETRAIN}")
+    if not path.is_file():  # a wrong path, not a damaged model: say so rather than "retrain"
+        raise ModelDirError(not_a_model_dir(model_dir))
     try:
         manifest = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -211,8 +239,8 @@ def check_fold(model_dir: Path, k: int, config: Config, fingerprint: str) -> tup
     folder = fileio.fold_dir(model_dir, k)
     result_path, weights = folder / FOLD_RESULT, Path(model_dir) / weights_name(k)
     if not result_path.is_file():
-        state = "unfinished (its training state exists)" if (folder / TRAINING_STATE).exists() else "not trained"
-        return None, f"fold {k} is {state}: no {result_path}"
+        started = (folder / TRAINING_STATE).exists()
+        return None, f"fold {k} is unfinished: its training state {folder / TRAINING_STATE} is resumed" if started else f"fold {k} is not trained yet"
     try:
         record = json.loads(result_path.read_text())
         trained_with = Config.from_dict(record["config"]).training_identity()
