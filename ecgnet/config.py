@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -228,6 +229,11 @@ class Config:
         data = {**dataclasses.asdict(self.network), **dataclasses.asdict(self)}
         del data["network"]
         return {k: list(v) if k in LIST_KEYS else v for k, v in data.items()}
+
+    def describe(self, width: int = 100) -> str:
+        """The settings as ``key=value`` lines of at most ``width`` characters, indented: for the log, not for parsing."""
+        pairs = ", ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in self.to_dict().items())
+        return textwrap.fill(pairs, width=width, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False)
 
     @classmethod
     def from_dict(cls, data: dict) -> Config:

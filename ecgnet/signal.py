@@ -1,4 +1,4 @@
-"""Signal maths on plain numpy arrays: resampling, the input levers, training crops, inference windows.
+"""Signal maths on plain numpy arrays: resampling, the input levers, training augmentation and crops, inference windows.
 
 Everything here takes and returns ``(leads, samples)`` arrays and knows nothing
 about files, so training, inference and the cache share one implementation.
@@ -88,6 +88,41 @@ def prepare_input(signal: np.ndarray, config) -> np.ndarray:
     return out
 
 
+# --- training only: augmentation and crops, drawn from the batch's seeded generator ---
+
+
+def stretch(signal: np.ndarray, config, rng: np.random.Generator) -> np.ndarray:
+    """The record (leads, N) time-stretched by a factor uniform in 1 ± ``config.augment_stretch`` (linear interpolation; unchanged when 0)."""
+    if config.augment_stretch <= 0 or signal.shape[1] < 2:
+        return signal
+    factor = rng.uniform(1 - config.augment_stretch, 1 + config.augment_stretch)
+    n = signal.shape[1]
+    positions = np.arange(max(2, int(round(n * factor)))) / factor
+    return np.stack([np.interp(positions, np.arange(n), lead) for lead in signal]).astype(np.float32)
+
+
+def augment(window: np.ndarray, config, rng: np.random.Generator) -> np.ndarray:
+    """Amplitude scaling, baseline wander, noise and lead dropout of one (leads, L) mV training window, as configured.
+
+    Each lead scaled by exp(N(0, ``augment_amplitude``)); a 0.05-0.5 Hz sine of
+    ``augment_wander_mv`` per lead; white noise of sd ``augment_noise_mv``; each lead zeroed
+    with probability ``augment_lead_dropout``. All drawn from ``rng`` (the batch's seed).
+    """
+    leads, length = window.shape
+    out = window
+    if config.augment_amplitude > 0:
+        out = out * np.exp(rng.normal(0.0, config.augment_amplitude, (leads, 1)))
+    if config.augment_wander_mv > 0:
+        t = np.arange(length) / TARGET_FS
+        hz, phase = rng.uniform(0.05, 0.5, (leads, 1)), rng.uniform(0, 2 * np.pi, (leads, 1))
+        out = out + config.augment_wander_mv * np.sin(2 * np.pi * hz * t + phase)
+    if config.augment_noise_mv > 0:
+        out = out + rng.normal(0.0, config.augment_noise_mv, (leads, length))
+    if config.augment_lead_dropout > 0:
+        out = out * (rng.random((leads, 1)) >= config.augment_lead_dropout)
+    return np.asarray(out, dtype=np.float32)
+
+
 def random_crop_or_pad(signal: np.ndarray, length: int = WINDOW, rng: np.random.Generator | None = None) -> np.ndarray:
     """A training window: a random crop if the record is longer, zero-padding at a random offset if shorter.
 
@@ -104,6 +139,9 @@ def random_crop_or_pad(signal: np.ndarray, length: int = WINDOW, rng: np.random.
     start = int(rng.integers(0, length - samples + 1))
     out[:, start:start + samples] = signal
     return out
+
+
+# --- inference: overlapping windows over a whole record ---
 
 
 def num_windows(samples: int, length: int = WINDOW, overlap: int = OVERLAP) -> int:

@@ -5,12 +5,11 @@ import numpy as np
 import pytest
 
 from ecgnet.config import ADOPTED_LEVERS, LEVERS_OFF, PRESETS, Config
-from ecgnet.data.loader import augment, stretch
 from ecgnet.errors import ConfigError
 from ecgnet.inference.ensemble import record_inputs
 from ecgnet.modeldir import preprocessing
 from ecgnet.records.reader import read_record
-from ecgnet.signal import TARGET_FS, prepare_input
+from ecgnet.signal import TARGET_FS, augment, prepare_input, stretch
 from ecgnet.synth import generate_dataset
 
 FS = TARGET_FS

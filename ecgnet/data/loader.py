@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 from ecgnet.data.cache import Cache
 from ecgnet.device import available_cores
 from ecgnet.leads import LEADS
-from ecgnet.signal import TARGET_FS, padded_length, prepare_input
+from ecgnet.signal import augment, padded_length, prepare_input, stretch
 
 # (record indices (B,), crop offsets (B,), augmentation seed or -1, window length in samples)
 Batch = tuple[np.ndarray, np.ndarray, int, int]
@@ -91,38 +91,6 @@ def cut_window(signal: np.ndarray, window: int, start: int, out: np.ndarray | No
         out[:] = 0
         out[:, start:start + samples] = signal
     return out
-
-
-def stretch(signal: np.ndarray, config, rng: np.random.Generator) -> np.ndarray:
-    """The record (leads, N) time-stretched by a factor uniform in 1 ± ``config.augment_stretch`` (linear interpolation; unchanged when 0)."""
-    if config.augment_stretch <= 0 or signal.shape[1] < 2:
-        return signal
-    factor = rng.uniform(1 - config.augment_stretch, 1 + config.augment_stretch)
-    n = signal.shape[1]
-    positions = np.arange(max(2, int(round(n * factor)))) / factor
-    return np.stack([np.interp(positions, np.arange(n), lead) for lead in signal]).astype(np.float32)
-
-
-def augment(window: np.ndarray, config, rng: np.random.Generator) -> np.ndarray:
-    """Amplitude scaling, baseline wander, noise and lead dropout of one (leads, L) mV training window, as configured.
-
-    Each lead scaled by exp(N(0, ``augment_amplitude``)); a 0.05-0.5 Hz sine of
-    ``augment_wander_mv`` per lead; white noise of sd ``augment_noise_mv``; each lead zeroed
-    with probability ``augment_lead_dropout``. All drawn from ``rng`` (the batch's seed).
-    """
-    leads, length = window.shape
-    out = window
-    if config.augment_amplitude > 0:
-        out = out * np.exp(rng.normal(0.0, config.augment_amplitude, (leads, 1)))
-    if config.augment_wander_mv > 0:
-        t = np.arange(length) / TARGET_FS
-        hz, phase = rng.uniform(0.05, 0.5, (leads, 1)), rng.uniform(0, 2 * np.pi, (leads, 1))
-        out = out + config.augment_wander_mv * np.sin(2 * np.pi * hz * t + phase)
-    if config.augment_noise_mv > 0:
-        out = out + rng.normal(0.0, config.augment_noise_mv, (leads, length))
-    if config.augment_lead_dropout > 0:
-        out = out * (rng.random((leads, 1)) >= config.augment_lead_dropout)
-    return np.asarray(out, dtype=np.float32)
 
 
 class WindowDataset(Dataset):

@@ -36,7 +36,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +48,7 @@ from ecgnet.challenge.classes import NUM_CLASSES
 from ecgnet.challenge.metrics import challenge_metric
 from ecgnet.challenge.thresholds import apply_thresholds, search_thresholds
 from ecgnet.config import Config, load_config
-from ecgnet.console import is_quiet, progress
+from ecgnet.console import progress
 from ecgnet.data.cache import Cache, build_cache
 from ecgnet.data.folds import make_folds
 from ecgnet.data.loader import EpochLoader, choose_workers
@@ -107,26 +107,6 @@ class FoldResult:
     log: list[dict]
 
 
-@dataclass
-class _Run:
-    """One fold's training in progress; ``state`` is what ``state.pt`` holds after each epoch."""
-
-    model: SEResNet
-    net: nn.Module  # what steps: ``model`` itself, or its DDP wrapper under torchrun
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    scaler: torch.amp.GradScaler
-    epoch: int = 0  # epochs completed
-    rows: list[dict] = field(default_factory=list)  # the epoch log
-    best: dict = field(default_factory=lambda: {"score": -np.inf, "epoch": 0, "state": None})
-
-    def state(self, identity: dict) -> dict:
-        """The resumable state: model, optimiser, schedule, scaler, epoch log, best checkpoint and whose run it is."""
-        return {"identity": identity, "epoch": self.epoch, "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict(), "rows": self.rows, "best": self.best}
-
-
 def derive_seed(*parts: int) -> int:
     """A 63-bit seed that depends only on ``parts`` (e.g. seed, fold, epoch)."""
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)[0] >> np.uint64(1))
@@ -138,10 +118,6 @@ def inner_split(cache: Cache, train_idx: np.ndarray, config: Config, seed: int, 
     assignment = make_folds([str(n) for n in cache.names[train_idx]], cache.labels[train_idx],
                             n_folds=config.inner_folds, seed=derive_seed(seed, fold, 1) % (2**31))
     return train_idx[assignment != 0], train_idx[assignment == 0]
-
-
-def _write_log(path: Path, rows: list[dict]) -> None:
-    write_csv(path, LOG_COLUMNS, ([row[k] for k in LOG_COLUMNS] for row in rows))
 
 
 def _inner_score(model: nn.Module, cache: Cache, val_idx: np.ndarray, config: Config, device: torch.device) -> tuple[float, np.ndarray]:
@@ -169,66 +145,6 @@ def training_model(config: Config, device: torch.device) -> SEResNet:
     return model
 
 
-def _start_or_resume(config: Config, device: torch.device, state_path: Path, identity: dict, seed: int, fold: int) -> _Run:
-    """A fresh run seeded by (seed, fold), continued from ``state_path`` when that was written by the same run."""
-    torch.manual_seed(derive_seed(seed, fold, 0, 1))
-    model = training_model(config, device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.lr_milestones), gamma=config.lr_gamma)
-    scaling = uses_grad_scaler(training_dtype(device, config.train_precision))
-    run = _Run(model, model, optimizer, scheduler, torch.amp.GradScaler(device.type, enabled=scaling))
-    if state_path.exists():
-        _resume(run, state_path, identity, fold, config, device)
-    run.net = data_parallel(model, device)
-    return run
-
-
-def _resume(run: _Run, state_path: Path, identity: dict, fold: int, config: Config, device: torch.device) -> None:
-    """Continue ``run`` from ``state_path`` when that was written by the same run (every rank reads rank 0's file)."""
-    state = torch.load(state_path, map_location=device, weights_only=True)
-    if _current(state["identity"]) != identity:
-        log.warning("%s: from another run (config, seed or data differ); starting fold %d afresh", state_path, fold)
-        return
-    run.model.load_state_dict(state["model"])
-    run.optimizer.load_state_dict(state["optimizer"])
-    run.scheduler.load_state_dict(state["scheduler"])
-    if state["scaler"]:  # empty when the fold began on the CPU, where the scaler is disabled
-        run.scaler.load_state_dict(state["scaler"])
-    run.epoch, run.rows, run.best = state["epoch"], state["rows"], state["best"]
-    log.info("fold %d: resuming after epoch %d of %d", fold, run.epoch, config.epochs)
-
-
-def _train_epoch(run: _Run, feed: EpochLoader, fit_idx: np.ndarray, config: Config, device: torch.device,
-                 seed: int, fold: int, deadline: float | None) -> float | None:
-    """One pass over ``fit_idx``: the mean BCE loss, or None when the deadline passed (the one place it is checked).
-
-    The deadline is only honoured once a checkpoint exists, so at least one epoch runs.
-    Data order and crops depend only on (seed, fold, epoch), dropout masks also on the rank.
-    The loss stays on the device until the epoch ends: no step waits for the GPU.
-    """
-    rank, world = rank_and_world()
-    torch.manual_seed(derive_seed(seed, fold, run.epoch + 1, 2, *([rank] if rank else [])))  # rank 0: one process's masks
-    rng = np.random.default_rng(derive_seed(seed, fold, run.epoch + 1, 3))
-    run.model.train()
-    dtype = training_dtype(device, config.train_precision)
-    total, seen = torch.zeros((), dtype=torch.float64, device=device), 0
-    batches, count = feed.epoch(fit_idx, config.batch_size, rng, rank, world)
-    batches = progress(batches, desc=f"fold {fold} epoch {run.epoch + 1}/{config.epochs}", total=count, unit="batch")
-    for signals, demographics, targets, global_count in batches:
-        if deadline is not None and _deadline_passed(deadline, run):
-            return None
-        signals, demographics, targets = (t.to(device, non_blocking=True) for t in (signals, demographics, targets))
-        with training_autocast(device, dtype):
-            loss, bce = batch_loss(run.net, signals, demographics, targets, global_count, config.challenge_loss_weight)
-        run.optimizer.zero_grad(set_to_none=True)
-        run.scaler.scale(loss).backward()
-        run.scaler.step(run.optimizer)
-        run.scaler.update()
-        total += bce.detach()
-        seen += global_count
-    return sum_over_ranks(total).item() / max(seen * NUM_CLASSES, 1)
-
-
 def batch_loss(net: nn.Module, signals: torch.Tensor, demographics: torch.Tensor, targets: torch.Tensor,
                global_count: int, challenge_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """(the loss this process backpropagates, its summed BCE): windows (B, 12, W), demographics (B, 5), targets (B, 24).
@@ -248,29 +164,15 @@ def batch_loss(net: nn.Module, signals: torch.Tensor, demographics: torch.Tensor
     return loss, bce
 
 
-def _deadline_passed(deadline: float, run: _Run) -> bool:
-    """Past ``deadline`` with a checkpoint to keep, as rank 0 sees it (so every rank stops at the same batch)."""
-    return from_rank_zero([float(time.time() > deadline and run.best["state"] is not None)])[0] > 0
-
-
-def _end_epoch(run: _Run, loss: float, began: float, cache: Cache, val_idx: np.ndarray, config: Config,
-               device: torch.device, fold_dir: Path, identity: dict) -> None:
-    """Step the schedule, score the inner split, keep the best checkpoint, then save the state and the log.
-
-    Under torchrun rank 0 scores and writes; every rank keeps the same best checkpoint.
-    """
-    lr = run.optimizer.param_groups[0]["lr"]
-    run.scheduler.step()
-    score = _inner_score(run.model, cache, val_idx, config, device)[0] if is_main_process() else 0.0
-    score = from_rank_zero([score])[0]
-    run.epoch += 1
-    if score > run.best["score"] or run.best["state"] is None:
-        run.best = {"score": score, "epoch": run.epoch, "state": copy.deepcopy({k: v.cpu() for k, v in run.model.state_dict().items()})}
-    run.rows.append({"epoch": run.epoch, "loss": f"{loss:.6f}", "inner_val_score": f"{score:.6f}",
-                     "lr": f"{lr:.3g}", "seconds": f"{time.time() - began:.1f}"})
-    if is_main_process():
-        save_torch(fold_dir / TRAINING_STATE, run.state(identity))
-        _write_log(fold_dir / EPOCH_LOG, run.rows)
+def _saved_state(path: Path, identity: dict, device: torch.device) -> dict | None:
+    """What ``path`` (a fold's ``state.pt``) holds when the same run wrote it, else None (absent, or another run's)."""
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location=device, weights_only=True)
+    if _current(state["identity"]) != identity:
+        log.warning("%s: from another run (config, seed or data differ); starting fold %d afresh", path, identity["fold"])
+        return None
+    return state
 
 
 def train_fold(cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray, config: Config, fold_dir: str | Path,
@@ -280,47 +182,101 @@ def train_fold(cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray, config:
     ``train_idx`` and ``val_idx`` index ``cache``; ``val_idx`` is the inner validation
     split (``inner_split``), never the held-out fold. ``fold_dir`` receives ``epochs.csv``
     and ``state.pt``. ``deadline`` is a ``time.time()`` value (s) after which training
-    stops cleanly with the best checkpoint so far. Under torchrun every rank calls it and
-    gets the same result; rank 0 alone writes (``device.is_main_process``).
+    stops cleanly with the best checkpoint so far (checked before every batch, once a
+    checkpoint exists). Raises ``TooFewRecordsError`` when either split is empty.
+
+    Under torchrun every rank calls it and gets the same result. The ranks meet at four
+    points only: the loss sum, the inner-validation score and the deadline (both decided
+    by rank 0), and the thresholds; rank 0 alone scores the inner split and writes files.
+    This function is longer than a screen on purpose: the whole loop reads top to bottom.
     """
+    train_idx, val_idx = np.asarray(train_idx), np.asarray(val_idx)
+    if len(train_idx) == 0 or len(val_idx) == 0:
+        raise TooFewRecordsError(f"fold {fold}: {len(train_idx)} training and {len(val_idx)} inner-validation records; both must be non-empty")
     fold_dir = Path(fold_dir)
-    if is_main_process():
-        fold_dir.mkdir(parents=True, exist_ok=True)
     set_threads(config.threads)
     device = device or choose_device()
     make_deterministic(device)
     start_distributed(device)
-    train_idx, val_idx = np.asarray(train_idx), np.asarray(val_idx)
-    if len(train_idx) == 0 or len(val_idx) == 0:
-        raise TooFewRecordsError(f"fold {fold}: {len(train_idx)} training and {len(val_idx)} inner-validation records; both must be non-empty")
+    rank, world = rank_and_world()
+    writes = rank == 0
+    if writes:
+        fold_dir.mkdir(parents=True, exist_ok=True)
     identity = {"config": config.training_identity(), "seed": seed, "fold": fold,
                 "train": sha256_of(train_idx), "val": sha256_of(val_idx), "fingerprint": cache.fingerprint}
-    run = _start_or_resume(config, device, fold_dir / TRAINING_STATE, identity, seed, fold)
+
+    # The model, its optimiser, schedule and gradient scaler: fresh from (seed, fold), or as the last epoch left them.
+    torch.manual_seed(derive_seed(seed, fold, 0, 1))
+    model = training_model(config, device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.lr_milestones), gamma=config.lr_gamma)
+    dtype = training_dtype(device, config.train_precision)
+    scaler = torch.amp.GradScaler(device.type, enabled=uses_grad_scaler(dtype))
+    epoch, rows, best = 0, [], {"score": -np.inf, "epoch": 0, "state": None}
+    state = _saved_state(fold_dir / TRAINING_STATE, identity, device)  # every rank reads rank 0's file
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if state["scaler"]:  # empty when the fold began on the CPU, where the scaler is disabled
+            scaler.load_state_dict(state["scaler"])
+        epoch, rows, best = state["epoch"], state["rows"], state["best"]
+        log.info("fold %d: resuming after epoch %d of %d", fold, epoch, config.epochs)
+    net = data_parallel(model, device)  # what steps: the model, or its DDP wrapper under torchrun
     workers = choose_workers(config.loader_workers, device, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     feed = EpochLoader(cache, config.window, workers, pin_memory=device.type == "cuda", config=config)
+
     stopped = False
-    while run.epoch < config.epochs:
+    while epoch < config.epochs and not stopped:
         began = time.time()
-        loss = _train_epoch(run, feed, train_idx, config, device, seed, fold, deadline)
-        if loss is None:
-            stopped = True
-            log.warning("fold %d: time limit reached after epoch %d; keeping the best checkpoint (epoch %d)", fold, run.epoch, run.best["epoch"])
+        # The data order and crops of an epoch depend on (seed, fold, epoch) alone; dropout masks on the rank too.
+        torch.manual_seed(derive_seed(seed, fold, epoch + 1, 2, *([rank] if rank else [])))
+        rng = np.random.default_rng(derive_seed(seed, fold, epoch + 1, 3))
+        model.train()
+        total, seen = torch.zeros((), dtype=torch.float64, device=device), 0  # on the device: no step waits for the GPU
+        batches, count = feed.epoch(train_idx, config.batch_size, rng, rank, world)
+        for signals, demographics, targets, global_count in progress(batches, f"fold {fold} epoch {epoch + 1}/{config.epochs}", count, "batch"):
+            if deadline is not None and from_rank_zero([float(time.time() > deadline and best["state"] is not None)])[0]:
+                stopped = True
+                break
+            signals, demographics, targets = (x.to(device, non_blocking=True) for x in (signals, demographics, targets))
+            with training_autocast(device, dtype):
+                loss, bce = batch_loss(net, signals, demographics, targets, global_count, config.challenge_loss_weight)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            total += bce.detach()
+            seen += global_count
+        if stopped:
+            log.warning("fold %d: time limit reached after epoch %d; keeping the best checkpoint (epoch %d)", fold, epoch, best["epoch"])
             break
-        _end_epoch(run, loss, began, cache, val_idx, config, device, fold_dir, identity)
-        if not is_quiet():
-            log.info("fold %d epoch %d: loss %s, inner-val score %s", fold, run.epoch, run.rows[-1]["loss"], run.rows[-1]["inner_val_score"])
-    run.model.load_state_dict(run.best["state"])
-    thresholds = _thresholds(run.model, cache, val_idx, config, device)
-    return FoldResult(fold, run.best["state"], thresholds, run.best["epoch"], float(run.best["score"]), len(run.rows), stopped, run.rows)
+        mean_loss = sum_over_ranks(total).item() / max(seen * NUM_CLASSES, 1)
 
+        # End of epoch: step the schedule, score the inner split, keep the best checkpoint, save what a restart needs.
+        lr = optimizer.param_groups[0]["lr"]
+        scheduler.step()
+        epoch += 1
+        score = from_rank_zero([_inner_score(model, cache, val_idx, config, device)[0] if writes else 0.0])[0]
+        if score > best["score"] or best["state"] is None:
+            best = {"score": score, "epoch": epoch, "state": copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()})}
+        rows.append({"epoch": epoch, "loss": f"{mean_loss:.6f}", "inner_val_score": f"{score:.6f}", "lr": f"{lr:.3g}",
+                     "seconds": f"{time.time() - began:.1f}"})
+        if writes:
+            save_torch(fold_dir / TRAINING_STATE, {"identity": identity, "epoch": epoch, "model": model.state_dict(),
+                                                   "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                                                   "scaler": scaler.state_dict(), "rows": rows, "best": best})
+            write_csv(fold_dir / EPOCH_LOG, LOG_COLUMNS, ([row[k] for k in LOG_COLUMNS] for row in rows))
+            log.info("fold %d epoch %d: loss %s, inner-val score %s", fold, epoch, rows[-1]["loss"], rows[-1]["inner_val_score"])
 
-def _thresholds(model: nn.Module, cache: Cache, val_idx: np.ndarray, config: Config, device: torch.device) -> np.ndarray:
-    """The per-class thresholds (24,) searched on the inner split: by rank 0, then sent to every rank."""
+    # The best checkpoint, and its per-class thresholds searched on the inner split by rank 0.
+    model.load_state_dict(best["state"])
     thresholds = np.zeros(NUM_CLASSES)
-    if is_main_process():
-        _, probabilities = _inner_score(model, cache, val_idx, config, device)
-        thresholds = search_thresholds(cache.labels[val_idx], probabilities, passes=config.threshold_passes)
-    return np.asarray(from_rank_zero([float(t) for t in thresholds]))
+    if writes:
+        thresholds = search_thresholds(cache.labels[val_idx], _inner_score(model, cache, val_idx, config, device)[1],
+                                       passes=config.threshold_passes)
+    thresholds = np.asarray(from_rank_zero([float(x) for x in thresholds]))
+    return FoldResult(fold, best["state"], thresholds, best["epoch"], float(best["score"]), len(rows), stopped, rows)
 
 
 def sha256_of(indices: np.ndarray) -> str:
@@ -353,9 +309,8 @@ def _read_training_data(data_dir: Path, model_dir: Path, config: Config, cache_r
 
 def _finished_fold(model_dir: Path, k: int, config: Config, fingerprint: str) -> dict | None:
     """Fold ``k``'s manifest entry when its weights were trained on the same data and configuration, else None."""
-    record, why = check_fold(model_dir, k, config, fingerprint)
+    record, _ = check_fold(model_dir, k, config, fingerprint)
     if record is None:
-        log.info("fold %d: training (nothing to reuse: %s)", k, why)
         return None
     log.info("fold %d: already trained on the same data and configuration (%s), reused", k, model_dir / weights_name(k))
     return manifest_entry(record)
@@ -420,7 +375,7 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
     threads = set_threads(config.threads)
     device = choose_device()
     start_distributed(device)
-    log.info("training on %s with %d threads; config %s", device, threads, config)
+    log.info("training on %s with %d threads; configuration:\n%s", device, threads, config.describe())
     with rank_zero_first():  # rank 0 builds the cache, the others then open it
         cache, usable = _read_training_data(data_dir, model_dir, config, Path(cache_root) if cache_root is not None else model_dir / WORK_DIR / "cache")
     names = [str(n) for n in cache.names[usable]]
@@ -435,6 +390,7 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
         if to_train:
             _remove_stale_manifest(model_dir, to_train)
     for i, k in enumerate(to_train):
+        log.info("fold %d: training (%s)", k, check_fold(model_dir, k, config, cache.fingerprint)[1])
         fold_deadline = None if deadline is None else time.time() + max(0.0, deadline - time.time()) / (len(to_train) - i)
         _train_and_save_fold(cache, usable[assignment != k], usable[assignment == k], model_dir, k, config, fold_deadline, device)
     fingerprint = cache.fingerprint
