@@ -66,10 +66,10 @@ ENV_VAR = "ECGNET_CONFIG"
 COMPUTE_ONLY = ("threads", "workers", "loader_workers", "time_limit_hours", "inference_batch", "cpu_precision", "train_precision",
                 "compile")
 NETWORK_KEYS = tuple(f.name for f in dataclasses.fields(SEResNetConfig))
-# Recipe levers (issue 16): keys that change what the network sees or learns, off (LEVERS_OFF) in the dataclass's
-# defaults; a preset carries one only once leave-one-source-out has adopted it (ADOPTED_LEVERS). Off, each is the identity and draws
-# nothing from the random stream, so runs without levers are exactly as before them. The issue's last lever,
-# thresholds from an inner split stratified by source, needs no key: train.inner_split always stratifies so.
+# Recipe levers: keys that change what the network sees or learns, off (LEVERS_OFF) in the dataclass's defaults;
+# a preset carries one only once the rule below (ADOPTED_LEVERS) has adopted it. Off, each is the identity and draws
+# nothing from the random stream, so runs without levers are exactly as before them. Thresholds from an inner
+# split stratified by source need no key: train.inner_split always stratifies so.
 INPUT_KEYS = ("bandpass_low_hz", "bandpass_high_hz", "lead_standardisation", "pad_to")  # signal.prepare_input, windows
 AUGMENT_KEYS = ("augment_stretch", "augment_amplitude", "augment_wander_mv", "augment_noise_mv", "augment_lead_dropout")
 LEVERS_OFF = {"bandpass_low_hz": 0.0, "bandpass_high_hz": 0.0, "lead_standardisation": "none", "pad_to": "window",
@@ -146,7 +146,7 @@ class Config:
     augment_noise_mv: float = 0.0
     augment_lead_dropout: float = 0.0
     challenge_loss_weight: float = 0.0  # times (1 - differentiable challenge score), added to the BCE (losses.py)
-    # Zero-padding of records shorter than the window (issue 17): "window" pads them to ``window`` samples (the
+    # Zero-padding of records shorter than the window: "window" pads them to ``window`` samples (the
     # seed's), "stride" only to the next multiple of the network's stride, in training batches and at inference.
     pad_to: str = "window"
     # Training precision: "auto" = bf16 autocast on GPUs that support it, fp16 + gradient
@@ -263,10 +263,10 @@ class Config:
         return dataclasses.replace(self, **changes)
 
 
-# Issue 16's rule: a lever enters `default` and `cpu` only if it improves leave-one-source-out on the real and the
-# synthetic experiment by more than the seed-to-seed spread and costs in-source cross-validation no more than that
-# (bench/ablation.py; the table in bench/RESULTS.md): the band-pass did. Stride padding, a speed lever, follows
-# issue 17's rule instead: no score may drop by more than the spread, and none did. `smoke` and `demo` stay the
+# The rule for the presets (README, "Leaving whole sources out"): a lever enters `default` and `cpu` only if it
+# improves leave-one-source-out on the real and the synthetic experiment by more than the seed-to-seed spread and
+# costs in-source cross-validation no more than that (experiments/ablation.py; its table in bench/RESULTS.md): the
+# band-pass did. Stride padding, a speed lever, is adopted when no score drops by more than the spread, and none did. `smoke` and `demo` stay the
 # plain recipe (their job is speed; the demo's 2,048-sample windows are shorter than its records anyway).
 ADOPTED_LEVERS = {"bandpass_low_hz": 0.5, "bandpass_high_hz": 40.0, "pad_to": "stride"}
 

@@ -1,11 +1,13 @@
-"""A differentiable challenge score, the loss term of issue 16's levers (``challenge_loss_weight``).
+"""A differentiable challenge score: the recipe lever ``challenge_loss_weight``, a loss term beside the BCE.
 
 The 2020 challenge score (``metrics.ChallengeMetric``) rewards output k of record i with
 ``sum_j y_ij W_jk / |L_i ∪ O_i|``, normalised so that the true labels score 1 and
 "sinus rhythm only" scores 0. Replacing the binary outputs by probabilities p_ik, and
 the union's size by ``|L_i| + sum_k p_ik (1 - y_ik)``, gives a score that equals the
 official one on 0/1 outputs and has a gradient everywhere; ``1 - score`` is added to the
-BCE loss with weight ``challenge_loss_weight`` (as the 2021 winner did, per issue 16).
+BCE loss with weight ``challenge_loss_weight`` (as the 2021 winner did: Nejedly P, Ivora A,
+Smisek R, et al., "Classification of ECG using ensemble of residual CNNs with attention
+mechanism", Computing in Cardiology 2021).
 Only training imports this module (it needs torch).
 """
 from __future__ import annotations

@@ -37,9 +37,9 @@ Gain policies (``gain_policy``), the scale from ADC counts to mV:
   1000/mV, with a warning quoting the header's gain field. This repairs the
   2020 release's wrong source-wide gains (Georgia 4880/mV, PTB-XL 200/mV, PTB
   2000000/mV, INCART 306000/mV, where the counts are ~1000/mV) and still honours
-  correct headers with other gains, e.g. 200/mV. The ``ptbxl-dev`` records were
-  z-scored upstream and stored as ``z * 150`` at 1000/mV, so their "mV" are
-  nominal (1 z = 0.15 mV, median QRS about 1.1 mV): plausible, header kept.
+  correct headers with other gains, e.g. 200/mV. Records z-scored upstream and
+  stored as ``z * 150`` at 1000/mV (a PTB-XL derivative is shared so) have
+  nominal "mV" (1 z = 0.15 mV, median QRS about 1.1 mV): plausible, header kept.
 
 Intended deviations from ``wfdb.rdrecord``, each for a reason and each tested:
 

@@ -4,15 +4,16 @@ A profile fixes what a recorder and a database decide and the heart does not: th
 sampling rate and record length, the mains frequency and how much hum gets through,
 baseline wander and muscle-noise levels, the recorder's own filter, its gain (the whole
 record's scale, a calibration that is a little off) and the size of each lead (electrode
-placement and skin). ``ptbxl-dev`` copies the preprocessing of ``../shared/data/ptbxl-dev``
-(its README): 0.5-40 Hz 4th-order zero-phase Butterworth, then each lead z-scored over
+placement and skin). ``ptbxl-dev`` copies a preprocessing that PTB-XL
+derivatives are shared with: 0.5-40 Hz 4th-order zero-phase Butterworth, then each lead z-scored over
 the record and stored as 150 counts (0.15 mV nominal) per z unit.
 
 Records of profile ``name`` are called ``SYN<CODE>00001``..., so ``records.source_of``
 tells the profiles apart (``SYNCPSC``, ``SYNUS``...) and everything synthetic still
 starts with ``SYN``; the default ``mix`` keeps the plain ``SYN`` names and the real-source
 mix of formats in ``tables.SOURCES``. The numbers are plausible values for each kind of
-database (METHOD.md lists the 2020 sources' rates and lengths), not measured fits.
+database (the 2020 sources' rates and lengths as Perez Alday et al., Physiol. Meas. 2020,
+list them), not measured fits.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.signal
 
-PTBXL_DEV_BAND = (0.5, 40.0)  # Hz, ../shared/data/ptbxl-dev/README.md
+PTBXL_DEV_BAND = (0.5, 40.0)  # Hz, the ptbxl-dev profile's band-pass
 PTBXL_DEV_MV_PER_Z = 0.15  # one z unit is written as 150 counts at 1000/mV
 
 

@@ -1,7 +1,7 @@
 """Numbers summarised once from the 2020 training labels; the generator needs nothing else.
 
-Derived from ``../shared/data/cinc2020-labels.csv`` (37,749 records with a scored
-label): every record's classes (equivalent pairs merged) were made consistent with
+Derived from the ``#Dx`` labels of the public 2020 training set (Perez Alday et al.,
+Physiol. Meas. 2020; 37,749 records with a scored label): every record's classes (equivalent pairs merged) were made consistent with
 ``labels.make_consistent`` and counted.
 
 - ``LABEL_SETS``: every consistent label set seen at least 8 times, with its count
