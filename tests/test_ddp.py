@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from test_train import TINY, learnable_cache
+from helpers import TINY, learnable_cache, write_records
 
 from ecgnet.config import PRESETS, SEResNetConfig
 from ecgnet.device import SyncBatchNorm1d, data_parallel, set_threads
@@ -92,8 +92,6 @@ def test_two_ranks_of_32_give_the_first_step_gradients_of_one_process_of_64(tmp_
 
 @pytest.mark.slow
 def test_torchrun_with_two_processes_trains_a_model_directory_that_loads(tmp_path):
-    from test_contract import write_records
-
     data, model_dir = write_records(tmp_path / "data", 40), tmp_path / "model"
     # The smoke preset, 2 epochs a fold instead of 8, so the test stays short on a loaded 2-core machine.
     (tmp_path / "smoke2.json").write_text(json.dumps({"preset": "smoke", "epochs": 2, "lr_milestones": [1]}))

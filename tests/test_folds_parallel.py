@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import write_records
 
 from ecgnet.cli import main
 from ecgnet.config import PRESETS
@@ -21,8 +22,6 @@ SMOKE = PRESETS["smoke"].replace(threads=1, workers=1, epochs=2, lr_milestones=(
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    from test_contract import write_records
-
     return write_records(tmp_path_factory.mktemp("records"), 40, seed=2)
 
 

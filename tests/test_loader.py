@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from test_train import TINY, learnable_cache
+from helpers import TINY, learnable_cache, write_records
 
 from ecgnet.data.cache import build_cache
 from ecgnet.data.loader import EpochLoader, WindowDataset, choose_workers, plan_epoch, record_lengths, shard
@@ -88,8 +88,6 @@ def test_ranks_share_out_each_global_batch_disjointly():
 
 
 def test_a_cache_travels_to_spawned_workers_as_its_folder(tmp_path):
-    from test_contract import write_records
-
     cache = build_cache(write_records(tmp_path / "data", 4), tmp_path / "cache", workers=1)
     dataset = WindowDataset(cache)
     payload = pickle.dumps(dataset)

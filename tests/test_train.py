@@ -9,14 +9,14 @@ import subprocess
 import sys
 import textwrap
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import TINY, learnable_cache, write_records
 
-from ecgnet.challenge.classes import NORMAL_INDEX, NUM_CLASSES
+from ecgnet.challenge.classes import NUM_CLASSES
 from ecgnet.challenge.metrics import challenge_metric
 from ecgnet.challenge.thresholds import apply_thresholds
 from ecgnet.config import PRESETS
@@ -28,44 +28,6 @@ from ecgnet.network.model import SEResNet
 from ecgnet.training.train import LOG_COLUMNS, TooFewRecordsError, _finished_fold, inner_split, train_ensemble, train_fold
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = PRESETS["smoke"].replace(window=512, overlap=64, epochs=6, lr_milestones=(5,), batch_size=32, threads=1)
-LEARNED_CLASSES = (NORMAL_INDEX, 2, 5, 9, 14, 19)  # a handful of classes, each tied to one lead
-
-
-@dataclass
-class ArrayCache:
-    """The part of ``cache.Cache`` training reads, held in memory: records made from arrays."""
-
-    names: np.ndarray
-    labels: np.ndarray
-    demographics: np.ndarray
-    signals: list
-    fingerprint: str
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    def signal(self, i: int) -> np.ndarray:
-        return self.signals[i]
-
-
-def learnable_cache(n: int, seed: int = 0) -> ArrayCache:
-    """Records at 257 Hz whose classes show as a 5 Hz wave on one lead each: a tiny net can learn them."""
-    rng = np.random.default_rng(seed)
-    labels = np.zeros((n, NUM_CLASSES), dtype=bool)
-    signals = []
-    for i in range(n):
-        chosen = rng.choice(LEARNED_CLASSES, size=rng.integers(1, 3), replace=False)
-        labels[i, chosen] = True
-        length = int(rng.integers(400, 900))
-        x = 0.3 * rng.standard_normal((12, length)).astype(np.float32)
-        t = np.arange(length) / 257.0
-        for c in chosen:
-            x[LEARNED_CLASSES.index(c) * 2] += np.sin(2 * np.pi * 5 * t + rng.uniform(0, 6)).astype(np.float32)
-        signals.append(x)
-    demographics = np.tile(np.array([0.5, 0, 1, 0, 1], dtype=np.float32), (n, 1))
-    names = np.array([f"A{i:04d}" for i in range(n)])
-    return ArrayCache(names, labels, demographics, signals, f"arrays-{n}-{seed}")
 
 
 def test_tiny_model_beats_the_all_normal_baseline_on_held_out_records(tmp_path):
@@ -99,8 +61,6 @@ def test_time_limit_stops_cleanly_with_the_best_checkpoint(tmp_path):
 
 
 def test_too_few_records_is_refused_with_a_clear_message(tmp_path):
-    from test_contract import write_records
-
     data = write_records(tmp_path / "data", 6)
     with pytest.raises(TooFewRecordsError, match="6 readable records with a scored class.*need at least 25"):
         train_ensemble(data, tmp_path / "model", PRESETS["smoke"].replace(threads=1))
@@ -124,7 +84,7 @@ RESUME_SCRIPT = textwrap.dedent("""
     import sys
     sys.path.insert(0, {tests!r})
     import torch
-    from test_train import TINY, learnable_cache
+    from helpers import TINY, learnable_cache
     from ecgnet.training.train import inner_split, train_fold
     torch.set_num_threads(1)
     config = TINY.replace(epochs=4, lr_milestones=(2,), window=2048)

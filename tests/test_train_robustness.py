@@ -1,6 +1,6 @@
 """train_model.py over a training directory full of bad input, as the organisers run it.
 
-The faults of ``test_driver_robustness.write_faults`` and the real edge cases sit
+The faults of ``helpers.write_faults`` (the driver's bad input too) and the real edge cases sit
 beside good records. Documented behaviour: each unreadable record is skipped (never
 fatal) and listed with its reason in ``MODEL_DIR/bad_records.csv`` and in the log, the
 repairable ones (NaN samples, odd sampling rates, a 2-hour recording,
@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_driver_robustness import copy_edge_cases, good_records, write_faults
+from helpers import copy_edge_cases, good_records, write_faults
 
 REPO = Path(__file__).resolve().parents[1]
 MINIMUM = 25  # smoke preset: 5 folds x 5 inner splits
