@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from model_dirs import random_model_dir
 
+from ecgnet.analysis.report import header_lines
 from ecgnet.api import Classifier
+from ecgnet.challenge.classes import NORMAL_INDEX, NUM_CLASSES
+from ecgnet.config import PRESETS
 from ecgnet.errors import ModelDirError
-from ecgnet.fileio import FOLD_RESULT, fold_dir
+from ecgnet.fileio import FOLD_RESULT, OutOfFold, fold_dir, read_oof, write_oof, write_summary
 from ecgnet.modeldir import MANIFEST, load_manifest
 
 # --- 1. a wrong model path is not a stale model: no "retrain" ---
@@ -60,3 +64,46 @@ def test_a_damaged_model_directory_still_says_retrain(tmp_path):
     manifest = json.loads((tmp_path / MANIFEST).read_text())
     (tmp_path / MANIFEST).write_text(json.dumps({**manifest, "format_version": 99}))
     assert "retrain with" in _load_error(tmp_path)
+
+
+# --- 2. the report's training time after a rerun that reused the folds ---
+
+
+def _results_with_folds(directory, wall: float, fold_seconds: list[float]):
+    """A results directory as a `cv` rerun leaves it: manifest (``training_seconds`` = ``wall``), each fold's result.json."""
+    names = [f"HR{i:05d}" for i in range(1, 11)]
+    labels = np.zeros((len(names), NUM_CLASSES), dtype=bool)
+    labels[:, NORMAL_INDEX] = True
+    write_oof(directory, OutOfFold(names, ["PTB-XL"] * len(names), np.arange(len(names)) % 2, labels, labels * 0.9, labels))
+    write_summary(directory, {"data_dir": "/data", "records": len(names), "config": PRESETS["smoke"].to_dict()})
+    for k, seconds in enumerate(fold_seconds):
+        fold_dir(directory, k).mkdir(parents=True)
+        (fold_dir(directory, k) / FOLD_RESULT).write_text(json.dumps({"fold": k, "seconds": seconds}))
+    manifest = {"folds": [{"fold": k} for k in range(len(fold_seconds))], "config": PRESETS["smoke"].to_dict(),
+                "data": {"training_seconds": wall, "device": "cpu", "threads": 2}}
+    (directory / MANIFEST).write_text(json.dumps(manifest))
+    return directory
+
+
+def _run_time(directory) -> str:
+    lines = header_lines(directory, read_oof(directory), json.loads((directory / "summary.json").read_text()))
+    return next(line for line in "\n".join(lines).splitlines() if line.startswith("| run time"))
+
+
+def test_a_rerun_that_reused_every_fold_reports_the_folds_own_training_time(tmp_path):
+    line = _run_time(_results_with_folds(tmp_path, wall=0.3, fold_seconds=[120.0, 80.5]))
+    assert "training 0 s" not in line and "training 200 s, the 2 folds' own times summed" in line
+    assert "the last call took 0 s wall, reusing every fold trained by an earlier run" in line
+
+
+def test_a_call_that_trained_every_fold_reports_its_wall_time(tmp_path):
+    line = _run_time(_results_with_folds(tmp_path, wall=210.0, fold_seconds=[120.0, 80.5]))
+    assert "training 210 s wall (record cache included), on cpu with 2 threads; the 2 folds' own times sum to 200 s" in line
+    assert "reusing" not in line
+
+
+def test_training_time_without_fold_records_keeps_the_wall_time_and_says_what_it_leaves_out():
+    from ecgnet.analysis.report import training_time  # new with the fix: a local import keeps the other tests apart
+
+    assert training_time({"training_seconds": 5.0, "device": "cpu", "threads": 1}, None).startswith("training 5 s wall")
+    assert training_time({}, [1.0]) == "not recorded"

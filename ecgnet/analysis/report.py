@@ -27,7 +27,8 @@ from ecgnet.challenge import metrics
 from ecgnet.challenge.classes import ABBREVIATIONS, NUM_CLASSES, load_weights  # noqa: E402
 from ecgnet.challenge.thresholds import top_class_mask  # noqa: E402
 from ecgnet.config import COMPUTE_ONLY, PRESETS  # noqa: E402
-from ecgnet.fileio import MANIFEST, OOF_FILE, OutOfFold, atomic_write_text, epoch_logs, read_oof, read_summary, read_thresholds  # noqa: E402
+from ecgnet.fileio import (  # noqa: E402
+    FOLD_RESULT, MANIFEST, OOF_FILE, OutOfFold, atomic_write_text, epoch_logs, fold_dir, read_oof, read_summary, read_thresholds)
 from ecgnet.records.files import source_of  # noqa: E402
 from ecgnet.synth import PREFIX as SYNTHETIC_PREFIX  # noqa: E402
 
@@ -277,17 +278,43 @@ def _epoch_seconds(results_dir: Path, manifest: dict) -> float | None:
     return float(sum(log_["seconds"].sum() for log_ in logs if "seconds" in log_)) if logs else None
 
 
+def _fold_seconds(results_dir: Path, manifest: dict) -> list[float] | None:
+    """Each fold's own training time (s, ``folds/fold_K/result.json``'s ``seconds``); None when any is unrecorded."""
+    seconds = []
+    for entry in manifest.get("folds", []):
+        path = fold_dir(results_dir, entry.get("fold", -1)) / FOLD_RESULT
+        try:
+            seconds.append(float(json.loads(path.read_text())["seconds"]))
+        except (OSError, ValueError, KeyError, TypeError):  # absent or older than the field: the last call's wall time only
+            return None
+    return seconds or None
+
+
+def training_time(data: dict, fold_seconds: list[float] | None) -> str:
+    """The report's training time from the manifest's ``data`` (``training_seconds``: the wall time of the call that
+    wrote it, s) and the folds' own times (s, or None). A rerun that reuses folds takes less wall time than they
+    took to train: then the folds' own times are the truth, and the wall time is named as the rerun's."""
+    where = f"on {data.get('device', '?')} with {data.get('threads', '?')} threads"
+    if "training_seconds" not in data:
+        return "not recorded"
+    wall = float(data["training_seconds"])
+    if fold_seconds is None:
+        return f"training {wall:.0f} s wall (record cache included) in the last call, {where}; folds reused from earlier calls not counted"
+    total = sum(fold_seconds)
+    if wall + 0.5 >= total:  # every fold trained by the call that wrote the manifest (or summed by `assemble`)
+        return f"training {wall:.0f} s wall (record cache included), {where}; the {len(fold_seconds)} folds' own times sum to {total:.0f} s"
+    reused = "every fold" if wall < min(fold_seconds) else "some folds"
+    return (f"training {total:.0f} s, the {len(fold_seconds)} folds' own times summed (folds/fold_K/{FOLD_RESULT}), {where}; "
+            f"the last call took {wall:.0f} s wall, reusing {reused} trained by an earlier run")
+
+
 def _code_and_time(results_dir: Path, manifest: dict) -> list[str]:
     versions = manifest.get("versions", {})
     trained = (f"ecgnet {versions.get('ecgnet', '?')} (Python {versions.get('python', '?')}, torch {versions.get('torch', '?')}, "
                f"numpy {versions.get('numpy', '?')})") if versions else "an unrecorded version (no manifest.json)"
     commit = _git_commit()
     rendered = f"ecgnet {__version__}" + (f", git commit {commit}" if commit else ", git commit unknown (not a git checkout)")
-    data = manifest.get("data", {})
-    run_time = "not recorded"
-    if "training_seconds" in data:
-        run_time = (f"training {data['training_seconds']:.0f} s wall (record cache included) in the last `cv` call, on "
-                    f"{data.get('device', '?')} with {data.get('threads', '?')} threads; folds reused from earlier calls not counted")
+    run_time = training_time(manifest.get("data", {}), _fold_seconds(results_dir, manifest))
     epochs = _epoch_seconds(results_dir, manifest)
     if epochs is not None:
         run_time += f"; {epochs:.0f} s in training epochs over all folds"
