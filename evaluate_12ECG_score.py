@@ -5,7 +5,7 @@
 
 The official command line and scores-file layout, values at full precision
 instead of 3 decimals; the maths is in ecgnet/challenge/metrics.py, the file handling in
-ecgnet/challenge/scoring.py.
+ecgnet/scoring.py.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from ecgnet.challenge import metrics
 from ecgnet.fileio import atomic_write_text
 from ecgnet.challenge.metrics import METRIC_NAMES
-from ecgnet.challenge.scoring import ScoringError, load_directories
+from ecgnet.scoring import ScoringError, load_directories
 
 
 def scores_text(values: dict[str, float]) -> str:

@@ -4,7 +4,7 @@
 2. cross-validate a small 5-fold ensemble on the training records (``ecgnet.training.crossval``):
    out-of-fold scores, and the fold models form the ensemble;
 3. run the driver over the test records, which no model has seen (``ecgnet.inference.predict``);
-4. score those outputs with the bundled scorer (``ecgnet.challenge.scoring``);
+4. score those outputs with the bundled scorer (``ecgnet.scoring``);
 5. render the report (``ecgnet.analysis.report``) and print a short summary.
 
 Running it again reuses what is still valid and says so: the data when the seed and
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ecgnet.analysis.report import render_report
 from ecgnet.challenge.metrics import METRIC_NAMES
-from ecgnet.challenge.scoring import score_directories
+from ecgnet.scoring import score_directories
 from ecgnet.config import load_config
 from ecgnet.fileio import atomic_write_text, read_summary, write_summary
 from ecgnet.inference.predict import predict_directory

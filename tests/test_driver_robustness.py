@@ -31,7 +31,7 @@ import pytest
 from helpers import copy_edge_cases, good_records, write_faults
 from model_dirs import random_model_dir
 
-from ecgnet.challenge.outputs import OutputFileError, read_output
+from ecgnet.inference.outputs import OutputFileError, read_output
 
 REPO = Path(__file__).resolve().parents[1]
 

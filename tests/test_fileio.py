@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ecgnet.challenge.classes import CLASSES
-from ecgnet.challenge.outputs import write_output
+from ecgnet.inference.outputs import write_output
 from ecgnet.config import load_config
 from ecgnet.fileio import atomic_write_bytes, atomic_write_text, current_umask, temporary_files, write_summary
 from ecgnet.modeldir import MANIFEST, save_weights, write_manifest

@@ -28,7 +28,7 @@ from ecgnet.errors import RecordError
 from ecgnet.inference.predict import main
 from ecgnet.records.header import read_header_text
 from ecgnet.records.reader import GAIN_POLICIES, read_record, record_from_arrays
-from ecgnet.challenge.scoring import score_directories
+from ecgnet.scoring import score_directories
 from ecgnet.synth import generate_dataset
 from ecgnet.training.train import train_ensemble
 

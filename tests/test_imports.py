@@ -1,10 +1,7 @@
-"""The package's imports run one way: no cycle among its modules, counting imports inside functions too.
+"""The package's imports run one way: no cycle among its modules (imports inside functions count),
+and no module imports one of a layer above its own (``LAYERS``, the README's "Layout").
 
-The layers, from the bottom: ``errors``, ``console``, ``leads``, ``signal``; ``challenge``;
-``records``; ``fileio``, ``config``, ``device``; ``data``, ``network``; ``modeldir``;
-``inference``; ``training``; ``analysis``, ``synth``; and the front doors (``cli``,
-``entry_points``, ``api``, ``demo``), which nothing inside the package imports. A light
-module stays light: ``config`` and ``analysis.report`` load no torch.
+A light module stays light: ``config`` and ``analysis.report`` load no torch.
 """
 from __future__ import annotations
 
@@ -14,7 +11,19 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-FRONT_DOORS = {"ecgnet.cli", "ecgnet.entry_points", "ecgnet.api", "ecgnet.demo", "ecgnet.__main__"}
+FRONT_DOORS = {"ecgnet.cli", "ecgnet.entry_points", "ecgnet.api", "ecgnet.demo", "ecgnet.scoring", "ecgnet.__main__"}
+# From the top down: a module may import its own layer's modules and those of the layers below.
+LAYERS = [
+    {"__main__", "cli"}, {"entry_points", "api", "demo", "scoring"}, {"analysis", "synth"}, {"training"}, {"inference"},
+    {"modeldir"}, {"data"}, {"network"}, {"device"}, {"config"}, {"fileio"}, {"records"}, {"challenge"}, {"signal"},
+    {"console", "errors", "leads"}, {"__init__"},
+]
+
+
+def layer_of(module: str) -> int:
+    """The index in ``LAYERS`` of ``ecgnet.X...``'s part ``X`` (``__init__`` for the package itself)."""
+    part = module.split(".")[1] if "." in module else "__init__"
+    return next(i for i, layer in enumerate(LAYERS) if part in layer)
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -72,6 +81,12 @@ def test_the_package_has_no_import_cycle():
     assert find_cycle(graph) == []
 
 
+def test_no_module_imports_a_layer_above_its_own():
+    graph = import_graph(REPO / "ecgnet")
+    upward = [f"{m} -> {t}" for m, targets in graph.items() for t in targets if layer_of(t) < layer_of(m)]
+    assert not upward
+
+
 def test_a_planted_cycle_is_found(tmp_path):
     package = tmp_path / "pkg"
     (package / "sub").mkdir(parents=True)
@@ -85,7 +100,8 @@ def test_a_planted_cycle_is_found(tmp_path):
 
 def test_the_front_doors_and_root_scripts_are_imported_by_nothing_in_the_package():
     graph = import_graph(REPO / "ecgnet")
-    assert not {f"{m} -> {t}" for m, targets in graph.items() for t in targets & FRONT_DOORS if m != "ecgnet.__main__"}
+    assert not {f"{m} -> {t}" for m, targets in graph.items() for t in targets & FRONT_DOORS if m not in FRONT_DOORS}
+    assert not any("ecgnet.entry_points" in targets for targets in graph.values())
     roots = {p.stem for p in REPO.glob("*.py")}
     for path in (REPO / "ecgnet").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):

@@ -10,7 +10,7 @@ from challenge_files import sine_counts, write_pair
 from conftest import shared_path
 from model_dirs import trained_looking
 
-from ecgnet.challenge.outputs import read_output
+from ecgnet.inference.outputs import read_output
 from ecgnet.config import PRESETS
 from ecgnet.inference.ensemble import Ensemble
 from ecgnet.inference.predict import classify, load_challenge_data, predict_directory

@@ -6,8 +6,9 @@ import os
 import numpy as np
 import pytest
 
-from ecgnet.challenge import classes, outputs
-from ecgnet.challenge.outputs import OutputFileError, read_output, write_output
+from ecgnet.challenge import classes
+from ecgnet.inference import outputs
+from ecgnet.inference.outputs import OutputFileError, read_output, write_output
 
 CODES = list(classes.CLASSES)
 RBBB_PAIR = ("713427006", "59118001")

@@ -13,8 +13,8 @@ from challenge_files import write_label
 from conftest import REPO, shared_path
 
 from ecgnet.challenge import classes, metrics
-from ecgnet.challenge.outputs import write_output
-from ecgnet.challenge.scoring import ScoringError, load_directories, score_directories
+from ecgnet.inference.outputs import write_output
+from ecgnet.scoring import ScoringError, load_directories, score_directories
 
 CASES = (
     "all_labels_normal",

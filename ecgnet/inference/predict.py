@@ -41,7 +41,7 @@ import numpy as np
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ecgnet.challenge.classes import CLASSES
-from ecgnet.challenge.outputs import format_output, write_output
+from ecgnet.inference.outputs import format_output, write_output
 from ecgnet.console import progress
 from ecgnet.device import set_threads
 from ecgnet.errors import ModelDirError, RecordError

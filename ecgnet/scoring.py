@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ecgnet.challenge import classes, metrics
-from ecgnet.challenge.outputs import OutputFileError, read_output
+from ecgnet.inference.outputs import OutputFileError, read_output
 from ecgnet.errors import RecordError, ScoringError
 from ecgnet.records.header import read_dx_codes
 
