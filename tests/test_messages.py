@@ -10,11 +10,13 @@ from model_dirs import random_model_dir
 
 from ecgnet.analysis.report import header_lines
 from ecgnet.api import Classifier
+from ecgnet.cli import main
 from ecgnet.challenge.classes import NORMAL_INDEX, NUM_CLASSES
 from ecgnet.config import PRESETS
 from ecgnet.errors import ModelDirError
 from ecgnet.fileio import FOLD_RESULT, OutOfFold, fold_dir, read_oof, write_oof, write_summary
 from ecgnet.modeldir import MANIFEST, load_manifest
+from ecgnet.synth import generate_record, write_record
 
 # --- 1. a wrong model path is not a stale model: no "retrain" ---
 
@@ -107,3 +109,51 @@ def test_training_time_without_fold_records_keeps_the_wall_time_and_says_what_it
 
     assert training_time({"training_seconds": 5.0, "device": "cpu", "threads": 1}, None).startswith("training 5 s wall")
     assert training_time({}, [1.0]) == "not recorded"
+
+
+# --- 3. review's --class takes a class name, not an index ---
+
+
+def test_review_help_calls_class_an_abbreviation_or_code_not_an_index(capsys):
+    with pytest.raises(SystemExit):
+        main(["review", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "CLASS_INDEX" not in text and "--class CLASS" in text
+    assert "abbreviation (e.g. LAD) or SNOMED CT code (e.g. 39732003)" in text
+
+
+# --- 4. explain writes into a named output folder, not into the data folder ---
+
+
+@pytest.fixture
+def explain_case(tmp_path, monkeypatch):
+    """(model directory, record in its own data folder), the current directory a fresh folder."""
+    (tmp_path / "model").mkdir()
+    (tmp_path / "work").mkdir()
+    signal, fs, age, sex, codes = generate_record(0, 0, codes=["LBBB"], fs=500, duration=3.5)
+    record = write_record(tmp_path / "data", "SYN00001", signal, fs, age, sex, codes)
+    monkeypatch.chdir(tmp_path / "work")
+    return random_model_dir(tmp_path / "model", folds=1), record
+
+
+def test_explain_writes_under_runs_explain_not_beside_the_record(explain_case, tmp_path, capsys):
+    model_dir, record = explain_case
+    assert main(["--quiet", "explain", str(model_dir), str(record), "--class", "LBBB"]) == 0
+    out = tmp_path / "work" / "runs" / "explain" / "SYN00001_explain_LBBB.png"
+    assert out.is_file() and not list((tmp_path / "data").glob("*.png"))
+    printed = capsys.readouterr().out
+    assert "runs/explain/SYN00001_explain_LBBB.png" in printed and "replaced" not in printed
+    assert main(["--quiet", "explain", str(model_dir), str(record), "--class", "LBBB"]) == 0
+    assert "(replaced the file there)" in capsys.readouterr().out  # a second run says it replaced the first picture
+
+
+def test_explain_out_may_name_a_folder_and_the_help_says_where_the_picture_goes(explain_case, tmp_path, capsys):
+    model_dir, record = explain_case
+    (tmp_path / "pictures").mkdir()
+    assert main(["--quiet", "explain", str(model_dir), str(record), "--class", "LBBB", "--out", str(tmp_path / "pictures")]) == 0
+    assert (tmp_path / "pictures" / "SYN00001_explain_LBBB.png").is_file()
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["explain", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "default runs/explain/NAME_explain_CLASS.png under the current directory" in text and "--class CLASS" in text

@@ -1,4 +1,4 @@
-"""`python -m ecgnet explain MODEL_DIR RECORD.hea [--class CODE] [--out PNG]`: where the network looked.
+"""`python -m ecgnet explain MODEL_DIR RECORD.hea [--class CLASS] [--out PNG]`: where the network looked.
 
 Integrated Gradients (Sundararajan, Taly & Yan, ICML 2017; Captum's implementation):
 the attribution of each input sample is its difference from a baseline times the
@@ -35,6 +35,7 @@ from ecgnet.records.reader import read_record
 from ecgnet.signal import TARGET_FS, num_windows, resampled_length
 
 IG_STEPS = 32
+DEFAULT_OUT_DIR = "runs/explain"  # beside cv's runs/cv-<DATA> and demo's runs/demo
 SMOOTH_S = 0.04  # display only: 40 ms, about a third of a QRS
 
 
@@ -102,9 +103,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``explain`` sub-command's arguments: model directory, record, class and output picture."""
     parser.add_argument("model_dir", type=Path, help="a model directory (train_model.py, cv or demo)")
     parser.add_argument("record", type=Path, help="a record's header, NAME.hea (NAME.mat beside it)")
-    parser.add_argument("--class", dest="target", type=class_index, default=None, metavar="CODE",
-                        help="SNOMED CT code or abbreviation to explain (default: the ensemble's top-scoring class)")
-    parser.add_argument("--out", type=Path, default=None, help="PNG to write (default NAME_explain_CLASS.png beside the record)")
+    parser.add_argument("--class", dest="target", type=class_index, default=None, metavar="CLASS",
+                        help="the class to explain, one of the 24 scored: abbreviation (e.g. LBBB) or SNOMED CT code "
+                             "(e.g. 164909002) (default: the ensemble's top-scoring class)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"PNG to write, or a folder for it (default {DEFAULT_OUT_DIR}/NAME_explain_CLASS.png under the "
+                             "current directory, like cv's runs/cv-...); an existing file is replaced, and the command says so")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -118,12 +122,23 @@ def run(args: argparse.Namespace) -> int:
     signal = _stitched_signal(windows, samples, ensemble.config.overlap)
     models = progress(ensemble.models, "explain (fold models)", unit="model")
     attribution = attribute_record(models, windows, demo, samples, ensemble.config.overlap, target, absolute=False)
-    out = args.out or args.record.with_name(f"{args.record.stem}_explain_{ABBREVIATIONS[target]}.png")
+    out = output_path(args.out, args.record, target)
+    replaced = out.exists()
     title = (f"{record.name}: Integrated Gradients for {ABBREVIATIONS[target]} ({CLASSES[target]}; red for, blue against), "
              f"ensemble score {scores[target]:.2f}, mean of {len(ensemble.models)} fold models")
     plot_12lead(signal, TARGET_FS, title, out, shade=display_shade(attribution, TARGET_FS))
-    print(f"{ABBREVIATIONS[target]} score {scores[target]:.3f}; attribution plot: {out}")
+    print(f"{ABBREVIATIONS[target]} score {scores[target]:.3f}; attribution plot: {out}" + (" (replaced the file there)" if replaced else ""))
     return 0
+
+
+def output_path(out: Path | None, record: Path, target: int) -> Path:
+    """Where ``explain`` writes the picture of ``record`` (a NAME.hea path) for class index ``target``: ``out`` when it
+    names a file, ``out/NAME_explain_CLASS.png`` when it is an existing folder, else ``DEFAULT_OUT_DIR/NAME_explain_CLASS.png``
+    (relative to the current directory: never the data folder, which may be read-only or shared)."""
+    name = f"{Path(record).stem}_explain_{ABBREVIATIONS[target]}.png"
+    if out is None:
+        return Path(DEFAULT_OUT_DIR) / name
+    return out / name if out.is_dir() else out
 
 
 def _stitched_signal(windows: np.ndarray, samples: int, overlap: int) -> np.ndarray:

@@ -269,8 +269,8 @@ def _scored_class(name: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``review`` sub-command's arguments: results folder, class, number and kind of cases, seed, output."""
     parser.add_argument("results_dir", type=Path, help="a cv results directory (oof_predictions.csv, summary.json)")
-    parser.add_argument("--class", dest="class_index", type=_scored_class, required=True,
-                        help="the class to review: abbreviation (LAD) or SNOMED CT code (39732003)")
+    parser.add_argument("--class", dest="class_index", type=_scored_class, required=True, metavar="CLASS",  # not the dest's name
+                        help="the class to review, one of the 24 scored: abbreviation (e.g. LAD) or SNOMED CT code (e.g. 39732003)")
     parser.add_argument("--n", type=int, default=100, help="number of cases (default 100, the paper's)")
     parser.add_argument("--out", type=Path, required=True, help="folder for packet/ (for the raters) and key/ (keep apart)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the draw and of the case order (default 0)")
