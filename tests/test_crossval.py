@@ -1,4 +1,4 @@
-"""Out-of-fold cross-validation: bookkeeping, resumption after a real kill, the report and the demo."""
+"""Out-of-fold cross-validation: bookkeeping, resumption after a real kill, retraining on changed data."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgnet.analysis.report import render_report
 from ecgnet.config import load_config
 from ecgnet.data.cache import build_cache
 from ecgnet.fileio import read_oof, read_summary
@@ -24,17 +23,17 @@ from ecgnet.training.crossval import ABLATIONS, cross_validate
 from ecgnet.training.train import inner_split, labelled_records
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = {"preset": "smoke", "threads": 1, "epochs": 3, "lr_milestones": [2], "seed": 3}
+TINY = {"preset": "smoke", "threads": 1, "epochs": 2, "lr_milestones": [1], "seed": 3}
 
 
 def tiny_config():
-    return load_config("smoke").replace(threads=1, epochs=3, lr_milestones=(2,), seed=3)
+    return load_config("smoke").replace(threads=1, epochs=2, lr_milestones=(1,), seed=3)
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("cvdata")
-    generate_dataset(directory, 60, seed=11, workers=1, fs_choices=[500], duration_range=(10, 10))
+    generate_dataset(directory, 32, seed=11, workers=1, fs_choices=[500], duration_range=(10, 10))
     return directory
 
 
@@ -84,17 +83,6 @@ def test_summary_has_per_fold_pooled_ablations_and_per_class(finished):
     assert summary["fold_mean"] == pytest.approx(np.mean(scores))
 
 
-@pytest.mark.slow
-def test_report_renders_every_figure(finished):
-    out, _ = finished
-    report = render_report(out)
-    text = report.read_text()
-    for figure in ("per_class", "roc", "pr", "confusion", "thresholds", "learning"):
-        assert (out / "figures" / f"{figure}.png").stat().st_size > 5000
-        assert f"figures/{figure}.png" in text
-    assert "0.684" in text and "| IAVB |" in text
-
-
 def _cv_command(data_dir: Path, out: Path, config: Path) -> list[str]:
     return [sys.executable, "-m", "ecgnet", "--quiet", "cv", str(data_dir), "--config", str(config), "--out", str(out)]
 
@@ -125,11 +113,11 @@ def test_a_killed_and_resumed_cv_run_gives_the_same_result(data_dir, finished, t
 def test_cv_on_changed_data_retrains_instead_of_reusing_stale_folds(finished, tmp_path):
     out, _ = finished
     other = tmp_path / "other"
-    generate_dataset(other, 40, seed=12, workers=1, fs_choices=[500], duration_range=(10, 10))
+    generate_dataset(other, 30, seed=12, workers=1, fs_choices=[500], duration_range=(10, 10))
     copy = tmp_path / "copy"
     subprocess.run(["cp", "-r", str(out), str(copy)], check=True)
     old = {f["fold"]: f["sha256"] for f in load_manifest(out)["folds"]}
     cross_validate(other, copy, tiny_config())
     new = load_manifest(copy)
     assert all(f["sha256"] != old[f["fold"]] for f in new["folds"])
-    assert set(read_oof(copy).records) == set(new["data"]["fold_assignment"]) and len(read_oof(copy).records) <= 40
+    assert set(read_oof(copy).records) == set(new["data"]["fold_assignment"]) and len(read_oof(copy).records) <= 30

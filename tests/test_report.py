@@ -16,7 +16,7 @@ from ecgnet import __version__
 from ecgnet.analysis.report import header_lines, preset_of, render_report
 from ecgnet.challenge.classes import ABBREVIATIONS, NORMAL_INDEX, NUM_CLASSES
 from ecgnet.config import load_config
-from ecgnet.fileio import OutOfFold, read_oof, write_oof, write_summary
+from ecgnet.fileio import OutOfFold, read_oof, write_oof, write_summary, write_thresholds
 from ecgnet.records.files import source_of
 from ecgnet.synth import record_name
 
@@ -25,13 +25,14 @@ SYNTHETIC_NAMES = [record_name(i, 32) for i in range(32)]
 
 
 def write_results(directory: Path, names: list[str], config, seed: int = 0, manifest: bool = True) -> Path:
-    """A results directory as `cv` leaves it: out-of-fold predictions, summary and (optionally) manifest."""
+    """A results directory as `cv` leaves it: out-of-fold predictions, thresholds, summary and (optionally) manifest."""
     rng = np.random.default_rng(seed)
     labels = rng.random((len(names), NUM_CLASSES)) < 0.15
     labels[:, NORMAL_INDEX] |= ~labels.any(axis=1)
     probabilities = np.clip(labels * 0.4 + rng.random(labels.shape) * 0.6, 0, 1)
     oof = OutOfFold(names, [source_of(n) for n in names], np.arange(len(names)) % 5, labels, probabilities, probabilities > 0.5)
     write_oof(directory, oof)
+    write_thresholds(directory, {k: rng.uniform(0.2, 0.8, NUM_CLASSES) for k in range(5)})
     write_summary(directory, {"data_dir": "/data/somewhere", "records": len(names), "unreadable_records": 2,
                               "config": config.to_dict(), "ablations": {"none": 0.1, "global": 0.2, "constrained": 0.3}})
     if manifest:
@@ -51,9 +52,15 @@ def header(directory: Path) -> str:
     return "\n".join(header_lines(directory, read_oof(directory), json.loads((directory / "summary.json").read_text())))
 
 
-def test_report_header_names_preset_code_date_run_time_and_data(tmp_path):
-    results = write_results(tmp_path, REAL_NAMES, load_config("cpu"))
-    text = render_report(results).read_text()
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> tuple[Path, str]:
+    """A cpu-preset results directory of real record names and its report, rendered once: (directory, report text)."""
+    results = write_results(tmp_path_factory.mktemp("results"), REAL_NAMES, load_config("cpu"))
+    return results, render_report(results).read_text()
+
+
+def test_report_header_names_preset_code_date_run_time_and_data(rendered):
+    results, text = rendered
     top = text.split("## Scores")[0]
     assert "| preset | cpu (training settings changed from it: none) |" in top
     assert "trained by ecgnet 0.0.9 (Python 3.11.7, torch 2.13.0" in top and f"report by ecgnet {__version__}" in top
@@ -65,6 +72,14 @@ def test_report_header_names_preset_code_date_run_time_and_data(tmp_path):
     for c in (0, NORMAL_INDEX):  # per-class counts, not only prevalence
         assert f"| {ABBREVIATIONS[c]} | {int(labels[:, c].sum())} | " in text
     assert "scores mean nothing" not in text and "SYNTHETIC" not in text
+
+
+def test_report_renders_every_figure(rendered):
+    results, text = rendered
+    for figure in ("per_class", "roc", "pr", "confusion", "thresholds", "learning"):
+        assert (results / "figures" / f"{figure}.png").stat().st_size > 5000
+        assert f"figures/{figure}.png" in text
+    assert "0.684" in text and "| IAVB |" in text  # the seed paper's cv score beside ours; the per-class table
 
 
 @pytest.mark.parametrize("names, config, smoke, synthetic", [
