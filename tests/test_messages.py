@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from model_dirs import random_model_dir
@@ -157,3 +158,29 @@ def test_explain_out_may_name_a_folder_and_the_help_says_where_the_picture_goes(
         main(["explain", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "default runs/explain/NAME_explain_CLASS.png under the current directory" in text and "--class CLASS" in text
+
+
+# --- 5. the confusion figure's numbers are legible and stay inside their cells ---
+
+
+def test_confusion_figure_cell_numbers_are_at_least_9_pt_and_fit_their_cells():
+    from ecgnet.analysis.report import confusion_figure  # new with the fix
+
+    rng = np.random.default_rng(0)
+    labels = rng.random((3000, NUM_CLASSES)) < 0.03
+    labels[:, NORMAL_INDEX] = True  # the normal row reaches thousands: the widest numbers ("2k")
+    outputs = labels ^ (rng.random(labels.shape) < 0.03)
+    oof = OutOfFold([f"HR{i:05d}" for i in range(3000)], ["PTB-XL"] * 3000, np.arange(3000) % 5, labels, outputs * 0.9, outputs)
+    fig = confusion_figure(oof)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    panels = fig.axes[:2]  # the colour bars come after them
+    assert any(t.get_text().endswith("k") for t in panels[0].texts)
+    for ax in panels:
+        cell = ax.transData.transform((1, 1)) - ax.transData.transform((0, 0))  # one cell, in pixels
+        assert len(ax.texts) > 100
+        for text in ax.texts:
+            box = text.get_window_extent(renderer)
+            assert text.get_fontsize() >= 9, text.get_text()
+            assert box.width < abs(cell[0]) * 0.95 and box.height < abs(cell[1]) * 0.95, text.get_text()
+    plt.close(fig)

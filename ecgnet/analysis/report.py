@@ -52,10 +52,10 @@ CAPTIONS = {
                                "undefined before any record is predicted positive. Each step's height is the "
                                "precision the challenge scorer's AUPRC uses over that step of recall; the dashed line "
                                "is the class's prevalence, what a random ranking achieves.",
-    "Where the reward is lost": "Left: the challenge metric's modified confusion matrix A (each record adds 1 / |labels ∪ "
+    "Where the reward is lost": "Top: the challenge metric's modified confusion matrix A (each record adds 1 / |labels ∪ "
                                 "outputs| to every pair of its true and output classes), coloured as a fraction of its "
                                 "row (square-root scale) so that rare classes stay visible beside the normal class; the cells print A itself. "
-                                "Right: what each cell earns less than correct pairs would, A x (1 - W) with W the "
+                                "Bottom: what each cell earns less than correct pairs would, A x (1 - W) with W the "
                                 "challenge weights, on a log colour scale.",
     "Score against one global threshold": "The pooled out-of-fold challenge score if every class used the same "
                                           "threshold. The marked best is chosen on the very predictions it is scored "
@@ -133,15 +133,26 @@ def _figure_curves(oof: OutOfFold, stats: dict[str, np.ndarray], path: Path, kin
     return _save(fig, path)
 
 
+CELL_FONT_PT = 9.0  # the numbers in the confusion figure's cells: legible at the saved 110 dpi (about 14 px)
+
+
+def _cell_text(value: float) -> str:
+    """A cell's value in at most 3 characters, so that it fits its cell at ``CELL_FONT_PT``: 0.3, 12, 345, 12k."""
+    if value >= 999.5:
+        return f"{value / 1000:.0f}k"
+    return f"{value:.0f}" if value >= 9.5 else f"{value:.1f}"
+
+
 def _annotate_cells(ax: plt.Axes, values: np.ndarray, colour_fraction: np.ndarray) -> None:
     """Print each non-negligible cell's value, dark on light cells and light on dark ones."""
     for j, k in zip(*np.nonzero(values >= 0.05)):
-        text = f"{values[j, k]:.0f}" if values[j, k] >= 9.5 else f"{values[j, k]:.1f}"
         colour = "black" if colour_fraction[j, k] > 0.6 else "white"
-        ax.text(k, j, text, ha="center", va="center", fontsize=5.5, color=colour)
+        ax.text(k, j, _cell_text(values[j, k]), ha="center", va="center", fontsize=CELL_FONT_PT, color=colour)
 
 
-def _figure_confusion(oof: OutOfFold, path: Path) -> str:
+def confusion_figure(oof: OutOfFold) -> plt.Figure:
+    """The "Where the reward is lost" figure: two 24 x 24 panels, one above the other (top: the challenge's modified
+    confusion matrix A; bottom: the reward lost, A x (1 - W)), each cell printing its value at ``CELL_FONT_PT``."""
     matrix = metrics.modified_confusion_matrix(oof.labels, oof.outputs)
     lost = matrix * (1.0 - load_weights())
     row_sums = matrix.sum(axis=1, keepdims=True)
@@ -152,23 +163,29 @@ def _figure_confusion(oof: OutOfFold, path: Path) -> str:
     floor = max(lost[lost > 0].min(initial=np.inf), 0.01) if (lost > 0).any() else 0.01
     log_norm = LogNorm(vmin=floor, vmax=max(lost.max(), floor * 10))
     shown_lost = np.clip(lost, floor, None)
-    fig, axes = plt.subplots(1, 2, figsize=(20, 9.5), layout="constrained")
+    # One above the other, each the full width: a cell is then about 0.45 in (32 pt), room for 3 characters at 9 pt,
+    # and the picture stays legible when a Markdown viewer shrinks it to the page's width.
+    fig, axes = plt.subplots(2, 1, figsize=(12.5, 22.5), layout="constrained")
     panels = (
-        (axes[0], by_row, PowerNorm(0.5, 0.0, 1.0), "viridis", "Challenge confusion matrix A, colour normalised per row\n(cells: A, records weighted 1/|labels ∪ outputs|)",
+        (axes[0], by_row, PowerNorm(0.5, 0.0, 1.0), "viridis", "Challenge confusion matrix A, colour normalised per row\n(cells: A, records weighted 1/|labels ∪ outputs|; k: thousands)",
          "fraction of the row (square-root scale)"),
-        (axes[1], shown_lost, log_norm, "magma", "Reward lost: A x (1 - W), log colour scale\n(cells: lost reward, in records)", "lost reward (log scale)"),
+        (axes[1], shown_lost, log_norm, "magma", "Reward lost: A x (1 - W), log colour scale\n(cells: lost reward, in records; k: thousands)", "lost reward (log scale)"),
     )
     true_counts = oof.labels.sum(axis=0)
     for ax, data, norm, cmap, title, bar_label in panels:
         image = ax.imshow(data, cmap=cmap, norm=norm)
         _annotate_cells(ax, matrix if ax is axes[0] else lost, np.asarray(norm(data)))
-        ax.set_xticks(range(NUM_CLASSES), ABBREVIATIONS, rotation=90, fontsize=7)
-        ax.set_yticks(range(NUM_CLASSES), [f"{name} ({int(n)})" for name, n in zip(ABBREVIATIONS, true_counts)], fontsize=7)
-        ax.set_xlabel("output class")
-        ax.set_ylabel("true class (positive records)")
-        ax.set_title(title, fontsize=10)
+        ax.set_xticks(range(NUM_CLASSES), ABBREVIATIONS, rotation=90, fontsize=9)
+        ax.set_yticks(range(NUM_CLASSES), [f"{name} ({int(n)})" for name, n in zip(ABBREVIATIONS, true_counts)], fontsize=9)
+        ax.set_xlabel("output class", fontsize=11)
+        ax.set_ylabel("true class (positive records)", fontsize=11)
+        ax.set_title(title, fontsize=12)
         fig.colorbar(image, ax=ax, fraction=0.046, label=bar_label)
-    return _save(fig, path)
+    return fig
+
+
+def _figure_confusion(oof: OutOfFold, path: Path) -> str:
+    return _save(confusion_figure(oof), path)
 
 
 def global_threshold_curve(oof: OutOfFold, steps: int = 101) -> tuple[np.ndarray, np.ndarray]:
