@@ -69,6 +69,16 @@ def test_a_damaged_model_directory_still_says_retrain(tmp_path):
     assert "retrain with" in _load_error(tmp_path)
 
 
+
+def test_report_of_a_wrong_path_names_the_path_not_a_cv_run_to_make(tmp_path, caplog):
+    assert main(["--quiet", "report", str(tmp_path / "typo")]) == 2
+    assert f"{tmp_path / 'typo'}: no such directory; check the path" in caplog.text
+    (tmp_path / "model").mkdir()
+    write_oof(tmp_path / "model", OutOfFold(["HR00001"], ["PTB-XL"], np.zeros(1, int), np.ones((1, NUM_CLASSES), bool),
+                                            np.ones((1, NUM_CLASSES)), np.ones((1, NUM_CLASSES), bool)))
+    assert main(["--quiet", "report", str(tmp_path)]) == 2  # the demo's folder given for its model/
+    assert f"did you mean {tmp_path / 'model'}?" in caplog.text
+
 # --- 2. the report's training time after a rerun that reused the folds ---
 
 
