@@ -1,8 +1,6 @@
 """The output-file format: round trip, the official parsing rules, atomic writes."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -167,9 +165,3 @@ def test_unreadable_files_raise_output_file_errors(tmp_path):
     with pytest.raises(OutputFileError, match="UTF-8"):
         read_output(path)
     assert issubclass(OutputFileError, ValueError)
-
-
-def test_written_files_carry_no_temporary_leftovers(tmp_path):
-    for i in range(3):
-        write_output(tmp_path / f"R{i}.csv", f"R{i}", CODES, np.ones(24, bool), np.linspace(0, 1, 24))
-    assert sorted(os.listdir(tmp_path)) == ["R0.csv", "R1.csv", "R2.csv"]
