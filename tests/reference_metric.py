@@ -3,8 +3,10 @@
 Each function restates one definition of the official 2020 ``evaluate_12ECG_score.py``
 (Perez Alday et al., Physiol. Meas. 41(12):124003, 2020) record by record and class by
 class, on Python lists, sharing no code with ``ecgnet.challenge.metrics``: a slip in the vectorised
-code shows up as a disagreement instead of hiding in shared code. The one home of this
-reference: ``tests/test_metrics.py`` and ``bench/bench_scorer.py`` both import it.
+code shows up as a disagreement instead of hiding in shared code. The tests' one home of
+this reference (``test_metrics.py``, ``test_metrics_confusion.py``); ``bench/bench_scorer.py``
+times the vectorised code against its own copy, ``bench/reference_metric.py`` (bench scripts
+import nothing from tests/).
 
 Arguments are (N, C) nested sequences or arrays: ``y_true`` the labels and ``y_pred`` the
 binary outputs (truthy / falsy), ``y_score`` the probabilities (floats). Undefined values
@@ -109,17 +111,26 @@ def auroc_auprc(y_true, y_score) -> tuple[float, float, list[float], list[float]
     return nanmean(aurocs), nanmean(auprcs), aurocs, auprcs
 
 
-def _raw_challenge(y_true: list, y_pred: list, weights: list) -> float:
-    """Sum over records of W[j][k] / max(|labels ∪ outputs|, 1) for each label j and output k."""
-    total = 0.0
+def modified_confusion_matrix(y_true, y_pred) -> list[list[float]]:
+    """C x C lists A: each record adds 1 / max(|labels ∪ outputs|, 1) to A[j][k] for each of its labels j and outputs k
+    (the official ``compute_modified_confusion_matrix``)."""
+    y_true, y_pred = _rows(y_true), _rows(y_pred)
+    c = len(y_true[0])
+    matrix = [[0.0] * c for _ in range(c)]
     for labels, outputs in zip(y_true, y_pred):
         union = max(sum(1 for a, b in zip(labels, outputs) if a or b), 1)
-        for j in range(len(labels)):
+        for j in range(c):
             if labels[j]:
-                for k in range(len(outputs)):
+                for k in range(c):
                     if outputs[k]:
-                        total += weights[j][k] / union
-    return total
+                        matrix[j][k] += 1.0 / union
+    return matrix
+
+
+def _raw_challenge(y_true: list, y_pred: list, weights: list) -> float:
+    """The sum over j, k of W[j][k] * A[j][k], A the modified confusion matrix."""
+    matrix = modified_confusion_matrix(y_true, y_pred)
+    return sum(w * a for w_row, a_row in zip(weights, matrix) for w, a in zip(w_row, a_row))
 
 
 def challenge_metric(y_true, y_pred, weights=None, normal_index: int = classes.NORMAL_INDEX) -> float:
