@@ -24,8 +24,11 @@ def test_the_cpu_trains_in_fp32_without_autocast_or_scaler(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: pytest.fail("asked the GPU on the CPU"))
     assert training_dtype(CPU) is None and training_dtype(CPU, "fp32") is None
     assert not uses_grad_scaler(None)
-    with training_autocast(CPU, None):
-        assert not torch.is_autocast_enabled("cpu")
+    layer, x = torch.nn.Linear(4, 4), torch.randn(2, 4)
+    with training_autocast(CPU, None):  # fp32: nothing cast
+        assert layer(x).dtype == torch.float32
+    with training_autocast(CPU, torch.bfloat16):  # a dtype is applied, on the device given
+        assert layer(x).dtype == torch.bfloat16
     with pytest.raises(ValueError, match="unknown training precision 'fp16'"):
         training_dtype(CPU, "fp16")
 
