@@ -118,10 +118,7 @@ def _top_table(issues: LabelIssues, top: int) -> list[str]:
 
 
 def _figure(issues: LabelIssues, path: Path) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ecgnet.analysis.plot import plt, save_figure  # matplotlib (Agg backend) only when a figure is drawn
 
     x = np.arange(len(CLASSES))
     given_1 = (issues.is_issue & issues.labels).sum(axis=0)
@@ -134,9 +131,7 @@ def _figure(issues: LabelIssues, path: Path) -> str:
     ax.set_title("Likely label issues per class (confident learning on out-of-fold probabilities)")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path.name
+    return save_figure(fig, path, dpi=110, tight=True).name
 
 
 def report_section(results_dir: Path, figure_dir: Path, top: int = 15) -> list[str]:

@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ecgnet.analysis.plot import LEADS
+from ecgnet.analysis.plot import save_figure
 from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES, NUM_CLASSES
 from ecgnet.console import progress
 from ecgnet.errors import RecordError
 from ecgnet.fileio import read_oof, read_summary, write_csv
+from ecgnet.leads import LEADS
 from ecgnet.records.reader import read_record
 
 if TYPE_CHECKING:  # torch is imported where the models run, so `report` does not pay for it
@@ -138,9 +139,7 @@ def heat_map(importance: np.ndarray, count: np.ndarray, path: Path) -> str:
     ax.set_yticks(range(NUM_CLASSES), [f"{a} (n={int(n)})" for a, n in zip(ABBREVIATIONS, count)], fontsize=8)
     ax.set_title("Lead occlusion: drop in the class probability\nwhen one lead is zeroed (labelled records)", fontsize=10)
     fig.colorbar(image, ax=ax, shrink=0.6, label="mean probability drop")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path.name
+    return save_figure(fig, path, dpi=110, tight=True).name
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

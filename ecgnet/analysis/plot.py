@@ -6,6 +6,7 @@ calibration pulse, as printed by clinical electrocardiographs.
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -14,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ecgnet.fileio import atomic_write_bytes  # noqa: E402
 from ecgnet.leads import LEADS  # noqa: E402
 
 MM_PER_S = 25.0
@@ -77,6 +79,17 @@ def plot_12lead(signal_mv: np.ndarray, fs: float, title: str, path: str | Path, 
     fig.suptitle(f"{title}    25 mm/s, 10 mm/mV", fontsize=10, x=0.01, ha="left", y=0.995)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    return save_figure(fig, path)
+
+
+def save_figure(fig: plt.Figure, path: str | Path, dpi: float | None = None, tight: bool = False) -> Path:
+    """Write ``fig`` to ``path`` atomically (format from the suffix, e.g. ``.png``), close it, and return the path.
+
+    Every figure ecgnet draws is saved here, so a killed run never leaves half a picture.
+    """
+    path = Path(path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight" if tight else None)
     plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
     return path

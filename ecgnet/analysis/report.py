@@ -23,13 +23,24 @@ from matplotlib.colors import LogNorm, PowerNorm  # noqa: E402
 from ecgnet import __version__  # noqa: E402
 from ecgnet.analysis.labelissues import report_section as label_issue_section  # noqa: E402
 from ecgnet.analysis.leadimportance import report_section as lead_importance_section  # noqa: E402
+from ecgnet.analysis.plot import save_figure  # noqa: E402
 from ecgnet.challenge import metrics
 from ecgnet.challenge.classes import ABBREVIATIONS, NUM_CLASSES, load_weights  # noqa: E402
 from ecgnet.challenge.thresholds import top_class_mask  # noqa: E402
 from ecgnet.config import COMPUTE_ONLY, PRESETS  # noqa: E402
 from ecgnet.errors import AnalysisError  # noqa: E402
 from ecgnet.fileio import (  # noqa: E402
-    FOLD_RESULT, MANIFEST, OOF_FILE, OutOfFold, atomic_write_text, epoch_logs, fold_dir, read_oof, read_summary, read_thresholds)
+    FOLD_RESULT,
+    MANIFEST,
+    OOF_FILE,
+    OutOfFold,
+    atomic_write_text,
+    epoch_logs,
+    fold_dir,
+    read_oof,
+    read_summary,
+    read_thresholds,
+)
 from ecgnet.records.files import source_of  # noqa: E402
 from ecgnet.synth import PREFIX as SYNTHETIC_PREFIX  # noqa: E402
 
@@ -93,9 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _save(fig: plt.Figure, path: Path) -> str:
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path.name
+    return save_figure(fig, path, dpi=110, tight=True).name
 
 
 def _figure_per_class(stats: dict[str, np.ndarray], thresholds_mean: np.ndarray | None, path: Path) -> str:
