@@ -22,10 +22,10 @@ from pathlib import Path
 
 from ecgnet.analysis.report import render_report
 from ecgnet.challenge.metrics import METRIC_NAMES
-from ecgnet.scoring import score_directories
 from ecgnet.config import load_config
 from ecgnet.fileio import atomic_write_text, read_summary, write_summary
 from ecgnet.inference.predict import predict_directory
+from ecgnet.scoring import score_directories
 from ecgnet.synth import generate_dataset
 from ecgnet.training.crossval import cross_validate, format_summary
 

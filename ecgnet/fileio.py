@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from ecgnet.challenge.classes import CLASSES
+from ecgnet.errors import AnalysisError
 
 TEMP_SUFFIX = ".tmp"
 NEW_FILE_MODE = 0o666  # what open() asks for; the umask takes its share
@@ -174,9 +175,20 @@ def write_oof(results_dir: Path, oof: OutOfFold) -> Path:
     return write_csv(Path(results_dir) / OOF_FILE, header, rows)
 
 
+def check_results_dir(results_dir: Path) -> None:
+    """``AnalysisError`` naming ``results_dir`` when the path is wrong (no such directory, or the demo's folder given for
+    its ``model/``), rather than telling the user to run cv there; a folder merely lacking results passes."""
+    if not results_dir.is_dir():
+        raise AnalysisError(f"{results_dir}: no such directory; check the path (a results directory is what "
+                            "`python -m ecgnet cv --out DIR` or `demo` writes: runs/demo/model for the demo)")
+    if not (results_dir / OOF_FILE).is_file() and (results_dir / "model" / OOF_FILE).is_file():
+        raise AnalysisError(f"{results_dir}: no {OOF_FILE} here; did you mean {results_dir / 'model'}?")
+
+
 def read_oof(results_dir: Path) -> OutOfFold:
     """Read ``oof_predictions.csv``; ``FileNotFoundError`` / ``ValueError`` naming the file when absent or not ours."""
     path = Path(results_dir) / OOF_FILE
+    check_results_dir(Path(results_dir))
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no out-of-fold predictions here; run `python -m ecgnet cv DATA_DIR --out {results_dir}` first")
     with open(path, newline="") as handle:

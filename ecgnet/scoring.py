@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from ecgnet.challenge import classes, metrics
-from ecgnet.inference.outputs import OutputFileError, read_output
 from ecgnet.errors import RecordError, ScoringError
+from ecgnet.inference.outputs import OutputFileError, read_output
 from ecgnet.records.header import read_dx_codes
 
 logger = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from ecgnet.analysis.plot import save_figure
 from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES, NUM_CLASSES
 from ecgnet.console import progress
 from ecgnet.errors import RecordError
-from ecgnet.fileio import read_oof, read_summary, write_csv
+from ecgnet.fileio import SUMMARY_FILE, check_results_dir, read_oof, read_summary, write_csv
 from ecgnet.leads import LEADS
 from ecgnet.records.reader import read_record
 
@@ -154,9 +154,10 @@ def run(args: argparse.Namespace) -> int:
     """``python -m ecgnet lead-importance``: write ``lead_importance.csv`` and its heat map; exit 0."""
     results_dir: Path = args.results_dir
     data_dir = args.data
+    check_results_dir(results_dir)
     if data_dir is None:
-        if not (results_dir / "summary.json").is_file():
-            raise FileNotFoundError(f"{results_dir / 'summary.json'}: missing, so {results_dir} is not a cv result; "
+        if not (results_dir / SUMMARY_FILE).is_file():
+            raise FileNotFoundError(f"{results_dir / SUMMARY_FILE}: missing, so {results_dir} is not a cv result; "
                                     f"run `python -m ecgnet cv DATA_DIR --out {results_dir}` first, or pass --data")
         data_dir = Path(read_summary(results_dir)["data_dir"])
     importance, count = lead_importance(results_dir, data_dir, args.max_records, args.seed)

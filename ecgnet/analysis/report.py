@@ -28,13 +28,13 @@ from ecgnet.challenge import metrics
 from ecgnet.challenge.classes import ABBREVIATIONS, NUM_CLASSES, load_weights  # noqa: E402
 from ecgnet.challenge.thresholds import top_class_mask  # noqa: E402
 from ecgnet.config import COMPUTE_ONLY, PRESETS  # noqa: E402
-from ecgnet.errors import AnalysisError  # noqa: E402
 from ecgnet.fileio import (  # noqa: E402
     FOLD_RESULT,
     MANIFEST,
     OOF_FILE,
     OutOfFold,
     atomic_write_text,
+    check_results_dir,
     epoch_logs,
     fold_dir,
     read_oof,
@@ -83,16 +83,6 @@ FIGURE_DIR = "figures"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``report`` sub-command's argument: the results folder."""
     parser.add_argument("results_dir", type=Path, help="a directory written by `python -m ecgnet cv` or `demo`")
-
-
-def check_results_dir(results_dir: Path) -> None:
-    """``AnalysisError`` naming ``results_dir`` when the path is wrong (no such directory, or the demo's folder given for
-    its ``model/``), rather than telling the user to run cv there; a folder merely lacking results passes."""
-    if not results_dir.is_dir():
-        raise AnalysisError(f"{results_dir}: no such directory; check the path (a results directory is what "
-                            "`python -m ecgnet cv --out DIR` or `demo` writes: runs/demo/model for the demo)")
-    if not (results_dir / OOF_FILE).is_file() and (results_dir / "model" / OOF_FILE).is_file():
-        raise AnalysisError(f"{results_dir}: no {OOF_FILE} here; did you mean {results_dir / 'model'}?")
 
 
 def run(args: argparse.Namespace) -> int:

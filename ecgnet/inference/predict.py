@@ -41,12 +41,12 @@ import numpy as np
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ecgnet.challenge.classes import CLASSES
-from ecgnet.inference.outputs import format_output, write_output
 from ecgnet.console import progress
 from ecgnet.device import set_threads
 from ecgnet.errors import ModelDirError, RecordError
 from ecgnet.fileio import temporary_files
 from ecgnet.inference.ensemble import Ensemble
+from ecgnet.inference.outputs import format_output, write_output
 from ecgnet.records.files import record_files
 from ecgnet.records.header import read_header_text
 from ecgnet.records.reader import Record, load_mat, record_from_arrays
