@@ -1,7 +1,7 @@
 """Ensemble inference side by side in one run: the seed's loop, ecgnet before and after issue 17, fp32 and bf16.
 
     .venv/bin/python bench/bench_inference.py [--records 200] [--threads 2] [--chunk 25]
-        [--trained MODEL_DIR] [--real ../shared/data/ptbxl-dev] [--synthetic 200] [--variants]
+        [--trained MODEL_DIR] [--real ../shared/data/ptbxl-dev] [--synthetic 200] [--variants] [--smoke]
 
 Prints one Markdown table. On ``--records`` synthetic 10-s 500 Hz records (file reading
 and, for ecgnet, writing the output files included) with a full-size 5-fold ensemble
@@ -30,6 +30,8 @@ average, and the label/probability agreement with ecgnet's fp32 reference.
 ``--variants``: forward-only times of one full-size model on the driver's batch of 64
 stride-padded windows: eager vs folded batch norm vs ecgnet's ``InferenceSEResNet`` vs that
 form frozen (TorchScript) or compiled (``torch.compile``, its compile time in a row).
+``--smoke`` (the suite's check): the ``smoke`` preset's network, 256^3 products, 4 records
+in chunks of 2, and the variants without ``torch.compile`` (its compile takes minutes).
 """
 from __future__ import annotations
 
@@ -51,12 +53,10 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 os.environ["ECGNET_QUIET"] = "1"  # no progress bars inside the timed loops (read when ecgnet is imported)
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
 
-from bench_model import matmul_peak, random_model_dir  # noqa: E402
-
-from ecgnet.challenge.outputs import read_output, write_output  # noqa: E402
-from ecgnet.config import Config  # noqa: E402
+from bench.common import SHARED_DATA, add_smoke, best_time, machine, matmul_peak, print_table, random_model_dir  # noqa: E402
+from ecgnet.inference.outputs import read_output, write_output  # noqa: E402
+from ecgnet.config import PRESETS, Config  # noqa: E402
 from ecgnet.inference.ensemble import Ensemble  # noqa: E402
 from ecgnet.inference.predict import classify, load_challenge_data, predict_directory  # noqa: E402
 from ecgnet.network.model import InferenceSEResNet, SEResNet, encode_demographics, forward_flops  # noqa: E402
@@ -216,24 +216,22 @@ def fold_batch_norm(model: SEResNet) -> SEResNet:
     return folded
 
 
-def variant_rows(batch: int, length: int, repeats: int = 7) -> Rows:
-    """Forward-only ms per window of one full-size model (``batch`` windows of 12 x ``length``: the driver's
+def variant_rows(network, batch: int, length: int, repeats: int = 7, compile_form: bool = True) -> Rows:
+    """Forward-only ms per window of one ``network`` model (``batch`` windows of 12 x ``length``: the driver's
     batch of stride-padded 10-s records): eager, 1-D folded BN, ecgnet's inference form, and that form frozen
-    (TorchScript) or compiled (``torch.compile``, its compile time in a row of its own)."""
+    (TorchScript) or, with ``compile_form``, compiled (``torch.compile``, its compile time in a row of its own)."""
     torch.manual_seed(0)
-    eager = SEResNet().eval()
+    eager = SEResNet(network).eval()
     x, d = torch.randn(batch, 12, length), torch.rand(batch, 5)
     form = InferenceSEResNet(eager)
     with torch.no_grad():
         frozen = torch.jit.freeze(torch.jit.trace(form, (x, d)))
-    start = time.perf_counter()
-    compiled = torch.compile(form)
-    with torch.inference_mode():
-        compiled(x, d)
-    compile_seconds = time.perf_counter() - start
     variants = {"eager (1-D, contiguous)": eager, "batch norm folded, 1-D": fold_batch_norm(eager),
                 "InferenceSEResNet (folded, 2-D channels-last; the driver's)": form,
-                "InferenceSEResNet + frozen TorchScript": frozen, "InferenceSEResNet + torch.compile": compiled}
+                "InferenceSEResNet + frozen TorchScript": frozen}
+    if compile_form:
+        compile_seconds, compiled = best_time(compiled_form, form, x, d)
+        variants["InferenceSEResNet + torch.compile"] = compiled
     best = dict.fromkeys(variants, float("inf"))
     with torch.inference_mode():
         reference = eager(x, d)
@@ -246,7 +244,15 @@ def variant_rows(batch: int, length: int, repeats: int = 7) -> Rows:
     eager_best = best["eager (1-D, contiguous)"]
     rows = [(f"forward only, 1 model, {batch} x 12 x {length}, {name}: ms per window / x eager / max |logit diff|",
              f"{1000 * best[name] / batch:.1f} / {eager_best / best[name]:.2f} / {diffs[name]:.1e}") for name in variants]
-    return rows + [("torch.compile: compile time of one model (s)", f"{compile_seconds:.0f}")]
+    return rows + ([("torch.compile: compile time of one model (s)", f"{compile_seconds:.0f}")] if compile_form else [])
+
+
+def compiled_form(form: InferenceSEResNet, x: torch.Tensor, d: torch.Tensor):
+    """``torch.compile(form)``, compiled by one call on (x, d)."""
+    compiled = torch.compile(form)
+    with torch.inference_mode():
+        compiled(x, d)
+    return compiled
 
 
 def main() -> int:
@@ -256,18 +262,21 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--chunk", type=int, default=25, help="records per interleaved chunk")
     parser.add_argument("--trained", type=Path, help="a trained model directory for the bf16 label agreement")
-    parser.add_argument("--real", type=Path, default=REPO.parent / "shared" / "data" / "ptbxl-dev")
+    parser.add_argument("--real", type=Path, default=SHARED_DATA / "ptbxl-dev")
     parser.add_argument("--synthetic", type=int, default=200, help="synthetic records added to --real for the agreement")
     parser.add_argument("--variants", action="store_true", help="also time eager / folded / TorchScript / torch.compile")
+    add_smoke(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.records, args.chunk, args.variants = 4, 2, True
     logging.basicConfig(level=logging.ERROR)
     torch.set_num_threads(args.threads)
-    config = Config(threads=args.threads)
+    config = (PRESETS["smoke"] if args.smoke else Config()).replace(threads=args.threads)
     stride_samples = padded_length(resampled_length(10 * 500, 500), config.window, config.network.stride)
     record_gflop = {"window": 5 * forward_flops(config.network, config.window) / 1e9,
                     "stride": 5 * forward_flops(config.network, stride_samples) / 1e9}
-    load_start, peak = os.getloadavg()[0], matmul_peak()
-    rows = [(f"fp32 matmul peak, 2048^3, {args.threads} threads (GFLOP/s)", f"{peak:.0f}"),
+    load_start, peak = os.getloadavg()[0], matmul_peak(256 if args.smoke else 2048)
+    rows = [(f"fp32 matmul peak, {256 if args.smoke else 2048}^3, {args.threads} threads (GFLOP/s)", f"{peak:.0f}"),
             (f"5-model forward GFLOP per 10-s record: one 12 x {config.window} window / pad_to=stride, 12 x {stride_samples}",
              f"{record_gflop['window']:.1f} / {record_gflop['stride']:.1f}")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -279,12 +288,11 @@ def main() -> int:
         if args.trained:
             rows += trained_agreement(args.trained, args.real, args.synthetic, tmp)
     if args.variants:
-        rows += variant_rows(config.inference_batch, stride_samples)
+        rows += variant_rows(config.network, config.inference_batch, stride_samples, repeats=2 if args.smoke else 7,
+                             compile_form=not args.smoke)
     rows.append(("load average (1 min) at start / end", f"{load_start:.1f} / {os.getloadavg()[0]:.1f}"))
-    print(f"\n{os.cpu_count()} CPUs visible, torch {torch.__version__}, {args.records} records, {args.threads} threads\n")
-    print("| " + " | ".join(COLUMNS) + " |\n|---|" + "---:|" * (len(COLUMNS) - 1))
-    for row in rows:
-        print("| " + " | ".join(row + ("",) * (len(COLUMNS) - len(row))) + " |")
+    print(f"\n{args.records} records; {machine(args.threads)}\n")
+    print_table(COLUMNS, rows, align="l" + "r" * (len(COLUMNS) - 1))
     return 0
 
 

@@ -1,7 +1,7 @@
 """Can the training loader feed a GPU? Samples/s the loader supplies against samples/s the model consumes.
 
     .venv/bin/python bench/bench_loader.py [--data DIR] [--workers 0 1 2] [--samples 6000] [--batch 64]
-                                           [--window 4096] [--train-steps 3] [--target 8000]
+                                           [--window 4096] [--train-steps 3] [--target 8000] [--smoke]
 
 Prints one Markdown table:
 
@@ -14,11 +14,12 @@ Prints one Markdown table:
 - the cores the loader needs to supply ``--target`` samples/s (8,000: one H100 running
   the full-size network, issue 14) = target x per-sample cost;
 - the samples/s the full-size network consumes in training steps here (fp32 on the CPU,
-  ``bench_model.training_rate``; CUDA with fp16 autocast when a GPU is present).
+  ``bench.common.training_rate``; CUDA with fp16 autocast when a GPU is present).
 
 The records are those of ``--data`` (default: the 145 real challenge records in the
 shared folder), cached once under a temporary folder; epochs repeat until ``--samples``
-windows were cut.
+windows were cut. ``--smoke`` (the suite's check): 64 windows of 1,024 samples in batches
+of 8, 0 workers, one training step of the ``smoke`` preset's network.
 """
 from __future__ import annotations
 
@@ -34,16 +35,14 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
 
-from bench_model import training_rate  # noqa: E402
-
-from ecgnet.config import Config  # noqa: E402
+from bench.common import SHARED_DATA, add_smoke, machine, print_table, training_rate  # noqa: E402
+from ecgnet.config import PRESETS, Config  # noqa: E402
 from ecgnet.data.cache import build_cache  # noqa: E402
 from ecgnet.data.loader import EpochLoader, plan_epoch  # noqa: E402
 from ecgnet.device import choose_device  # noqa: E402
 
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "cinc2020-real"
+DEFAULT_DATA = SHARED_DATA / "cinc2020-real"
 
 
 def loader_rate(cache, workers: int, samples: int, batch: int, window: int) -> tuple[float, float]:
@@ -71,6 +70,7 @@ def planning_cost(cache, batch: int, window: int, repeats: int = 20) -> float:
 
 
 def main() -> int:
+    """Measure and print the table; 0 on success."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
@@ -79,7 +79,13 @@ def main() -> int:
     parser.add_argument("--window", type=int, default=4096)
     parser.add_argument("--train-steps", type=int, default=3)
     parser.add_argument("--target", type=float, default=8000.0)
+    add_smoke(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.workers, args.samples, args.batch, args.window, args.train_steps = [0], 64, 8, 1024, 1
+    if not args.data.is_dir():
+        print(f"needs {args.data} (challenge records; --data DIR)", file=sys.stderr)
+        return 2
     torch.set_num_threads(1)  # the loader's workers are single-threaded too: one core each
     with tempfile.TemporaryDirectory() as tmp:
         cache = build_cache(args.data, Path(tmp) / "cache", workers=1)
@@ -92,19 +98,16 @@ def main() -> int:
         plan = planning_cost(cache, args.batch, args.window)
     device = choose_device()
     torch.set_num_threads(os.cpu_count() or 1)
-    consumed = training_rate(Config(), device, batch=32 if device.type == "cpu" else 256, steps=args.train_steps)
+    network = PRESETS["smoke"] if args.smoke else Config()
+    consumed = training_rate(network, device, batch=32 if device.type == "cpu" else 256, steps=args.train_steps)
     rows += [
         ("per-sample cost, 1 core (0 workers)", f"{per_sample * 1e6:.0f} us"),
         ("  of which planning (stays in the training process)", f"{plan * 1e6:.1f} us"),
         (f"cores to supply {args.target:,.0f} samples/s", f"{args.target * per_sample:.1f}"),
-        (f"full-size network consumes ({device.type}, training steps)", f"{consumed:,.1f} samples/s"),
+        (f"{'smoke' if args.smoke else 'full-size'} network consumes ({device.type}, training steps)", f"{consumed:,.1f} samples/s"),
     ]
-    load = os.getloadavg()
-    print(f"{len(cache)} records from {args.data}, window {args.window}, batch {args.batch}; "
-          f"{os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min)\n")
-    print("| what | value |\n|---|---:|")
-    for name, value in rows:
-        print(f"| {name} | {value} |")
+    print(f"{len(cache)} records from {args.data}, window {args.window}, batch {args.batch}; {machine()}\n")
+    print_table(("what", "value"), rows)
     return 0
 
 

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_records.py [--sizes 1000 5000] [--workers 2] [--source ../shared/data/ptbxl-dev]
     .venv/bin/python bench/bench_records.py --read [--against ../main] [--repeats 3]
+    .venv/bin/python bench/bench_records.py --smoke [--source DIR]
 
 ``--read`` times ``records.read_record`` alone (CPU seconds of one process, no workers)
 over every record of ``--source``, best of three passes (the bound that used to sit in a unit
@@ -18,77 +19,28 @@ built once by ``build_cache`` with the given number of joblib workers; the
 time includes starting the workers. Peak memory is the largest summed RSS of the bench process and all
 its descendants (the joblib workers), sampled every 10 ms, and of the bench
 process alone. Target: >= 300 records/s on 2 cores (43,101 records in under
-3 minutes) and a peak that does not grow with the number of records.
+3 minutes) and a peak that does not grow with the number of records. ``--smoke`` (the
+suite's check): one build of 20 records with one worker, then ``--read`` once.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import SHARED_DATA, PeakMemory, add_smoke, machine, print_table  # noqa: E402
 from ecgnet.data.cache import build_cache  # noqa: E402
 from ecgnet.records.files import find_records  # noqa: E402
 
-DEFAULT_SOURCE = REPO.parent / "shared" / "data" / "ptbxl-dev"
-
-
-def _rss_kib(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            for line in handle:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _descendants(pid: int) -> list[int]:
-    found, stack = [], [pid]
-    while stack:
-        current = stack.pop()
-        found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
-                stack.extend(int(c) for c in (task / "children").read_text().split())
-            except OSError:
-                continue
-    return found
-
-
-class PeakMemory:
-    """Samples the RSS of this process tree in a thread; ``tree`` and ``main`` peaks in MiB."""
-
-    def __init__(self, interval: float = 0.01):
-        self.interval, self.tree, self.main = interval, 0.0, 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        me = os.getpid()
-        while not self._stop.is_set():
-            pids = _descendants(me)
-            self.tree = max(self.tree, sum(_rss_kib(p) for p in pids) / 1024)
-            self.main = max(self.main, _rss_kib(me) / 1024)
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+DEFAULT_SOURCE = SHARED_DATA / "ptbxl-dev"
 
 
 def make_dataset(source: Path, target: Path, count: int) -> None:
@@ -157,17 +109,15 @@ def compare_readers(source: Path, against: Path | None, repeats: int) -> None:
         for label, repo in repos.items():  # alternated, so a change in load hits both
             count, seconds = time_reader(repo, source)
             times[label].append(seconds)
-    load = os.getloadavg()[0]
-    print(f"read_record over {count} records of {source}, {repeats} alternating runs, load average {load:.1f}")
-    print(f"{'reader':<40} {'best CPU s':>12} {'records/s':>10}")
+    print(f"read_record over {count} records of {source}, {repeats} alternating runs; {machine()}\n")
     best = {label: min(values) for label, values in times.items()}
-    for label, median in best.items():
-        print(f"{label:<40} {median:>12.2f} {count / median:>10.0f}")
+    print_table(("reader", "best CPU s", "records/s"), [(label, f"{v:.2f}", f"{count / v:.0f}") for label, v in best.items()])
     if against:
-        print(f"time ratio this / against: {best['this checkout'] / best[f'against {against}']:.3f}")
+        print(f"\ntime ratio this / against: {best['this checkout'] / best[f'against {against}']:.3f}")
 
 
 def main() -> int:
+    """Run the sizes (or ``--read``) and print the table; 0 on success, 2 without the source records."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--workers", type=int, default=2)
@@ -176,26 +126,35 @@ def main() -> int:
     parser.add_argument("--read", action="store_true", help="time read_record alone (see --against)")
     parser.add_argument("--against", type=Path, help="with --read: another checkout whose reader is timed alongside")
     parser.add_argument("--repeats", type=int, default=3, help="with --read: alternating runs per checkout")
+    add_smoke(parser)
     args = parser.parse_args()
     if not args.source.is_dir():
         print(f"needs {args.source} (10-s 500-Hz challenge records)", file=sys.stderr)
         return 2
-    if args.read:
+    if args.smoke:
+        args.sizes, args.workers, args.repeats = [20], 1, 1
+    if args.read or args.smoke:
         compare_readers(args.source, args.against, args.repeats)
-        return 0
+        if not args.smoke:
+            return 0
     if args.one:
         print(json.dumps(measure(args.source, args.one, args.workers)))
         return 0
-    rows = []
-    for size in args.sizes:  # each size in a fresh process, so no run inherits another's heap or workers
-        command = [sys.executable, __file__, "--one", str(size), "--workers", str(args.workers), "--source", str(args.source)]
-        rows.append(json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()[-1]))
-    print(f"cache build, 10-s 500-Hz records -> 257 Hz float32 ({args.source.name} + renamed copies); fresh process per row")
-    print(f"{'records':>8} {'workers':>8} {'seconds':>8} {'records/s':>10} {'peak RSS all (MiB)':>19} {'peak RSS main (MiB)':>20}")
-    for row in rows:
-        print(f"{row['size']:>8} {row['workers']:>8} {row['seconds']:>8.2f} {row['size'] / row['seconds']:>10.0f} "
-              f"{row['tree']:>19.0f} {row['main']:>20.0f}")
+    build_table(args.source, args.sizes, args.workers)
     return 0
+
+
+def build_table(source: Path, sizes: list[int], workers: int) -> None:
+    """Build the cache of each size in a fresh process (no run inherits another's heap or workers); print the table."""
+    rows = []
+    for size in sizes:
+        command = [sys.executable, __file__, "--one", str(size), "--workers", str(workers), "--source", str(source)]
+        rows.append(json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()[-1]))
+    print(f"\ncache build, 10-s 500-Hz records -> 257 Hz float32 ({source.name} + renamed copies); fresh process per row; "
+          f"{machine()}\n")
+    print_table(("records", "workers", "seconds", "records/s", "peak RSS all (MiB)", "peak RSS main (MiB)"),
+                [(r["size"], r["workers"], f"{r['seconds']:.2f}", f"{r['size'] / r['seconds']:.0f}", f"{r['tree']:.0f}",
+                  f"{r['main']:.0f}") for r in rows], align="rrrrrr")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Benchmark: the vectorised scorer against a plain-loop transcription, and the whole command.
 
-    .venv/bin/python bench/bench_scorer.py [--records 16630] [--seed 0]
+    .venv/bin/python bench/bench_scorer.py [--records 16630] [--search-records 8000] [--seed 0]
 
 Labels are label sets drawn from ../shared/data/cinc2020-labels.csv (the real 2020
 training label sets) when present, else from a built-in generator with similar class
@@ -9,9 +9,10 @@ negatives imperfectly, binary outputs from a threshold plus the top class.
 
 Reported, from one run each:
 1. the challenge metric and all seven metrics (``compute_all``), vectorised vs the loop
-   transcription in ``tests/reference_metric.py`` (the definitions restated record by
-   record, as the official scorer computes them; the same reference the unit tests
-   check ``ecgnet.challenge.metrics`` against), as a ratio; both must agree within 1e-9;
+   transcription in ``bench/reference_metric.py`` (the definitions restated record by
+   record, as the official scorer computes them; a copy of ``tests/reference_metric.py``,
+   which the unit tests check ``ecgnet.challenge.metrics`` against), as a ratio; both must
+   agree within 1e-9;
 2. ``ChallengeMetric.score`` on a batch of 101 candidate outputs over 8,000 records
    (one step of the per-class threshold search) vs 101 loop calls (extrapolated);
 3. the whole ``evaluate_12ECG_score.py`` command on N label and output files written to
@@ -23,7 +24,6 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import os
 import resource
 import subprocess
 import sys
@@ -35,15 +35,14 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))  # the loop reference lives with the tests that check the metrics against it
 
-import reference_metric  # noqa: E402
-
+from bench import reference_metric  # noqa: E402
+from bench.common import SHARED_DATA, best_time, machine, print_table  # noqa: E402
 from ecgnet.challenge import classes, metrics  # noqa: E402
-from ecgnet.challenge.outputs import write_output  # noqa: E402
+from ecgnet.inference.outputs import write_output  # noqa: E402
 from ecgnet.synth.writer import format_header  # noqa: E402
 
-LABELS_CSV = REPO.parent / "shared" / "data" / "cinc2020-labels.csv"
+LABELS_CSV = SHARED_DATA / "cinc2020-labels.csv"
 OFFICIAL_COMMAND_S = 13.5  # official scorer, 16,630 records, 2 cores (METHOD.md)
 OFFICIAL_CALL_8000_S = 0.3  # official challenge-metric call on 8,000 records (METHOD.md)
 C = classes.NUM_CLASSES
@@ -75,17 +74,7 @@ def realistic_outputs(labels: np.ndarray, rng: np.random.Generator) -> tuple[np.
     return outputs, probabilities
 
 
-# ---- timing -------------------------------------------------------------------------------
-
-def timed(function, *args, repeat: int = 1):
-    """(best wall time over ``repeat`` runs, last result)."""
-    best, result = math.inf, None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = function(*args)
-        best = min(best, time.perf_counter() - start)
-    return best, result
-
+# ---- measures ------------------------------------------------------------------------------
 
 def max_difference(a: dict, b: dict) -> float:
     """Largest absolute difference over ``METRIC_NAMES`` of two score dicts (NaN equals NaN)."""
@@ -110,13 +99,13 @@ def write_directories(root: Path, labels: np.ndarray, outputs: np.ndarray, proba
 def function_rows(labels: np.ndarray, outputs: np.ndarray, probabilities: np.ndarray, search_records: int) -> tuple[list[tuple], dict]:
     """Table rows 1 and 2 (vectorised vs loop reference, asserting agreement within 1e-9) and the seven vectorised values."""
     weights = classes.load_weights()
-    t_vec, vec_cm = timed(metrics.challenge_metric, labels, outputs, repeat=5)
-    t_loop, loop_cm = timed(reference_metric.challenge_metric, labels, outputs, weights)
+    t_vec, vec_cm = best_time(metrics.challenge_metric, labels, outputs, repeat=5)
+    t_loop, loop_cm = best_time(reference_metric.challenge_metric, labels, outputs, weights)
     assert abs(vec_cm - loop_cm) <= 1e-9, (vec_cm, loop_cm)
     rows = [(f"challenge metric, {len(labels)} records", t_loop, t_vec, f"{t_loop / t_vec:,.0f}x", ">= 100x")]
 
-    t_vec_all, vec_all = timed(metrics.compute_all, labels, outputs, probabilities, repeat=3)
-    t_loop_all, loop_all = timed(reference_metric.compute_all, labels, outputs, probabilities, weights)
+    t_vec_all, vec_all = best_time(metrics.compute_all, labels, outputs, probabilities, repeat=3)
+    t_loop_all, loop_all = best_time(reference_metric.compute_all, labels, outputs, probabilities, weights)
     assert max_difference(vec_all, loop_all) <= 1e-9, (vec_all, loop_all)
     rows.append((f"all seven metrics, {len(labels)} records", t_loop_all, t_vec_all, f"{t_loop_all / t_vec_all:,.0f}x", ""))
 
@@ -124,8 +113,8 @@ def function_rows(labels: np.ndarray, outputs: np.ndarray, probabilities: np.nda
     metric = metrics.ChallengeMetric(labels[:n])
     batch = np.repeat(outputs[None, :n], 101, axis=0)
     batch[:, :, 0] = probabilities[None, :n, 0] >= np.linspace(0, 1, 101)[:, None]
-    t_batch, batch_scores = timed(metric.score, batch, repeat=5)
-    t_one_loop, one = timed(reference_metric.challenge_metric, labels[:n], batch[50], weights)
+    t_batch, batch_scores = best_time(metric.score, batch, repeat=5)
+    t_one_loop, one = best_time(reference_metric.challenge_metric, labels[:n], batch[50], weights)
     assert abs(batch_scores[50] - one) <= 1e-9
     rows.append((f"101 candidates x {n} records (loop: 101 x one call)", 101 * t_one_loop, t_batch, f"{101 * t_one_loop / t_batch:,.0f}x",
                  f"official ~{101 * OFFICIAL_CALL_8000_S:.0f} s"))
@@ -170,14 +159,10 @@ def main() -> None:
     rows, vectorised = function_rows(labels, outputs, probabilities, args.search_records)
     more, t_write = command_rows(labels, outputs, probabilities, vectorised)
 
-    print(f"labels: {args.records} records {origin}; seed {args.seed}; numpy {np.__version__}; python {sys.version.split()[0]}")
-    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end (other processes share the machine when > 0)")
-    print(f"(writing the {args.records} header + output files for the command took {t_write:.2f} s, not counted)")
-    print()
-    print(f"| {'what':<58} | {'loop / official':>15} | {'ecgnet':>10} | {'speed-up':>9} | {'target':>16} |")
-    print(f"|{'-' * 60}|{'-' * 16}:|{'-' * 11}:|{'-' * 10}:|{'-' * 17}:|")
-    for what, reference, ours, ratio, target in rows + more:
-        print(f"| {what:<58} | {reference:>13.3f} s | {ours * 1000:>7.1f} ms | {ratio:>9} | {target:>16} |")
+    print(f"labels: {args.records} records {origin}; seed {args.seed}; at the end: {machine()}")
+    print(f"(writing the {args.records} header + output files for the command took {t_write:.2f} s, not counted)\n")
+    print_table(("what", "loop / official", "ecgnet", "speed-up", "target"),
+                [(what, f"{reference:.3f} s", f"{ours * 1000:.1f} ms", ratio, target) for what, reference, ours, ratio, target in rows + more])
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Synthetic generator throughput: records per second for 10-s 500 Hz records.
 
-Usage: .venv/bin/python bench/bench_synth.py [--n 400] [--workers 2]
+Usage: .venv/bin/python bench/bench_synth.py [--n 400] [--workers 2]    (the suite runs --n 4 --workers 1)
 Prints a table: in-memory generation on one core, and generation + writing
 (.hea + .mat) with joblib workers, the way `python -m ecgnet synth` runs.
 """
@@ -14,6 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import machine, print_table  # noqa: E402
 from ecgnet.synth import generate_dataset, generate_record  # noqa: E402
 
 
@@ -33,10 +34,8 @@ def main() -> None:
             start = time.perf_counter()
             generate_dataset(tmp, args.n, seed=0, workers=workers, fs_choices=[500.0], duration_range=(10.0, 10.0))
             rows.append(("generate_dataset, written to disk", workers, args.n / (time.perf_counter() - start)))
-    print(f"| what ({args.n} records, 10 s, 500 Hz) | processes | records/s |")
-    print("|---|---:|---:|")
-    for what, workers, rate in rows:
-        print(f"| {what} | {workers} | {rate:.0f} |")
+    print(f"{machine()}\n")
+    print_table((f"what ({args.n} records, 10 s, 500 Hz)", "processes", "records/s"), [(w, k, f"{r:.0f}") for w, k, r in rows])
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Training samples/s of the SE-ResNet on the GPU(s): one process, then DDP on every visible GPU.
 
     python bench/bench_train_gpu.py                              # on a GPU machine: the whole table
-    python bench/bench_train_gpu.py --device cpu --steps 3       # smoke run on the CPU (1 process)
+    python bench/bench_train_gpu.py --device cpu --steps 3       # a run on the CPU (1 process)
+    python bench/bench_train_gpu.py --device cpu --steps 1 --config smoke   # the suite's check
     python bench/bench_train_gpu.py --device cpu --steps 3 --ddp 2   # ... and 2 gloo processes
 
 Each row times ``--steps`` optimiser steps after a warm-up (``--warmup``, default a fifth
@@ -35,6 +36,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import machine, table_lines, table_row  # noqa: E402
 from ecgnet.config import load_config  # noqa: E402
 from ecgnet.device import available_cores, training_autocast, training_dtype, uses_grad_scaler  # noqa: E402
 from ecgnet.training.train import training_model  # noqa: E402
@@ -136,8 +138,8 @@ def _row(name: str, args: argparse.Namespace, device: torch.device, processes: i
     recipe_samples = config.n_folds * config.epochs * args.records * (config.n_folds - 1) / config.n_folds * (config.inner_folds - 1) / config.inner_folds
     dtype = training_dtype(device, config.train_precision)
     precision = "fp32" if dtype is None else str(dtype).removeprefix("torch.") + (" + scaler" if uses_grad_scaler(dtype) else "")
-    return (f"| {name} | {processes} | {precision} | {'yes' if config.compile else 'no'} | {batch // processes} x {processes} "
-            f"| {args.steps} | {seconds:.2f} | {rate:,.0f} | {rate / processes:,.0f} | {recipe_samples / rate / 60:,.1f} |")
+    return table_row((name, processes, precision, "yes" if config.compile else "no", f"{batch // processes} x {processes}", args.steps,
+                      f"{seconds:.2f}", f"{rate:,.0f}", f"{rate / processes:,.0f}", f"{recipe_samples / rate / 60:,.1f}"))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -151,9 +153,9 @@ def main(argv: list[str] | None = None) -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     config, batch, warmup = _settings(args)
     print(f"training samples/s, {args.config} config (width {config.network.width}, blocks {list(config.network.blocks)}, "
-          f"window {config.window}); {name}; torch {torch.__version__}; {warmup} warm-up + {args.steps} timed steps\n")
-    print("| run | processes | precision | compile | batch | steps | seconds | samples/s | per process | recipe minutes |")
-    print("|---|---:|---|---|---|---:|---:|---:|---:|---:|")
+          f"window {config.window}); {name}; {warmup} warm-up + {args.steps} timed steps; {machine()}\n")
+    print("\n".join(table_lines(("run", "processes", "precision", "compile", "batch", "steps", "seconds", "samples/s", "per process",
+                                  "recipe minutes"), [], align="lrlllrrrrr")))
     print(_row("1 process", args, device, 1, measure(args, device)), flush=True)
     if processes >= 2:
         print(_row(f"DDP ({'nccl' if gpus else 'gloo'})", args, device, processes, ddp_seconds(args, processes, argv)))

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -36,8 +35,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-SHARED = Path(os.environ.get("ECGNET_SHARED", REPO.parent / "shared"))
-REAL_DIRS = (SHARED / "data" / "ptbxl-dev", SHARED / "data" / "cinc2020-real")
+from bench.common import SHARED_DATA  # noqa: E402
+
+REAL_DIRS = (SHARED_DATA / "ptbxl-dev", SHARED_DATA / "cinc2020-real")
 SYNTHETIC_PROFILES = ("cpsc", "georgia", "us400", "ptbxl-dev")
 SYNTHETIC_PER_PROFILE = 90
 MIN_SOURCE_RECORDS = {"real": 30, "synthetic": 50}
@@ -190,6 +190,7 @@ def joined_levers(row: str) -> dict:
 
 
 def main() -> None:
+    """Run the experiment's rows (resuming), then print the tables; or only print them (``table``)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("experiment", choices=("real", "synthetic", "table"))
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "ablation")

@@ -1,6 +1,7 @@
 """How hard is the synthetic data? A non-deep baseline scored with the challenge metric.
 
-Usage: .venv/bin/python experiments/synth_baseline.py [--train 2000] [--test 1000] [--seed 0]
+Usage: .venv/bin/python experiments/synth_baseline.py [--train 2000] [--test 1000] [--seed 0] [--jobs 2]
+       (the suite: --train 40 --test 20 --jobs 1)
 Eleven hand-made features per record (rate, RR irregularity and range, premature
 beats, QRS width, frontal axis as sin/cos, largest limb-lead QRS, T polarity,
 pacing spikes, P-wave size) plus age and sex, one-vs-rest logistic regression
@@ -25,15 +26,12 @@ from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import print_table  # noqa: E402
 from ecgnet.challenge.classes import ABBREVIATIONS, encode_codes  # noqa: E402
 from ecgnet.challenge.metrics import challenge_metric, f_measure  # noqa: E402
 from ecgnet.challenge.thresholds import apply_thresholds  # noqa: E402
 from ecgnet.synth import generate_record  # noqa: E402
-
-
-def _band(x: np.ndarray, fs: float, low: float, high: float) -> np.ndarray:
-    sos = scipy.signal.butter(2, [low, min(high, 0.45 * fs)], btype="band", fs=fs, output="sos")
-    return scipy.signal.sosfiltfilt(sos, x, axis=-1)
+from experiments.ecg_measures import bandpass, r_peaks  # noqa: E402
 
 
 def features(signal: np.ndarray, fs: float, age: float | None, sex: str) -> np.ndarray:
@@ -41,12 +39,9 @@ def features(signal: np.ndarray, fs: float, age: float | None, sex: str) -> np.n
     x = signal[:, : int(10 * fs)]
     smooth = scipy.signal.medfilt(x, (1, 3))
     spikes = int(np.sum(np.diff(np.flatnonzero((np.abs(x - smooth) > 0.8).sum(axis=0) >= 3), prepend=-10) > 5))
-    power = np.convolve((_band(smooth, fs, 5, 20) ** 2).sum(axis=0), np.ones(int(0.06 * fs)) / int(0.06 * fs), "same")
-    peaks, props = scipy.signal.find_peaks(power, distance=int(0.27 * fs), height=0.0)
-    top = np.sort(props["peak_heights"])
-    peaks = peaks[props["peak_heights"] > 0.25 * np.median(top[-max(1, len(top) // 4) :])]
+    peaks = r_peaks(smooth, fs)
     rr = np.diff(peaks) / fs if len(peaks) > 2 else np.array([1.0, 1.0])
-    clean = _band(smooth, fs, 0.5, 40)
+    clean = bandpass(smooth, fs, 0.5, 40)
     a, b = int(0.3 * fs), int(0.5 * fs)
     keep = [p for p in peaks if a <= p <= x.shape[1] - b]
     beat = np.median(np.stack([clean[:, p - a : p + b] for p in keep]), axis=0) if keep else np.zeros((12, a + b))
@@ -66,14 +61,14 @@ def features(signal: np.ndarray, fs: float, age: float | None, sex: str) -> np.n
     ], dtype=float)
 
 
-def make(indices: range, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Features (R, 13) and labels (R, 24) of the synthetic records ``indices`` of dataset ``seed`` (2 processes)."""
+def make(indices: range, seed: int, jobs: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Features (R, 13) and labels (R, 24) of the synthetic records ``indices`` of dataset ``seed`` (``jobs`` processes)."""
 
     def one(i: int) -> tuple[np.ndarray, np.ndarray]:
         signal, fs, age, sex, codes = generate_record(i, seed)
         return features(signal, fs, age, sex), encode_codes(codes)
 
-    rows = Parallel(n_jobs=2)(delayed(one)(i) for i in indices)
+    rows = Parallel(n_jobs=jobs)(delayed(one)(i) for i in indices)
     return np.nan_to_num(np.stack([r[0] for r in rows])), np.stack([r[1] for r in rows])
 
 
@@ -83,10 +78,11 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=2000)
     parser.add_argument("--test", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=2, help="processes measuring the records (1: none started)")
     args = parser.parse_args()
     start = time.perf_counter()
-    x_train, y_train = make(range(args.train), args.seed)
-    x_test, y_test = make(range(args.test), args.seed + 1)
+    x_train, y_train = make(range(args.train), args.seed, args.jobs)
+    x_test, y_test = make(range(args.test), args.seed + 1, args.jobs)
     scaler = StandardScaler().fit(x_train)
     present = y_train.any(axis=0) & ~y_train.all(axis=0)
     model = OneVsRestClassifier(LogisticRegression(max_iter=2000, C=1.0)).fit(scaler.transform(x_train), y_train[:, present])
@@ -95,17 +91,14 @@ def main() -> None:
     outputs = apply_thresholds(prob, 0.5)
     normal_only = np.zeros_like(outputs)
     normal_only[:, ABBREVIATIONS.index("NSR")] = True
-    print(f"| predictor (train {args.train}, test {args.test} records) | challenge metric |")
-    print("|---|---:|")
-    print(f"| sinus rhythm for everyone (inactive) | {challenge_metric(y_test, normal_only):.3f} |")
-    print(f"| features + logistic regression | {challenge_metric(y_test, outputs):.3f} |")
-    print(f"| truth | {challenge_metric(y_test, y_test):.3f} |")
+    print_table((f"predictor (train {args.train}, test {args.test} records)", "challenge metric"),
+                [("sinus rhythm for everyone (inactive)", f"{challenge_metric(y_test, normal_only):.3f}"),
+                 ("features + logistic regression", f"{challenge_metric(y_test, outputs):.3f}"),
+                 ("truth", f"{challenge_metric(y_test, y_test):.3f}")])
     print()
-    print("| class | positives in test | F1 |")
-    print("|---|---:|---:|")
     f1 = f_measure(y_test, outputs)[1]
-    for k in np.flatnonzero(y_test.any(axis=0)):
-        print(f"| {ABBREVIATIONS[k]} | {y_test[:, k].sum()} | {f1[k]:.2f} |")
+    print_table(("class", "positives in test", "F1"),
+                [(ABBREVIATIONS[k], y_test[:, k].sum(), f"{f1[k]:.2f}") for k in np.flatnonzero(y_test.any(axis=0))])
     print(f"\n({time.perf_counter() - start:.0f} s)")
 
 

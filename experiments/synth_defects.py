@@ -1,6 +1,7 @@
 """The generator's measured defects (issue 16): synthetic records against real ones, one measurement for both.
 
 Usage: .venv/bin/python experiments/synth_defects.py [--n 40] [--real DIR ...] [--seed 7]
+       (the suite: --n 1 --real, no real records)
 
 The measurement is this script's own median-beat delineation and shares no code with the
 generator (neurokit2 was not used: its pins need pandas < 3 and setuptools < 82, which the
@@ -30,14 +31,13 @@ import scipy.signal
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))  # the generator tests' measurements, shared
 
-from ecg_measures import bandpass, r_peaks  # noqa: E402
-
+from bench.common import SHARED_DATA, print_table  # noqa: E402
 from ecgnet.challenge.classes import ABBREVIATIONS  # noqa: E402
 from ecgnet.records.files import find_records  # noqa: E402
-from ecgnet.records.reader import read_record
+from ecgnet.records.reader import read_record  # noqa: E402
 from ecgnet.synth import generate_record  # noqa: E402
+from experiments.ecg_measures import bandpass, r_peaks  # noqa: E402
 
 CONDUCTION = {"LBBB", "CRBBB", "IRBBB", "NSIVCB", "LAnFB", "PR"}
 GROUPS = {  # name: (codes forced on synthetic records, selection of real records by their labels)
@@ -122,6 +122,7 @@ def measure(signal: np.ndarray, fs: float, raw_noise: bool) -> dict | None:
 
 
 def synthetic(n: int, seed: int) -> dict[str, list[dict]]:
+    """Group -> the measures of ``n`` synthetic records forced to carry the group's labels."""
     out: dict[str, list[dict]] = {}
     for g, (name, (codes, _)) in enumerate(GROUPS.items()):
         rows = []
@@ -135,6 +136,7 @@ def synthetic(n: int, seed: int) -> dict[str, list[dict]]:
 
 
 def real(directories: list[Path]) -> dict[str, list[dict]]:
+    """Group -> the measures of the real records in ``directories`` whose labels select them."""
     out: dict[str, list[dict]] = {name: [] for name in GROUPS}
     for directory in directories:
         raw = "ptbxl-dev" not in directory.name
@@ -188,13 +190,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=40, help="synthetic records per group (default 40)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--real", type=Path, nargs="*",
-                        default=[REPO.parent / "shared/data/ptbxl-dev", REPO.parent / "shared/data/cinc2020-real"])
+                        default=[SHARED_DATA / "ptbxl-dev", SHARED_DATA / "cinc2020-real"])
     args = parser.parse_args()
     synth, measured = synthetic(args.n, args.seed), real([d for d in args.real if d.is_dir()])
-    print("| defect | group | measure | real records | synthetic |")
-    print("|---|---|---|---|---|")
-    for defect, group, what, statistic in ROWS:
-        print(f"| {defect} | {group} | {what} | {statistic(measured[group])} | {statistic(synth[group])} |")
+    print_table(("defect", "group", "measure", "real records", "synthetic"),
+                [(defect, group, what, statistic(measured[group]), statistic(synth[group])) for defect, group, what, statistic in ROWS],
+                align="lllll")
 
 
 if __name__ == "__main__":
