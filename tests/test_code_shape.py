@@ -15,7 +15,8 @@ MAX_LINES = 60
 LONGER_ON_PURPOSE = {
     "train_fold": "the training loop (epochs, batches, checkpoint) reads top to bottom in one body, as nanoGPT's train.py",
 }
-SOURCES = sorted([*REPO.glob("*.py"), *(REPO / "ecgnet").rglob("*.py"), *(REPO / "bench").glob("*.py"), *(REPO / "tests").glob("*.py")])
+SOURCES = sorted([*REPO.glob("*.py"), *(REPO / "ecgnet").rglob("*.py"), *(REPO / "bench").glob("*.py"),
+                  *(REPO / "experiments").glob("*.py"), *(REPO / "tests").glob("*.py")])
 
 
 def _functions(tree: ast.AST, nested: bool):
