@@ -103,14 +103,13 @@ def _train_subprocess(fold_dir: Path, out: Path) -> subprocess.Popen:
 
 @pytest.mark.slow
 def test_killed_and_restarted_training_ends_with_identical_weights(tmp_path):
+    # The uninterrupted reference trains beside the run that is killed: one thread each, on two cores.
     reference = _train_subprocess(tmp_path / "ref", tmp_path / "ref.pt")
-    assert reference.wait(timeout=120) == 0
-
     victim = _train_subprocess(tmp_path / "run", tmp_path / "run.pt")
-    state = tmp_path / "run" / TRAINING_STATE
-    while not state.exists() and victim.poll() is None:
+    state, log = tmp_path / "run" / TRAINING_STATE, tmp_path / "run" / EPOCH_LOG
+    while not log.exists() and victim.poll() is None:  # written after the checkpoint, at the end of the first epoch
         time.sleep(0.02)
-    epoch_seconds = float((tmp_path / "ref" / EPOCH_LOG).read_text().splitlines()[2].split(",")[-1])
+    epoch_seconds = float(log.read_text().splitlines()[1].split(",")[-1])
     time.sleep(0.4 * epoch_seconds)  # into the second epoch
     victim.send_signal(signal.SIGKILL)
     assert victim.wait(timeout=30) == -signal.SIGKILL, "training finished before it could be killed"
@@ -118,7 +117,7 @@ def test_killed_and_restarted_training_ends_with_identical_weights(tmp_path):
     assert torch.load(state, weights_only=True)["epoch"] < 4
 
     resumed = _train_subprocess(tmp_path / "run", tmp_path / "run.pt")
-    assert resumed.wait(timeout=120) == 0
+    assert resumed.wait(timeout=120) == 0 and reference.wait(timeout=120) == 0
     a, b = torch.load(tmp_path / "ref.pt", weights_only=False), torch.load(tmp_path / "run.pt", weights_only=False)
     assert a["weights"].keys() == b["weights"].keys()
     for key in a["weights"]:
