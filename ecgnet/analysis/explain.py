@@ -16,7 +16,7 @@ windows are averaged, then the folds are averaged: ``attribute_record`` returns 
 map (red: raises the class's logit, blue: lowers it). Signed, because the absolute map
 fails the model-randomisation check (Adebayo et al. 2018) on this network: a
 re-initialised one gives a similar |map|, while the signed maps are unrelated
-(``bench/bench_explain.py``, bench/RESULTS.md).
+(``experiments/attribution_checks.py``, bench/RESULTS.md).
 """
 from __future__ import annotations
 

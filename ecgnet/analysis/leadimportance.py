@@ -2,7 +2,7 @@
 
 Lead occlusion, not the squeeze-excite gates: the stem convolution mixes all 12 leads
 into every channel before the first gate, so no gate belongs to one lead
-(``bench/bench_explain.py`` measures how evenly each stem filter spreads over the leads).
+(``experiments/attribution_checks.py`` measures how evenly each stem filter spreads over the leads).
 Occlusion asks the network itself: lead l of every inference window is set to zero (a
 flat line, the Integrated Gradients baseline of ``explain``) and the drop in the class's
 probability is recorded. Because the leads are linearly dependent (III = II - I, the

@@ -13,7 +13,7 @@ The durations are the generator's own measure (4 % of the peak spatial magnitude
 ``_duration``), which reads 10-15 ms shorter than a slope-based delineation of the
 written leads: normal and IRBBB were lowered (from 78-100 and 102-116 ms) until that
 delineation put them where it puts real records of the same class
-(``bench/bench_synth_defects.py``: normal about 80 ms, IRBBB under 120 ms).
+(``experiments/synth_defects.py``: normal about 80 ms, IRBBB under 120 ms).
 """
 from __future__ import annotations
 
