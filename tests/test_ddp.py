@@ -92,7 +92,7 @@ def test_two_ranks_of_32_give_the_first_step_gradients_of_one_process_of_64(tmp_
 
 @pytest.mark.slow
 def test_torchrun_with_two_processes_trains_a_model_directory_that_loads(tmp_path):
-    data, model_dir = write_records(tmp_path / "data", 40), tmp_path / "model"
+    data, model_dir = write_records(tmp_path / "data", 30), tmp_path / "model"
     # The smoke preset, 2 epochs a fold instead of 8, so the test stays short on a loaded 2-core machine.
     (tmp_path / "smoke2.json").write_text(json.dumps({"preset": "smoke", "epochs": 2, "lr_milestones": [1]}))
     env = {**os.environ, "ECGNET_CONFIG": str(tmp_path / "smoke2.json"), "ECGNET_QUIET": "1", "PYTHONPATH": str(REPO)}

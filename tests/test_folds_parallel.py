@@ -22,7 +22,7 @@ SMOKE = PRESETS["smoke"].replace(threads=1, workers=1, epochs=2, lr_milestones=(
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    return write_records(tmp_path_factory.mktemp("records"), 40, seed=2)
+    return write_records(tmp_path_factory.mktemp("records"), 30, seed=2)
 
 
 @pytest.fixture(scope="module")
