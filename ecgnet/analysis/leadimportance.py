@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # torch is imported where the models run, so `report` does no
     from ecgnet.config import Config
 
 LEAD_IMPORTANCE_FILE = "lead_importance.csv"
+LEAD_IMPORTANCE_FIGURE = "lead_importance.png"
 
 
 def occlusion_drops(model: "torch.nn.Module", windows: np.ndarray, demographics: np.ndarray, batch: int = 64) -> np.ndarray:
@@ -162,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         data_dir = Path(read_summary(results_dir)["data_dir"])
     importance, count = lead_importance(results_dir, data_dir, args.max_records, args.seed)
     path = write_lead_importance(results_dir, importance, count)
-    name = heat_map(importance, count, results_dir / "lead_importance.png")
+    name = heat_map(importance, count, results_dir / LEAD_IMPORTANCE_FIGURE)
     print(f"lead importance of {int(count.sum())} labels: {path} and {results_dir / name}")
     return 0
 
@@ -173,7 +174,7 @@ def report_section(results_dir: Path, figure_dir: Path) -> list[str]:
         return ["## Lead importance", "", f"Not computed yet: `python -m ecgnet lead-importance {results_dir}` "
                 "(it re-reads the records and runs every fold model 13 times per record).", ""]
     importance, count = read_lead_importance(results_dir)
-    name = heat_map(importance, count, Path(figure_dir) / "lead_importance.png")
+    name = heat_map(importance, count, Path(figure_dir) / LEAD_IMPORTANCE_FIGURE)
     return ["## Lead importance", "", "Mean drop of each class's probability when one lead is set to zero, over the "
             "records labelled with the class, each scored by its out-of-fold model (lead occlusion: the SE gates act on "
             f"channels that mix all leads). Values in [`{LEAD_IMPORTANCE_FILE}`]({LEAD_IMPORTANCE_FILE}).", "",

@@ -32,6 +32,8 @@ from ecgnet.fileio import (  # noqa: E402
     FOLD_RESULT,
     MANIFEST,
     OOF_FILE,
+    SUMMARY_FILE,
+    THRESHOLDS_FILE,
     OutOfFold,
     atomic_write_text,
     check_results_dir,
@@ -457,8 +459,8 @@ def render_report(results_dir: Path) -> Path:
     """Write ``report.md`` and its figures into ``results_dir``; returns the report's path."""
     results_dir = Path(results_dir)
     oof = read_oof(results_dir)
-    summary = read_summary(results_dir) if (results_dir / "summary.json").is_file() else {}
-    thresholds = read_thresholds(results_dir) if (results_dir / "thresholds.csv").is_file() else {}
+    summary = read_summary(results_dir) if (results_dir / SUMMARY_FILE).is_file() else {}
+    thresholds = read_thresholds(results_dir) if (results_dir / THRESHOLDS_FILE).is_file() else {}
     thresholds_mean = np.mean(list(thresholds.values()), axis=0) if thresholds else None
     figures = results_dir / FIGURE_DIR
     figures.mkdir(exist_ok=True)

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ecgnet.analysis.labelissues import LABEL_ISSUES_FILE
 from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES, canonical_code, class_index, description
 from ecgnet.console import progress
 from ecgnet.errors import AnalysisError, RecordError
@@ -46,7 +47,6 @@ log = logging.getLogger(__name__)
 KINDS = ("misclassified", "random", "label-issues")
 PACKET_DIR, KEY_DIR = "packet", "key"
 PACKET_FILE, SHEET_FILE, KEY_FILE, DRAW_FILE = "review.html", "rating_sheet.csv", "key.csv", "draw.json"
-LABEL_ISSUES_FILE = "label_issues.csv"
 LABEL_ISSUES_COLUMNS = ("record", "class", "code", "given_label", "probability", "label_quality", "rank")
 SHEET_COLUMNS = ("case", "class", "present", "comment")
 KEY_COLUMNS = ("case", "record", "source", "fold", "class", "code", "label", "output", "probability")

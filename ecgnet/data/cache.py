@@ -50,6 +50,7 @@ from ecgnet.signal import TARGET_FS, resample
 logger = logging.getLogger(__name__)
 
 CACHE_VERSION = 2  # bump whenever reading or preprocessing changes what lands in the cache
+META_FILE = "meta.json"  # written last: its presence marks a finished build
 BAD_RECORDS_FILE = "bad_records.csv"  # file,reason of each skipped record
 WARNINGS_FILE = "warnings.csv"  # name,warning of each repair (gain override, missing samples, ...)
 CHUNK = 32  # records per worker task: big enough to hide dispatch cost, small enough to keep memory flat
@@ -84,7 +85,7 @@ class Cache:
         """Open a cache folder written by ``build_cache``."""
         path = Path(path)
         try:
-            meta = json.loads((path / "meta.json").read_text())
+            meta = json.loads((path / META_FILE).read_text())
             with np.load(path / "index.npz", allow_pickle=False) as index:
                 arrays = {key: index[key] for key in index.files}
             with open(path / BAD_RECORDS_FILE, newline="") as handle:
@@ -194,13 +195,13 @@ def _write(target: Path, data_dir: Path, key: str, gain_policy: str, workers: in
     )
     meta = {"version": CACHE_VERSION, "fingerprint": key, "data_dir": str(data_dir), "gain_policy": gain_policy,
             "target_fs": TARGET_FS, "records": count, "bad_records": len(bad), "total_floats": offset}
-    (target / "meta.json").write_text(json.dumps(meta, indent=1))
+    (target / META_FILE).write_text(json.dumps(meta, indent=1))
     return bad, kinds
 
 
 def _remove_superseded(cache_root: Path, data_dir: Path, gain_policy: str, keep: str) -> None:
     """Delete older caches of the same directory and settings: at full size each is several GB."""
-    for meta_file in cache_root.glob("*/meta.json"):
+    for meta_file in cache_root.glob(f"*/{META_FILE}"):
         if meta_file.parent.name == keep:
             continue
         try:
@@ -252,7 +253,7 @@ def build_cache(data_dir: str | Path, cache_root: str | Path, gain_policy: str =
     cache_root = Path(cache_root)
     key = fingerprint(data_dir, gain_policy)
     final = cache_root / key
-    if (final / "meta.json").exists():
+    if (final / META_FILE).exists():
         logger.info("reusing record cache %s", final)
         cache = Cache.open(final)
         if lists_dir is not None:
@@ -267,7 +268,7 @@ def build_cache(data_dir: str | Path, cache_root: str | Path, gain_policy: str =
         try:
             os.rename(temporary, final)
         except OSError:
-            if not (final / "meta.json").exists():  # not a concurrent build that finished first
+            if not (final / META_FILE).exists():  # not a concurrent build that finished first
                 raise
             shutil.rmtree(temporary, ignore_errors=True)
     except BaseException:
