@@ -128,9 +128,16 @@ def modified_confusion_matrix(y_true, y_pred) -> list[list[float]]:
 
 
 def _raw_challenge(y_true: list, y_pred: list, weights: list) -> float:
-    """The sum over j, k of W[j][k] * A[j][k], A the modified confusion matrix."""
-    matrix = modified_confusion_matrix(y_true, y_pred)
-    return sum(w * a for w_row, a_row in zip(weights, matrix) for w, a in zip(w_row, a_row))
+    """Sum over records of W[j][k] / max(|labels ∪ outputs|, 1) for each label j and output k."""
+    total = 0.0
+    for labels, outputs in zip(y_true, y_pred):
+        union = max(sum(1 for a, b in zip(labels, outputs) if a or b), 1)
+        for j in range(len(labels)):
+            if labels[j]:
+                for k in range(len(outputs)):
+                    if outputs[k]:
+                        total += weights[j][k] / union
+    return total
 
 
 def challenge_metric(y_true, y_pred, weights=None, normal_index: int = classes.NORMAL_INDEX) -> float:
