@@ -22,12 +22,12 @@ BATCH = 8  # windows per forward pass: small, so that records share and split ba
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    """Five random smoke-size fold models (batch norms that look trained) with thresholds spread over (0.3, 0.7)."""
+    """Three random smoke-size fold models (batch norms that look trained) with thresholds spread over (0.3, 0.7)."""
     path = tmp_path_factory.mktemp("model")
     config = PRESETS["smoke"].replace(threads=1, inference_batch=BATCH)
     rng = np.random.default_rng(0)
     folds = []
-    for k in range(5):
+    for k in range(3):
         digest = save_weights(path / weights_name(k), trained_looking(config.network, seed=k).state_dict())
         folds.append({"fold": k, "weights": weights_name(k), "sha256": digest, "thresholds": rng.uniform(0.3, 0.7, 24).tolist()})
     write_manifest(path, build_manifest(config, folds, {"fingerprint": "random weights"}, seed=0))
