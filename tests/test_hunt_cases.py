@@ -142,9 +142,9 @@ def test_the_cr_only_label_files_score_as_the_official_scorer():
 def test_training_skips_and_lists_s0003_and_keeps_the_repair_warnings(tmp_path):
     """The training pipeline is what is checked, not learning: 2 folds x 2 inner splits, 1 epoch, few records."""
     data = tmp_path / "data"
-    generate_dataset(data / "synthetic", 8, seed=4, workers=1, fs_choices=[500], duration_range=(10, 10))
     for folder in ("invalid-sample-marker", "too-short-record", "gain-units"):
         shutil.copytree(_hunt(folder), data / folder)
+    generate_dataset(data / "synthetic", 8, seed=4, workers=1, fs_choices=[500], duration_range=(10, 10))
     config = PRESETS["smoke"].replace(threads=1, workers=1, epochs=1, lr_milestones=(), n_folds=2, inner_folds=2)
     model = tmp_path / "model"
     train_ensemble(data, model, config)
