@@ -3,9 +3,9 @@
 Each function restates one definition of the official 2020 ``evaluate_12ECG_score.py``
 (Perez Alday et al., Physiol. Meas. 41(12):124003, 2020) record by record and class by
 class, on Python lists, sharing no code with ``ecgnet.challenge.metrics``: a slip in the vectorised
-code shows up as a disagreement instead of hiding in shared code. ``bench/bench_scorer.py``
-times the vectorised code against it; ``tests/reference_metric.py`` is the same text for the
-unit tests (bench scripts import nothing from tests/), so change both or neither.
+code shows up as a disagreement instead of hiding in shared code. Its one home: the unit
+tests (``tests/test_metrics.py``, ``tests/test_metrics_confusion.py``) check against it and
+``bench/bench_scorer.py`` times the vectorised code against it.
 
 Arguments are (N, C) nested sequences or arrays: ``y_true`` the labels and ``y_pred`` the
 binary outputs (truthy / falsy), ``y_score`` the probabilities (floats). Undefined values
@@ -108,6 +108,22 @@ def auroc_auprc(y_true, y_score) -> tuple[float, float, list[float], list[float]
     per_class = [_class_auc([row[k] for row in y_true], [row[k] for row in y_score]) for k in range(len(y_true[0]))]
     aurocs, auprcs = [a for a, _ in per_class], [p for _, p in per_class]
     return nanmean(aurocs), nanmean(auprcs), aurocs, auprcs
+
+
+def modified_confusion_matrix(y_true, y_pred) -> list[list[float]]:
+    """C x C lists A: each record adds 1 / max(|labels ∪ outputs|, 1) to A[j][k] for each of its labels j and outputs k
+    (the official ``compute_modified_confusion_matrix``)."""
+    y_true, y_pred = _rows(y_true), _rows(y_pred)
+    c = len(y_true[0])
+    matrix = [[0.0] * c for _ in range(c)]
+    for labels, outputs in zip(y_true, y_pred):
+        union = max(sum(1 for a, b in zip(labels, outputs) if a or b), 1)
+        for j in range(c):
+            if labels[j]:
+                for k in range(c):
+                    if outputs[k]:
+                        matrix[j][k] += 1.0 / union
+    return matrix
 
 
 def _raw_challenge(y_true: list, y_pred: list, weights: list) -> float:

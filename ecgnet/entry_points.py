@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from ecgnet.config import ENV_VAR, PRECISIONS, PRESETS
-from ecgnet.console import LOG_FORMAT, is_quiet
+from ecgnet.console import LOG_FORMAT
 from ecgnet.errors import USER_ERRORS
 from ecgnet.fileio import EPOCH_LOG, FOLD_RESULT, FOLDS_DIR, WORK_DIR
 
@@ -96,7 +96,7 @@ def train_main(argv: list[str]) -> int:
     if model_dir.exists() and not model_dir.is_dir():
         return _fail(prog, f"MODEL_DIR {model_dir}: exists and is not a directory")
     created = not model_dir.exists()
-    logging.basicConfig(level=logging.WARNING if is_quiet() else logging.INFO, format=LOG_FORMAT)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     print("Running training code...")
     try:
         from ecgnet.training.train import train_from_environment  # the heavy import, now that the arguments are good

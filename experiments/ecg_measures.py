@@ -1,8 +1,5 @@
 """ECG measurements that share no code with the generator: the band-pass and R-peak detection of
-``synth_defects.py`` and ``synth_baseline.py``.
-
-``tests/ecg_measures.py`` holds the same two functions for the generator's unit tests (scripts here
-import nothing from tests/), so change both or neither.
+``synth_defects.py``, ``synth_baseline.py`` and the generator's unit tests (``tests/test_synth.py``).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """ecgnet.challenge.metrics against a plain-loop transcription of the 2020 definitions.
 
-The reference (tests/reference_metric.py, shared with bench/bench_scorer.py) restates
+The reference (bench/reference_metric.py, shared with bench/bench_scorer.py) restates
 each definition record by record and class by class, with no vectorisation, so a slip
 in the vectorised code shows up as a disagreement on random inputs (hypothesis) rather
 than hiding in shared code.
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import reference_metric as ref
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import bench.reference_metric as ref
 from ecgnet.challenge import classes, metrics
 
 C = classes.NUM_CLASSES

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import reference_metric as ref
 
+import bench.reference_metric as ref
 from ecgnet.challenge import classes, metrics
 
 

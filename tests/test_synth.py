@@ -13,7 +13,6 @@ import pytest
 import scipy.io
 import scipy.signal
 from challenge_files import sine_counts, write_pair
-from ecg_measures import bandpass, r_peaks
 
 from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES, encode_codes
 from ecgnet.records.header import parse_header, read_header
@@ -22,6 +21,7 @@ from ecgnet.synth import generate_dataset, generate_record, write_record
 from ecgnet.synth.labels import CODE, is_consistent, make_consistent
 from ecgnet.synth.record import sample_labels
 from ecgnet.synth.writer import format_header
+from experiments.ecg_measures import bandpass, r_peaks
 
 LIMB, CHEST = slice(0, 6), slice(6, 12)
 I, II, AVF, V5, V6 = 0, 1, 5, 10, 11

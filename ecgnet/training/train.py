@@ -48,7 +48,7 @@ from ecgnet.challenge.classes import NUM_CLASSES
 from ecgnet.challenge.metrics import challenge_metric
 from ecgnet.challenge.thresholds import apply_thresholds, search_thresholds
 from ecgnet.config import Config, load_config
-from ecgnet.console import progress
+from ecgnet.console import is_quiet, progress
 from ecgnet.data.cache import Cache, build_cache
 from ecgnet.data.folds import make_folds
 from ecgnet.data.loader import EpochLoader, choose_workers
@@ -267,7 +267,8 @@ def train_fold(cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray, config:
                                                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                                                    "scaler": scaler.state_dict(), "rows": rows, "best": best})
             write_csv(fold_dir / EPOCH_LOG, LOG_COLUMNS, ([row[k] for k in LOG_COLUMNS] for row in rows))
-            log.info("fold %d epoch %d: loss %s, inner-val score %s", fold, epoch, rows[-1]["loss"], rows[-1]["inner_val_score"])
+            if not is_quiet():  # a progress line: quiet mode drops it with the bars
+                log.info("fold %d epoch %d: loss %s, inner-val score %s", fold, epoch, rows[-1]["loss"], rows[-1]["inner_val_score"])
 
     # The best checkpoint, and its per-class thresholds searched on the inner split by rank 0.
     model.load_state_dict(best["state"])
