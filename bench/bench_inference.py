@@ -55,13 +55,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import SHARED_DATA, add_smoke, best_time, machine, matmul_peak, print_table, random_model_dir  # noqa: E402
-from ecgnet.inference.outputs import read_output, write_output  # noqa: E402
 from ecgnet.config import PRESETS, Config  # noqa: E402
 from ecgnet.inference.ensemble import Ensemble  # noqa: E402
+from ecgnet.inference.outputs import read_output, write_output  # noqa: E402
 from ecgnet.inference.predict import classify, load_challenge_data, predict_directory  # noqa: E402
-from ecgnet.network.model import InferenceSEResNet, SEResNet, encode_demographics, forward_flops  # noqa: E402
+from ecgnet.network.model import InferenceSEResNet, SEResNet, forward_flops  # noqa: E402
 from ecgnet.records.reader import read_record  # noqa: E402
-from ecgnet.signal import padded_length, resampled_length  # noqa: E402
+from ecgnet.signal import (  # noqa: E402
+    encode_demographics,  # noqa: E402
+    padded_length,
+    resampled_length,
+)
 from ecgnet.synth import generate_dataset  # noqa: E402
 
 SEED_FS, SEED_WINDOW = 257, 4096

@@ -18,7 +18,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from ecgnet.config import ENV_VAR, PRECISIONS, PRESETS
+from ecgnet.config import ENV_VAR, PRECISIONS, PRESETS, load_config
 from ecgnet.console import LOG_FORMAT
 from ecgnet.errors import USER_ERRORS
 from ecgnet.fileio import EPOCH_LOG, FOLD_RESULT, FOLDS_DIR, WORK_DIR
@@ -95,6 +95,10 @@ def train_main(argv: list[str]) -> int:
         return _fail(prog, f"TRAINING_DIR {data_dir}: no such directory")
     if model_dir.exists() and not model_dir.is_dir():
         return _fail(prog, f"MODEL_DIR {model_dir}: exists and is not a directory")
+    try:
+        load_config()  # a bad $ECGNET_CONFIG answers before torch is imported
+    except USER_ERRORS as error:
+        return _fail(prog, str(error))
     created = not model_dir.exists()
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     print("Running training code...")

@@ -1,4 +1,5 @@
-"""Signal maths on plain numpy arrays: resampling, the input levers, training augmentation and crops, inference windows.
+"""The network's inputs on plain numpy arrays: resampling, the input levers, training augmentation and crops,
+inference windows, and the age/sex vector.
 
 Everything here takes and returns ``(leads, samples)`` arrays and knows nothing
 about files, so training, inference and the cache share one implementation.
@@ -18,6 +19,7 @@ WINDOW = 4096  # samples per network input, about 15.9 s at 257 Hz
 OVERLAP = 256  # samples shared by consecutive inference windows
 BANDPASS_ORDER = 3  # the input band-pass: Butterworth, run forward and backward (zero phase)
 STANDARDISATIONS = ("none", "record")
+DEMOGRAPHIC_FEATURES = 5  # encode_demographics: age/100, age missing, female, male, sex known
 
 # Rate ratios are approximated by fractions p/q with q at most this bound (exact
 # for every integer rate up to it); the error |ratio - p/q| < 1/(q * 2001) is far
@@ -181,3 +183,19 @@ def inference_windows(signal: np.ndarray, length: int = WINDOW, overlap: int = O
     count = num_windows(samples, length, overlap)
     starts = [k * (length - overlap) for k in range(count - 1)] + [samples - length]
     return np.stack([signal[:, s:s + length] for s in starts])
+
+
+# --- the network's second input: age and sex ---
+
+
+def encode_demographics(age: float | None, sex: str | None) -> np.ndarray:
+    """The age/sex input of one record, float32 ``(5,)``.
+
+    ``[age / 100 (0 when missing), age missing, female, male, sex known]``; ``age`` in
+    years (None or NaN when the header has none), ``sex`` "Female", "Male" or None.
+    """
+    known_age = age is not None and math.isfinite(age)
+    return np.array(
+        [age / 100.0 if known_age else 0.0, 0.0 if known_age else 1.0, sex == "Female", sex == "Male", sex in ("Female", "Male")],
+        dtype=np.float32,
+    )

@@ -39,8 +39,14 @@ from ecgnet.analysis.explain import attribute_record, integrated_gradients, stit
 from ecgnet.challenge.classes import ABBREVIATIONS  # noqa: E402
 from ecgnet.config import PRESETS  # noqa: E402
 from ecgnet.inference.ensemble import Ensemble  # noqa: E402
-from ecgnet.network.model import SEResNet, encode_demographics  # noqa: E402
-from ecgnet.signal import TARGET_FS, inference_windows, resample, resampled_length  # noqa: E402
+from ecgnet.network.model import SEResNet  # noqa: E402
+from ecgnet.signal import (  # noqa: E402
+    TARGET_FS,
+    encode_demographics,  # noqa: E402
+    inference_windows,
+    resample,
+    resampled_length,
+)
 from ecgnet.synth.record import generate_record, record_fiducials  # noqa: E402
 
 CHECKS = (("LBBB", "QRS complexes"), ("CRBBB", "QRS complexes"), ("IAVB", "PR interval"), ("IAVB", "P-R segment"))

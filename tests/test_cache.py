@@ -15,9 +15,8 @@ from conftest import shared_path
 import ecgnet.data.cache as cache_module
 from ecgnet.data.cache import Cache, build_cache, fingerprint
 from ecgnet.errors import RecordError
-from ecgnet.network.model import encode_demographics
 from ecgnet.records.reader import read_record
-from ecgnet.signal import TARGET_FS, resample
+from ecgnet.signal import TARGET_FS, encode_demographics, resample
 
 
 def _write_record(directory: Path, name: str, seconds: float = 4.0, fs: int = 500, age: str = "50", sex: str = "Male", dx: str = "426783006") -> None:

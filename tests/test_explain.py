@@ -9,8 +9,8 @@ from model_dirs import random_model_dir
 from ecgnet.analysis.explain import integrated_gradients, stitch
 from ecgnet.cli import main
 from ecgnet.config import PRESETS
-from ecgnet.network.model import SEResNet, encode_demographics
-from ecgnet.signal import inference_windows
+from ecgnet.network.model import SEResNet
+from ecgnet.signal import encode_demographics, inference_windows
 from ecgnet.synth import generate_record, write_record
 
 CONFIG = PRESETS["smoke"]

@@ -1,7 +1,7 @@
 """The package's imports run one way: no cycle among its modules (imports inside functions count),
 and no module imports one of a layer above its own (``LAYERS``, the README's "Layout").
 
-A light module stays light: ``config`` and ``analysis.report`` load no torch.
+A light module stays light: ``config``, ``analysis.report`` and ``data.cache`` load no torch.
 """
 from __future__ import annotations
 
@@ -109,8 +109,10 @@ def test_the_front_doors_and_root_scripts_are_imported_by_nothing_in_the_package
             assert not roots & {str(n).split(".")[0] for n in names}, f"{path} imports a root script"
 
 
-def test_config_and_the_report_load_no_torch():
-    code = "import sys, ecgnet.config, ecgnet.analysis.report; print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))"
+def test_config_the_report_and_the_record_cache_load_no_torch():
+    # the cache's worker processes import ecgnet.data.cache: each would pay seconds for torch
+    code = ("import sys, ecgnet.config, ecgnet.analysis.report, ecgnet.data.cache; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

@@ -9,8 +9,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ecgnet.challenge.classes import NUM_CLASSES
 from ecgnet.config import PRESETS, Config, SEResNetConfig
-from ecgnet.network.model import InferenceSEResNet, SEResNet, encode_demographics, forward_flops, parameter_count
-from ecgnet.signal import WINDOW
+from ecgnet.network.model import InferenceSEResNet, SEResNet, forward_flops, parameter_count
+from ecgnet.signal import WINDOW, encode_demographics
 
 
 def test_default_model_has_the_seeds_parameter_count():

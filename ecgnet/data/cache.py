@@ -42,10 +42,9 @@ from ecgnet.console import progress
 from ecgnet.errors import RecordError
 from ecgnet.fileio import atomic_write_bytes
 from ecgnet.leads import LEADS
-from ecgnet.network.model import encode_demographics
 from ecgnet.records.files import find_records
 from ecgnet.records.reader import GAIN_POLICIES, read_record
-from ecgnet.signal import TARGET_FS, resample
+from ecgnet.signal import TARGET_FS, encode_demographics, resample
 
 logger = logging.getLogger(__name__)
 

@@ -40,9 +40,9 @@ from ecgnet.challenge.thresholds import apply_thresholds
 from ecgnet.config import Config
 from ecgnet.device import check_precision, choose_device, inference_autocast
 from ecgnet.modeldir import load_manifest, load_weights
-from ecgnet.network.model import InferenceSEResNet, SEResNet, encode_demographics
+from ecgnet.network.model import InferenceSEResNet, SEResNet
 from ecgnet.records.reader import Record
-from ecgnet.signal import inference_windows, prepare_input, resample
+from ecgnet.signal import encode_demographics, inference_windows, prepare_input, resample
 
 
 def record_inputs(record: Record, config: Config) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,7 @@
 
 ``SEResNet(SEResNetConfig())`` maps a batch of 12-lead windows ``(B, 12, L)`` in mV at
 ``signal.TARGET_FS`` (257 Hz) and the demographics vector ``(B, 5)``
-(``encode_demographics``) to 24 logits, one per scored SNOMED CT class. With the
+(``signal.encode_demographics``) to 24 logits, one per scored SNOMED CT class. With the
 default settings it is the seed's network, 8,837,060 parameters:
 
 - Zhao Z, Fang H, Relton SD, et al. "Adaptive lead weighted ResNet trained with
@@ -24,10 +24,8 @@ so that tests can build a network with a few thousand parameters.
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Iterator
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
@@ -35,24 +33,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ecgnet.challenge.classes import NUM_CLASSES
 from ecgnet.config import SEResNetConfig
-from ecgnet.signal import WINDOW
+from ecgnet.signal import DEMOGRAPHIC_FEATURES, WINDOW
 
 LEADS_IN = 12
-DEMOGRAPHIC_FEATURES = 5  # encode_demographics: age/100, age missing, female, male, sex known
 DEMOGRAPHIC_EMBEDDING = 10
-
-
-def encode_demographics(age: float | None, sex: str | None) -> np.ndarray:
-    """The age/sex input of one record, float32 ``(5,)``.
-
-    ``[age / 100 (0 when missing), age missing, female, male, sex known]``; ``age`` in
-    years (None or NaN when the header has none), ``sex`` "Female", "Male" or None.
-    """
-    known_age = age is not None and math.isfinite(age)
-    return np.array(
-        [age / 100.0 if known_age else 0.0, 0.0 if known_age else 1.0, sex == "Female", sex == "Male", sex in ("Female", "Male")],
-        dtype=np.float32,
-    )
 
 
 class SqueezeExcite(nn.Module):
