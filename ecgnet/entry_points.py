@@ -22,6 +22,7 @@ from ecgnet.config import ENV_VAR, PRECISIONS, PRESETS, load_config
 from ecgnet.console import LOG_FORMAT
 from ecgnet.errors import USER_ERRORS
 from ecgnet.fileio import EPOCH_LOG, FOLD_RESULT, FOLDS_DIR, WORK_DIR
+from ecgnet.records.files import find_records, input_files
 
 INTERRUPTED = 130  # the shell's status for a process ended by SIGINT
 
@@ -95,8 +96,9 @@ def train_main(argv: list[str]) -> int:
         return _fail(prog, f"TRAINING_DIR {data_dir}: no such directory")
     if model_dir.exists() and not model_dir.is_dir():
         return _fail(prog, f"MODEL_DIR {model_dir}: exists and is not a directory")
-    try:
-        load_config()  # a bad $ECGNET_CONFIG answers before torch is imported
+    try:  # a bad $ECGNET_CONFIG or a folder without records answers before torch is imported
+        load_config()
+        find_records(data_dir)
     except USER_ERRORS as error:
         return _fail(prog, str(error))
     created = not model_dir.exists()
@@ -134,6 +136,10 @@ def driver_main(argv: list[str]) -> int:
         return _fail(prog, f"MODEL_DIR {args.model_dir}: no such model directory")
     if not args.input_dir.is_dir():
         return _fail(prog, f"INPUT_DIR {args.input_dir}: no such directory")
+    try:
+        input_files(args.input_dir)  # a folder without records answers before torch is imported
+    except USER_ERRORS as error:
+        return _fail(prog, str(error))
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     try:
         from ecgnet.inference.predict import main  # the heavy import, now that the arguments are good

@@ -397,7 +397,8 @@ def test_the_sample_count_may_be_absent_from_line_1(tmp_path):
 
 
 def test_the_driver_finds_records_with_the_same_finder(tmp_path):
-    from ecgnet.inference.predict import headers_without_signal, input_files
+    from ecgnet.inference.predict import headers_without_signal
+    from ecgnet.records.files import input_files
 
     for folder, name in (("g1", "E1"), ("g2", "A1"), ("g2", "A2")):
         (tmp_path / folder).mkdir(exist_ok=True)

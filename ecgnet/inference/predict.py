@@ -47,7 +47,7 @@ from ecgnet.errors import ModelDirError, RecordError
 from ecgnet.fileio import temporary_files
 from ecgnet.inference.ensemble import Ensemble
 from ecgnet.inference.outputs import format_output, write_output
-from ecgnet.records.files import record_files
+from ecgnet.records.files import input_files, record_files
 from ecgnet.records.header import read_header_text
 from ecgnet.records.reader import Record, load_mat, record_from_arrays
 from ecgnet.signal import num_windows, resampled_length
@@ -121,18 +121,6 @@ def load_challenge_data(mat_path: Path) -> tuple[np.ndarray, list[str]]:
     data = np.asarray(load_mat(mat_path), dtype=np.float64)
     # Universal newlines, as the official driver's text-mode readlines().
     return data, io.StringIO(read_header_text(header_path), newline=None).readlines()
-
-
-def input_files(input_dir: Path) -> list[Path]:
-    """The ``.mat`` files of a directory and its sub-folders, sorted by record name (``records.record_files``).
-
-    Raises ``RecordError`` for a name found twice, and for a directory holding no
-    record at all (neither ``.mat`` nor ``.hea`` files).
-    """
-    files = record_files(input_dir, ".mat")
-    if not files and not record_files(input_dir, ".hea"):
-        raise RecordError(input_dir, "no records here: no NAME.mat or NAME.hea file in this folder or its sub-folders")
-    return files
 
 
 def headers_without_signal(input_dir: Path, files: list[Path]) -> list[Path]:

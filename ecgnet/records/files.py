@@ -68,3 +68,15 @@ def find_records(directory: str | Path) -> list[Path]:
     if not headers:
         raise RecordError(directory, "no records here: no NAME.hea file in this folder or its sub-folders")
     return headers
+
+
+def input_files(input_dir: Path) -> list[Path]:
+    """The ``.mat`` files of a directory and its sub-folders, sorted by record name (``record_files``): what driver.py classifies.
+
+    Raises ``RecordError`` for a name found twice, and for a directory holding no
+    record at all (neither ``.mat`` nor ``.hea`` files).
+    """
+    files = record_files(input_dir, ".mat")
+    if not files and not record_files(input_dir, ".hea"):
+        raise RecordError(input_dir, "no records here: no NAME.mat or NAME.hea file in this folder or its sub-folders")
+    return files
