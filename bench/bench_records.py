@@ -4,7 +4,7 @@
     .venv/bin/python bench/bench_records.py --read [--against ../main] [--repeats 3]
     .venv/bin/python bench/bench_records.py --smoke [--source DIR]
 
-``--read`` times ``records.read_record`` alone (CPU seconds of one process, no workers)
+``--read`` times ``records.reader.read_record`` alone (CPU seconds of one process, no workers)
 over every record of ``--source``, best of three passes (the bound that used to sit in a unit
 test: all 904 ptbxl-dev records in under 30 s), for this checkout and, with ``--against``, for another checkout
 of the project (e.g. the reader before a change), alternating the two in fresh

@@ -127,6 +127,6 @@ class Classifier:
         return self.classify_record(signal_record(signal, fs, age, sex))
 
     def classify_record(self, record: Record) -> Prediction:
-        """Classify a ``Record`` (``records.read_record`` / ``records.record_from_arrays``)."""
+        """Classify a ``Record`` (``records.reader.read_record`` / ``records.reader.record_from_arrays``)."""
         labels, scores = self.ensemble.predict_record(record)
         return Prediction(np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=bool), tuple(record.warnings))

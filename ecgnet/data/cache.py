@@ -12,7 +12,7 @@ Layout of ``cache_root/<fingerprint>/``:
   (skipped, never fatal); ``warnings.csv``: ``name,warning`` of each repair
   (``build_cache(..., lists_dir=...)`` keeps copies of both where the user looks).
 
-Records are found in the data directory and its sub-folders (``records.find_records``).
+Records are found in the data directory and its sub-folders (``records.files.find_records``).
 
 The fingerprint hashes every file's name, size and modification time with the
 settings (gain policy, target rate, ``CACHE_VERSION``), so any change to the

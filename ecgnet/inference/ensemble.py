@@ -3,7 +3,7 @@
 API:
 
 - ``record_inputs(record, config) -> (windows (P, 12, L), demographics (5,))``: a
-  ``records.Record`` resampled to 257 Hz and cut into ``signal.inference_windows``.
+  ``records.reader.Record`` resampled to 257 Hz and cut into ``signal.inference_windows``.
 - ``fold_probabilities(models, dataset, config, ...) -> (F, N, 24)``: per model, the
   sigmoid outputs averaged over each record's windows. ``dataset`` is a ``cache.Cache``
   (optionally with ``indices``) or a list of ``Record``; the windows go through the

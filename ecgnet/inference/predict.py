@@ -2,7 +2,7 @@
 
 Per record, straight down: read (``load_challenge_data``: ``loadmat(f)['val']`` as float64
 plus the header's lines, as the official 2020 driver), scale by the gains
-(``records.record_from_arrays``), resample, window, forward, vote and threshold
+(``records.reader.record_from_arrays``), resample, window, forward, vote and threshold
 (``Ensemble.predict_record``), write (``outputs.write_output``). ``classify`` is the body of
 the contract's ``run_12ECG_classifier``. ``predict_directory`` reads and scales each record
 the same way (``scaled_record``), then classifies the records read so far together
@@ -111,7 +111,7 @@ def failed(where: str | Path, error: BaseException) -> Answers:
 def load_challenge_data(mat_path: Path) -> tuple[np.ndarray, list[str]]:
     """What the official driver hands ``run_12ECG_classifier``: ``val`` (12, N) float64 counts and the header's lines.
 
-    ``val`` is checked first (``records.load_mat``): the official ``np.asarray(..., float64)``
+    ``val`` is checked first (``records.reader.load_mat``): the official ``np.asarray(..., float64)``
     would silently drop a complex signal's imaginary part and fail on garbage with scipy's
     own words; here each gets a ``RecordError`` that says what is wrong.
     """

@@ -8,7 +8,7 @@ placement and skin). ``ptbxl-dev`` copies a preprocessing that PTB-XL
 derivatives are shared with: 0.5-40 Hz 4th-order zero-phase Butterworth, then each lead z-scored over
 the record and stored as 150 counts (0.15 mV nominal) per z unit.
 
-Records of profile ``name`` are called ``SYN<CODE>00001``..., so ``records.source_of``
+Records of profile ``name`` are called ``SYN<CODE>00001``..., so ``records.files.source_of``
 tells the profiles apart (``SYNCPSC``, ``SYNUS``...) and everything synthetic still
 starts with ``SYN``; the default ``mix`` keeps the plain ``SYN`` names and the real-source
 mix of formats in ``tables.SOURCES``. The numbers are plausible values for each kind of
