@@ -152,6 +152,9 @@ def main(argv: list[str] | None = None) -> None:
     processes = args.ddp if args.ddp is not None else (gpus if gpus >= 2 else 0)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     config, batch, warmup = _settings(args)
+    if not torch.cuda.is_available():
+        print(f"no GPU visible: timing the {args.config} network on the CPU instead ({warmup} + {args.steps} steps of batch "
+              f"{batch}: minutes on 2 cores at full size; --config smoke --steps 1 for a check in seconds)", file=sys.stderr, flush=True)
     print(f"training samples/s, {args.config} config (width {config.network.width}, blocks {list(config.network.blocks)}, "
           f"window {config.window}); {name}; {warmup} warm-up + {args.steps} timed steps; {machine()}\n")
     print("\n".join(table_lines(("run", "processes", "precision", "compile", "batch", "steps", "seconds", "samples/s", "per process",

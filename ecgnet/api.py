@@ -32,7 +32,7 @@ from ecgnet.inference.ensemble import Ensemble
 from ecgnet.leads import LEADS
 from ecgnet.records.files import source_of
 from ecgnet.records.header import SEX_NAMES
-from ecgnet.records.reader import Record, read_record
+from ecgnet.records.reader import Record, read_record, too_short
 
 MAX_AGE = 130  # years, the header reader's bound; there a larger age is unknown, here an error
 
@@ -91,6 +91,9 @@ def signal_record(signal: np.ndarray, fs: float, age: float | None = None, sex: 
         raise ValueError("every lead of the signal is flat (constant): no signal to classify")
     if isinstance(fs, bool) or not isinstance(fs, (int, float, np.integer, np.floating)) or not math.isfinite(fs) or fs <= 0:
         raise ValueError(f"fs must be the sampling frequency in Hz, a positive number; got {fs!r}")
+    problem = too_short(array.shape[1], float(fs))
+    if problem:
+        raise ValueError(f"signal {problem}: nothing to classify it by")
     if age is not None and (isinstance(age, bool) or not isinstance(age, (int, float, np.integer, np.floating))
                             or not math.isfinite(age) or not 0 <= age <= MAX_AGE):
         raise ValueError(f"age must be None (unknown) or years between 0 and {MAX_AGE}; got {age!r}")

@@ -21,7 +21,7 @@ from pathlib import Path
 from ecgnet.config import ENV_VAR, PRECISIONS, PRESETS, load_config
 from ecgnet.console import LOG_FORMAT
 from ecgnet.errors import USER_ERRORS
-from ecgnet.fileio import EPOCH_LOG, FOLD_RESULT, FOLDS_DIR, WORK_DIR
+from ecgnet.fileio import EPOCH_LOG, FOLD_RESULT, FOLDS_DIR, FOLDS_PLAN, WORK_DIR
 from ecgnet.records.files import find_records, input_files
 
 INTERRUPTED = 130  # the shell's status for a process ended by SIGINT
@@ -78,6 +78,7 @@ def _remove_if_ours_and_empty(model_dir: Path, created: bool) -> None:
     if not created or _fold_progress(model_dir):
         return
     shutil.rmtree(model_dir / WORK_DIR, ignore_errors=True)  # the run's own record cache, rebuilt on the next run
+    (model_dir / FOLDS_DIR / FOLDS_PLAN).unlink(missing_ok=True)  # the run's plan: written again by the next run
     for folder, _, _ in os.walk(model_dir, topdown=False):
         try:
             os.rmdir(folder)  # empty folders only: a file such as bad_records.csv, which says why, stays

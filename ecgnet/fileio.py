@@ -183,6 +183,9 @@ def check_results_dir(results_dir: Path) -> None:
                             "`python -m ecgnet cv --out DIR` or `demo` writes: runs/demo/model for the demo)")
     if not (results_dir / OOF_FILE).is_file() and (results_dir / "model" / OOF_FILE).is_file():
         raise AnalysisError(f"{results_dir}: no {OOF_FILE} here; did you mean {results_dir / 'model'}?")
+    if not (results_dir / OOF_FILE).is_file() and any(results_dir.glob("**/*.hea")):
+        raise AnalysisError(f"{results_dir}: a folder of records, not a results directory; give the folder that "
+                            "`python -m ecgnet cv --out DIR` wrote (runs/demo/model for the demo)")
 
 
 def read_oof(results_dir: Path) -> OutOfFold:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ecgnet.analysis.plot import plot_12lead
-from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES, canonical_code
+from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES, class_argument
 from ecgnet.console import progress
 from ecgnet.inference.ensemble import Ensemble, record_inputs
 from ecgnet.records.reader import read_record
@@ -89,21 +89,11 @@ def display_shade(attribution: np.ndarray, fs: float) -> np.ndarray:
     return np.clip(smooth / top, -1, 1) if top > 0 else smooth
 
 
-def class_index(code: str) -> int:
-    """The class index of a SNOMED CT code (equivalents accepted) or an abbreviation such as LBBB."""
-    code = code.strip()
-    if code in ABBREVIATIONS:
-        return ABBREVIATIONS.index(code)
-    if canonical_code(code) in CLASSES:
-        return CLASSES.index(canonical_code(code))
-    raise argparse.ArgumentTypeError(f"{code!r} is not one of the 24 scored classes (a SNOMED CT code or an abbreviation such as LBBB)")
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``explain`` sub-command's arguments: model directory, record, class and output picture."""
     parser.add_argument("model_dir", type=Path, help="a model directory (train_model.py, cv or demo)")
-    parser.add_argument("record", type=Path, help="a record's header, NAME.hea (NAME.mat beside it)")
-    parser.add_argument("--class", dest="target", type=class_index, default=None, metavar="CLASS",
+    parser.add_argument("record", type=Path, help="a record: NAME.hea, NAME.mat or NAME (the header and NAME.mat side by side)")
+    parser.add_argument("--class", dest="target", type=class_argument, default=None, metavar="CLASS",
                         help="the class to explain, one of the 24 scored: abbreviation (e.g. LBBB) or SNOMED CT code "
                              "(e.g. 164909002) (default: the ensemble's top-scoring class)")
     parser.add_argument("--out", type=Path, default=None,
@@ -114,7 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """``python -m ecgnet explain``: draw the record's 12 leads with the fold models' attributions; exit 0."""
     ensemble = Ensemble.load(args.model_dir, device="cpu")
-    record = read_record(args.record, gain_policy=ensemble.config.gain_policy)
+    record = read_record(args.record.with_suffix(".hea"), gain_policy=ensemble.config.gain_policy)
     _, scores = ensemble.predict_record(record)
     target = int(np.argmax(scores)) if args.target is None else args.target
     windows, demo = record_inputs(record, ensemble.config)

@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm, PowerNorm  # noqa: E402
 
+import ecgnet  # noqa: E402
 from ecgnet import __version__  # noqa: E402
 from ecgnet.analysis.labelissues import report_section as label_issue_section  # noqa: E402
 from ecgnet.analysis.leadimportance import report_section as lead_importance_section  # noqa: E402
@@ -283,7 +284,7 @@ def preset_of(config: dict) -> tuple[str, list[str]]:
 
 def _git_commit() -> str | None:
     """The commit of the git checkout this ecgnet runs from (+ "with uncommitted changes"), or None."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(ecgnet.__file__).resolve().parents[1]  # the folder that holds the package: a clone's root
 
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10, check=True).stdout.strip()

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ecgnet.analysis.labelissues import LABEL_ISSUES_FILE
-from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES, canonical_code, class_index, description
+from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES, canonical_code, class_argument, description
 from ecgnet.console import progress
 from ecgnet.errors import AnalysisError, RecordError
 from ecgnet.fileio import OOF_FILE, SUMMARY_FILE, OutOfFold, atomic_write_text, read_oof, read_summary, write_csv
@@ -259,17 +259,10 @@ def write_review(results: Results, c: int, n: int, out: Path, kind: str = "miscl
     return out
 
 
-def _scored_class(name: str) -> int:
-    try:
-        return class_index(name)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from error
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``review`` sub-command's arguments: results folder, class, number and kind of cases, seed, output."""
     parser.add_argument("results_dir", type=Path, help="a cv results directory (oof_predictions.csv, summary.json)")
-    parser.add_argument("--class", dest="class_index", type=_scored_class, required=True, metavar="CLASS",  # not the dest's name
+    parser.add_argument("--class", dest="class_index", type=class_argument, required=True, metavar="CLASS",  # not the dest's name
                         help="the class to review, one of the 24 scored: abbreviation (e.g. LAD) or SNOMED CT code (e.g. 39732003)")
     parser.add_argument("--n", type=int, default=100, help="number of cases (default 100, the paper's)")
     parser.add_argument("--out", type=Path, required=True, help="folder for packet/ (for the raters) and key/ (keep apart)")

@@ -12,6 +12,7 @@ collapsed onto its first code, exactly as the official 2020 scorer builds it.
 """
 from __future__ import annotations
 
+import argparse
 import csv
 from collections.abc import Iterable
 from functools import cache
@@ -137,3 +138,11 @@ def class_index(name: str) -> int:
     if code not in CLASS_INDEX:
         raise ValueError(f"{name!r} is not a scored class: give a SNOMED CT code or one of {', '.join(sorted(set(ABBREVIATIONS)))}")
     return CLASS_INDEX[code]
+
+
+def class_argument(name: str) -> int:
+    """``class_index`` as an argparse ``type``: an unknown class is a usage error that lists the accepted names."""
+    try:
+        return class_index(name)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None

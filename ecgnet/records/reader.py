@@ -293,6 +293,14 @@ def _clipped(specs: list[SignalSpec], raw: np.ndarray) -> np.ndarray:
     return (raw <= _per_lead([value + 1 for value in low])) | (raw >= _per_lead(high))
 
 
+def too_short(samples: int, fs: float) -> str | None:
+    """Why ``samples`` at ``fs`` Hz are too few to classify (under ``MIN_DURATION_S`` after resampling to 257 Hz), or None."""
+    if resampled_length(samples, fs) >= int(MIN_DURATION_S * TARGET_FS):
+        return None
+    return (f"is too short: {samples} samples at {fs:g} Hz ({samples / fs:.3g} s); "
+            f"at least {MIN_DURATION_S:g} s (one beat at 30/min) is needed")
+
+
 def _check_length(header: Header, val: np.ndarray, where: str, mat_where: str) -> None:
     """Shape against the header, and enough signal for one beat after resampling."""
     samples = val.shape[1] if header.num_samples is None else header.num_samples
@@ -300,9 +308,9 @@ def _check_length(header: Header, val: np.ndarray, where: str, mat_where: str) -
         raise RecordError(mat_where, f"signal shape {val.shape} differs from the header's {header.num_leads} leads x {samples} samples")
     if samples == 0:
         raise RecordError(where, "record has no samples")
-    if resampled_length(samples, header.fs) < int(MIN_DURATION_S * TARGET_FS):  # at 257 Hz, after resampling
-        raise RecordError(where, f"record is too short: {samples} samples at {header.fs:g} Hz ({samples / header.fs:.3g} s); "
-                                 f"at least {MIN_DURATION_S:g} s (one beat at 30/min) is needed")
+    problem = too_short(samples, header.fs)
+    if problem:
+        raise RecordError(where, f"record {problem}")
 
 
 def _check_flat(spans: np.ndarray, mat_where: str, warnings: list[str]) -> None:
