@@ -184,7 +184,8 @@ def readme_api_example() -> str:
 
 
 def _use_the_package(python: Path, clone: Path, record: Path, env: dict, elsewhere: Path) -> None:
-    """``pip install .`` then ``pip install -e .`` from the clone; each time the README's example runs from another folder."""
+    """``pip install .`` then ``pip install -e .`` from the clone, each imported from another folder; the README's example runs
+    there from the installed wheel."""
     example = readme_api_example().replace("runs/demo/model", str(clone / "model")).replace(
         "runs/demo/data/test/SYN01501.hea", str(record))
     assert len(example.strip().splitlines()) == 5 and str(record) in example and str(clone / "model") in example
@@ -193,6 +194,8 @@ def _use_the_package(python: Path, clone: Path, record: Path, env: dict, elsewhe
         _run(python, ["-m", "pip", "install", "--no-cache-dir", "--no-deps", *install], clone, env)
         where = _run(python, ["-c", "import ecgnet; print(ecgnet.__file__)"], elsewhere, env).stdout.strip()
         assert where.startswith(str(clone if install[0] == "-e" else python.parents[1])), (install, where)
+        if install[0] == "-e":
+            continue  # the example already ran from the built wheel, the case that must carry the tables; -e runs the clone itself
         printed = _run(python, ["-c", example], elsewhere, env).stdout.strip().splitlines()
         assert printed[:-1] and all(re.fullmatch(r"\d+ \w+ [01]\.\d\d", line) for line in printed[:-1]), printed
         assert printed[-1].startswith("{") and printed[-1].count(":") == 24, printed[-1]
