@@ -37,7 +37,6 @@ from ecgnet.fileio import (  # noqa: E402
     THRESHOLDS_FILE,
     OutOfFold,
     atomic_write_text,
-    check_results_dir,
     epoch_logs,
     fold_dir,
     read_oof,
@@ -90,8 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``python -m ecgnet report``: write ``report.md`` and ``figures/`` into the results folder; exit 0."""
-    check_results_dir(args.results_dir)
-    path = render_report(args.results_dir)
+    path = render_report(args.results_dir)  # read_oof, its first read, checks the path (fileio.check_results_dir)
     print(f"report: {path}")
     return 0
 
