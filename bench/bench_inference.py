@@ -1,4 +1,4 @@
-"""Ensemble inference side by side in one run: the seed's loop, ecgnet before and after issue 17, fp32 and bf16.
+"""Ensemble inference side by side in one run: the seed's loop, ecgnet before and after batching across records, fp32 and bf16.
 
     .venv/bin/python bench/bench_inference.py [--records 200] [--threads 2] [--chunk 25]
         [--trained MODEL_DIR] [--real ../shared/data/ptbxl-dev] [--synthetic 200] [--variants] [--smoke]
@@ -26,7 +26,7 @@ share of the machine's fp32 matrix-product peak (measured here) reached, the loa
 average, and the label/probability agreement with ecgnet's fp32 reference.
 
 ``--trained``: bf16 vs fp32 labels of a trained ensemble on the ``--real`` records plus
-``--synthetic`` generated ones (the evidence for the precision default, issue 17 item 3).
+``--synthetic`` generated ones (the evidence for the precision default).
 ``--variants``: forward-only times of one full-size model on the driver's batch of 64
 stride-padded windows: eager vs folded batch norm vs ecgnet's ``InferenceSEResNet`` vs that
 form frozen (TorchScript) or compiled (``torch.compile``, its compile time in a row).
@@ -94,7 +94,7 @@ def seed_loop(models: list[SEResNet], files: list[Path]) -> None:
 
 
 def before_loop(ensemble: Ensemble, files: list[Path], out: Path) -> None:
-    """ecgnet before issue 17: ``driver.py``'s old loop, one record per call, eager models."""
+    """ecgnet before batching across records: ``driver.py``'s old loop, one record per call, eager models."""
     out.mkdir(parents=True, exist_ok=True)
     for mat in files:
         labels, scores, classes = classify(ensemble, *load_challenge_data(mat), where=mat)
@@ -116,7 +116,7 @@ def agreement(reference: tuple[np.ndarray, np.ndarray], other: tuple[np.ndarray,
 def timed_paths(model_dir: Path, chunks: list[Path], out: Path) -> tuple[dict[str, float], dict[str, Path], dict[str, str]]:
     """Seconds per path over all chunks, the paths interleaved chunk by chunk; each path's output folder and padding."""
     after = Ensemble.load(model_dir, device="cpu")
-    before = copy.copy(after)  # the same weights, run eager as before issue 17; the loop differs too
+    before = copy.copy(after)  # the same weights, run eager as before batching across records; the loop differs too
     before.networks = after.models
     paths = {}  # name: (run(files, output folder), the padding of its windows)
     for precision in ("fp32", "bf16"):

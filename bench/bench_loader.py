@@ -12,7 +12,7 @@ Prints one Markdown table:
   workers (this process does everything), and the planning share of it (``plan_epoch``,
   which stays in the training process whatever the worker count);
 - the cores the loader needs to supply ``--target`` samples/s (8,000: one H100 running
-  the full-size network, issue 14) = target x per-sample cost;
+  the full-size network) = target x per-sample cost;
 - the samples/s the full-size network consumes in training steps here (fp32 on the CPU,
   ``bench.common.training_rate``; CUDA with fp16 autocast when a GPU is present).
 

@@ -1,4 +1,4 @@
-"""The generator's measured defects (issue 16): synthetic records against real ones, one measurement for both.
+"""The generator's measured defects: synthetic records against real ones, one measurement for both.
 
 Usage: .venv/bin/python experiments/synth_defects.py [--n 40] [--real DIR ...] [--seed 7]
        (the suite: --n 1 --real, no real records)

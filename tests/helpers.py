@@ -156,7 +156,7 @@ def _sample_faults(header: HeaderOf, signal_mv: np.ndarray) -> list[Fault]:
     few[4, 200] = -np.inf
     return [
         ("TWOHOURS", header("TWOHOURS", long_adc), mat_bytes(long_adc), None),
-        # 0.2 s: no beat to classify (issue 12 item 4: refused like a flat record, below records.MIN_DURATION_S)
+        # 0.2 s: no beat to classify (refused like a flat record: records.reader.too_short)
         ("SAMPLES100", header("SAMPLES100", adc[:, :100]), mat_bytes(adc[:, :100]), r"too short: 100 samples"),
         ("NANFEW", header("NANFEW", adc), mat_bytes(few), None),
         ("NANMOST", header("NANMOST", adc), mat_bytes(with_nonfinite(0.6, np.nan)), "are NaN or infinite"),

@@ -1,4 +1,4 @@
-"""The code's reading promises (issue 11): functions that fit on a screen, and public functions that say what they do.
+"""The code's reading promises: functions that fit on a screen, and public functions that say what they do.
 
 A newcomer reads ecgnet one function at a time; these checks keep that possible as it grows.
 """

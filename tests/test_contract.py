@@ -114,9 +114,9 @@ def test_missing_model_directory_fails_with_a_clear_message(tmp_path):
 
 @pytest.mark.slow
 def test_official_scripts_train_on_real_records_and_score_every_one(tmp_path):
-    """Issue 6's acceptance run: smoke model on the real records, outputs for all, scored by our scorer."""
+    """The acceptance run: smoke model on the real records, outputs for all, scored by our scorer."""
     shared = shared_path("data", "cinc2020-real")
-    # Its 145 records without edge-cases/, whose names repeat theirs (names must be unique, issue 12 item 6).
+    # Its 145 records without edge-cases/, whose names repeat theirs (record names must be unique).
     real = tmp_path / "real"
     real.mkdir()
     for path in [*shared.glob("*.hea"), *shared.glob("*.mat")]:

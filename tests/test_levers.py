@@ -1,4 +1,4 @@
-"""Recipe levers (issue 16 item 3): off by default, each doing what its key says when on, alike in training and inference."""
+"""Recipe levers: off by default, each doing what its key says when on, alike in training and inference."""
 from __future__ import annotations
 
 import numpy as np
@@ -26,7 +26,7 @@ def amplitude_at(x: np.ndarray, hz: float) -> float:
 
 
 def test_the_presets_carry_only_the_adopted_levers_and_off_changes_nothing():
-    """default and cpu: exactly the levers leave-one-source-out adopted (issue 16's rule); smoke and demo: none."""
+    """default and cpu: exactly the levers leave-one-source-out adopted (the rule in bench/RESULTS.md, "Recipe levers"); smoke and demo: none."""
     for name, preset in PRESETS.items():
         expected = {**LEVERS_OFF, **(ADOPTED_LEVERS if name in ("default", "cpu") else {})}
         assert {key: getattr(preset, key) for key in LEVERS_OFF} == expected, name

@@ -290,7 +290,7 @@ def test_low_voltage_record_under_a_wrong_gain_is_still_repaired(tmp_path):
     assert record.warnings and record.warnings[0].startswith("gain override: header gain 4880/mV")
 
 
-# ---- issue 12: WFDB semantics ------------------------------------------------
+# ---- WFDB semantics ---------------------------------------------------------
 
 def test_find_records_looks_in_sub_folders_and_needs_unique_names(tmp_path):
     for folder, name in (("Training_WFDB", "B2"), ("Training_2/g1", "A1"), ("", "C3"), (".hidden", "D4")):

@@ -1,4 +1,4 @@
-"""WFDB as the oracle (issue 12 item 1): wherever ``wfdb.rdrecord`` reads a record, ecgnet reads the same.
+"""WFDB as the oracle: wherever ``wfdb.rdrecord`` reads a record, ecgnet reads the same.
 
 Compared: the signal in mV (wfdb's physical signal converted from its units), NaN
 positions included, the sampling rate, the lead names and the length, at the layer
@@ -84,7 +84,7 @@ PER_UNIT = {None: 1.0, "uV": 1e-3, "mV": 1.0, "mv": 1.0, "V": 1e3}  # mV per uni
 
 @st.composite
 def wfdb_records(draw):
-    """A record's counts and header text: WFDB-valid, with the variants of issue 12 item 1."""
+    """A record's counts and header text: WFDB-valid, with the variants WFDB allows."""
     fs = draw(st.sampled_from([250, 257, 500, 1000]))
     samples = draw(st.integers(2 * fs, 3 * fs))
     seed = draw(st.integers(0, 2**32 - 1))
