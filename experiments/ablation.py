@@ -1,14 +1,15 @@
-"""The recipe levers, each alone and the best combination, by leave-one-source-out (issues 16 and 17).
+"""The recipe levers, each alone and in combination, by leave-one-source-out, and the rule that adopts them.
 
     .venv/bin/python experiments/ablation.py real      [--out runs/ablation] [--seeds 0 1] [--rows ...]
     .venv/bin/python experiments/ablation.py synthetic [--out runs/ablation] [--seeds 0 1] [--rows ...]
-    .venv/bin/python experiments/ablation.py table     [--out runs/ablation]
+    .venv/bin/python experiments/ablation.py table     [--out runs/ablation] [--seeds 0 1 ...]
 
 Each row is the base configuration (``BASE``: the demo's small network at the seed's
-4,096-sample window, so a budget of 2 cores can afford 2 experiments x 7 rows x 2 seeds)
-with one lever on; every (row, seed) is one ``python -m ecgnet loso DATA
---folds 3`` run, which gives both the ordinary stratified (in-source) out-of-fold score
-and the leave-one-source-out score (mean over held-out source groups). The experiments:
+4,096-sample window, so 2 cores can afford several seeds) with some levers on (``ROWS``;
+``--rows A+B`` joins rows A and B; ``combo`` is ``COMBO``); every (row, seed) is one
+``python -m ecgnet loso DATA --folds 3`` run, which gives both the ordinary stratified
+(in-source) out-of-fold score and the leave-one-source-out score (mean over held-out
+source groups). The experiments:
 
 - ``real``: ``../shared/data/ptbxl-dev`` + ``../shared/data/cinc2020-real`` (a record
   in both is taken once, from ptbxl-dev), sources held out with ``--min-source-records 30``;
@@ -17,10 +18,8 @@ and the leave-one-source-out score (mean over held-out source groups). The exper
 
 Runs are kept under ``OUT/<experiment>/<row>/seed<k>`` (one cache per experiment, shared):
 an interrupted sweep resumes where it stopped. ``table`` prints, per experiment, each row's
-mean and seed-to-seed sd and the rule's verdict (``verdict``); the ``combo`` row (every lever whose
-row beat the baseline's leave-one-source-out mean in both experiments) needs the
-single-lever rows of both experiments first; ``--rows A+B`` runs rows A and B together. A combination is adopted over its best single
-lever only if it beats that lever by the same rule.
+mean and standard error over seeds, then each row's paired difference from the adopted
+recipe (same seed, same folds) and the adoption rule's verdict (``verdict``).
 """
 from __future__ import annotations
 
@@ -36,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import SHARED_DATA  # noqa: E402
+from ecgnet.config import ADOPTED_LEVERS  # noqa: E402
 
 REAL_DIRS = (SHARED_DATA / "ptbxl-dev", SHARED_DATA / "cinc2020-real")
 SYNTHETIC_PROFILES = ("cpsc", "georgia", "us400", "ptbxl-dev")
@@ -52,7 +52,11 @@ ROWS = {
     "challenge_loss": {"challenge_loss_weight": 0.5},
     "pad_stride": {"pad_to": "stride"},
 }
+# The combination of every lever that beat the baseline in both experiments of the two-seed sweep (bench/RESULTS.md).
+COMBO = ("bandpass", "pad_stride", "augment", "challenge_loss")
+ADOPTED = "bandpass+pad_stride"  # the rows of config.ADOPTED_LEVERS, the recipe every row is compared with
 FOLDS = 3
+MARGIN_SE = 2  # the rule's margin, in standard errors of the paired difference (config.ADOPTED_LEVERS)
 
 
 def real_data(out: Path) -> Path:
@@ -114,75 +118,90 @@ def figures(summary: dict) -> dict[str, float]:
             **{f"held out {g['group']}": g["Challenge metric"] for g in by_source["groups"]}}
 
 
-def collect(out: Path, experiment: str, seeds: list[int]) -> dict[str, dict[str, list[float]]]:
-    """row -> figure -> one value per finished seed."""
-    rows: dict[str, dict[str, list[float]]] = {}
-    joined = sorted(p.name for p in (out / experiment).glob("*+*") if p.is_dir())
-    for row in [*ROWS, "combo", *joined]:
-        for seed in seeds:
-            summary = out / experiment / row / f"seed{seed}" / "summary.json"
-            if finished(summary):
-                for name, value in figures(json.loads(summary.read_text())).items():
-                    rows.setdefault(row, {}).setdefault(name, []).append(value)
+def collect(out: Path, experiment: str, seeds: list[int]) -> dict[str, dict[str, dict[int, float]]]:
+    """row -> figure -> seed -> value, over the finished runs of ``seeds``."""
+    rows: dict[str, dict[str, dict[int, float]]] = {}
+    for run in sorted((out / experiment).glob("*/seed*")):
+        seed = int(run.name.removeprefix("seed"))
+        if seed in seeds and finished(run / "summary.json"):
+            for name, value in figures(json.loads((run / "summary.json").read_text())).items():
+                rows.setdefault(run.parent.name, {}).setdefault(name, {})[seed] = value
     return rows
 
 
-def _sd(values: list[float]) -> float:
-    return float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+def adopted_row() -> str:
+    """``ADOPTED``, checked against ``config.ADOPTED_LEVERS`` (SystemExit when the presets moved on without it)."""
+    if joined_levers(ADOPTED) != ADOPTED_LEVERS:
+        sys.exit(f"ablation: ADOPTED ({ADOPTED}) is not config.ADOPTED_LEVERS ({ADOPTED_LEVERS}): update ADOPTED")
+    return ADOPTED
 
 
-def verdict(rows: dict[str, dict[str, list[float]]], row: str, against: str = "baseline") -> tuple[bool, bool]:
-    """(improves leave-one-source-out, keeps in-source) of ``row`` against the row ``against`` in one experiment.
+def mean_se(values: list[float]) -> tuple[float, float]:
+    """Mean and standard error of the mean (sd with n - 1, over sqrt n; NaN for one value)."""
+    values = np.asarray(values, dtype=float)
+    se = float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
+    return float(np.mean(values)), se
 
-    The spread is the larger seed-to-seed sd of the two rows; improving means a mean gain
-    larger than it, keeping means an in-source mean loss no larger than it (issue 16's rule).
+
+def paired(rows: dict, row: str, against: str, figure: str) -> list[float]:
+    """``row`` minus ``against`` for each seed both have finished (same seed, same folds)."""
+    this, base = rows[row].get(figure, {}), rows[against].get(figure, {})
+    return [this[s] - base[s] for s in sorted(set(this) & set(base))]
+
+
+def verdict(rows: dict, row: str, against: str) -> tuple[bool, bool]:
+    """(improves leave-one-source-out, keeps in-source) of ``row`` against ``against`` in one experiment.
+
+    Improving: the mean paired difference of the LOSO means exceeds ``MARGIN_SE`` standard
+    errors of that difference. Keeping: the in-source score's mean paired difference is not
+    below minus ``MARGIN_SE`` standard errors of its own paired difference. A row replaces
+    the adopted recipe when both hold in both experiments (``config.ADOPTED_LEVERS``).
     """
-    base, this = rows[against], rows[row]
-    spread = {k: max(_sd(base[k]), _sd(this[k])) for k in ("LOSO mean", "in-source")}
-    gain = np.mean(this["LOSO mean"]) - np.mean(base["LOSO mean"])
-    loss = np.mean(base["in-source"]) - np.mean(this["in-source"])
-    return bool(gain > spread["LOSO mean"]), bool(loss <= spread["in-source"])
+    gain, gain_se = mean_se(paired(rows, row, against, "LOSO mean"))
+    change, change_se = mean_se(paired(rows, row, against, "in-source"))
+    return bool(gain > MARGIN_SE * gain_se), bool(change >= -MARGIN_SE * change_se)
 
 
 def table(out: Path, seeds: list[int]) -> str:
-    """The Markdown tables of both experiments (mean ± seed sd) and each lever's verdict under the rule."""
-    lines, outcome = [], {}
+    """The Markdown tables of both experiments (mean ± SE over seeds), the paired differences and the rule's outcome."""
+    against, lines, outcome = adopted_row(), [], {}
     for experiment in ("real", "synthetic"):
         rows = collect(out, experiment, seeds)
-        if "baseline" not in rows:
+        if against not in rows:
+            lines.append(f"\n{experiment}: no finished run of the adopted row {against}")
             continue
-        names = list(rows["baseline"])
-        lines += [f"\n{experiment} ({len(seeds)} seeds; mean ± sd over seeds; challenge scores unless named)\n",
-                  "| row | " + " | ".join(names) + " | improves LOSO | keeps in-source |",
-                  "|---|" + "---:|" * len(names) + "---|---|"]
+        names = list(rows[against])
+        lines += [f"\n{experiment} (seeds {', '.join(map(str, seeds))}; mean ± SE over finished seeds; challenge scores unless named)\n",
+                  "| row | seeds | " + " | ".join(names) + " |", "|---|---:|" + "---:|" * len(names)]
         for row, values in rows.items():
-            cells = [f"{np.mean(values[k]):.3f} ± {_sd(values[k]):.3f}" if k in values else "" for k in names]
-            better, keeps = verdict(rows, row) if row != "baseline" and len(values["LOSO mean"]) > 1 else ("", "")
-            outcome.setdefault(row, []).append(better is True and keeps is True)
-            lines.append(f"| {row} | " + " | ".join(cells) + f" | {better} | {keeps} |")
-    adopted = [row for row, passes in outcome.items() if row in ROWS and len(passes) == 2 and all(passes)]
-    lines.append(f"\nadopted by the rule (improves LOSO and keeps in-source in both experiments): {', '.join(adopted) or 'none'}")
-    experiments = [collect(out, e, seeds) for e in ("real", "synthetic")]
-    if all(len(rows.get("combo", {}).get("LOSO mean", [])) > 1 for rows in experiments):
-        for single in adopted:
-            judged = [verdict(rows, "combo", against=single) for rows in experiments]
-            lines.append(f"combo against {single} (real, synthetic): improves LOSO {[j[0] for j in judged]}, "
-                         f"keeps in-source {[j[1] for j in judged]}")
+            cells = ["{:.3f} ± {:.3f}".format(*mean_se(list(values[k].values()))) if k in values else "" for k in names]
+            lines.append(f"| {label(row)} | {len(values['LOSO mean'])} | " + " | ".join(cells) + " |")
+        lines += [f"\npaired differences from the adopted recipe ({label(against)}), {experiment}\n",
+                  "| row | seeds | LOSO mean diff ± SE | per seed | in-source diff ± SE | per seed | improves LOSO | keeps in-source |",
+                  "|---|---:|---:|---|---:|---|---|---|"]
+        for row in rows:
+            loso, source = paired(rows, row, against, "LOSO mean"), paired(rows, row, against, "in-source")
+            if row == against or len(loso) < 2:
+                continue
+            better, keeps = verdict(rows, row, against)
+            outcome.setdefault(row, []).append(better and keeps)
+            lines.append(f"| {label(row)} | {len(loso)} | " + "{:+.3f} ± {:.3f}".format(*mean_se(loso))
+                         + f" | {' '.join(f'{d:+.3f}' for d in loso)} | " + "{:+.3f} ± {:.3f}".format(*mean_se(source))
+                         + f" | {' '.join(f'{d:+.3f}' for d in source)} | {better} | {keeps} |")
+    replacing = [row for row, passes in outcome.items() if len(passes) == 2 and all(passes)]
+    lines.append(f"\nreplaces the adopted recipe by the rule (improves LOSO by more than {MARGIN_SE} SE of the paired "
+                 f"difference and keeps in-source, in both experiments): {', '.join(map(label, replacing)) or 'none'}")
     return "\n".join(lines)
 
 
-def combo_levers(out: Path, seeds: list[int]) -> dict:
-    """The best combination to try: the levers of every single-lever row whose LOSO mean beat the baseline's in both
-    experiments (those the rule adopts among them); {} when fewer than two did, as there is nothing to combine."""
-    experiments = [collect(out, e, seeds) for e in ("real", "synthetic")]
-    singles = [row for row in ROWS if row != "baseline" and all(row in rows for rows in experiments)]
-    better = [row for row in singles
-              if all(np.mean(rows[row]["LOSO mean"]) > np.mean(rows["baseline"]["LOSO mean"]) for rows in experiments)]
-    return {key: value for row in better for key, value in ROWS[row].items()} if len(better) > 1 else {}
+def label(row: str) -> str:
+    """A row's name in the tables: ``combo`` for ``COMBO``'s rows joined, else its own."""
+    return "combo" if row == "+".join(COMBO) else row
 
 
 def joined_levers(row: str) -> dict:
     """The levers of a row of ``ROWS``, or of several joined by ``+``; SystemExit naming an unknown one."""
+    row = "+".join(COMBO) if row == "combo" else row
     unknown = [part for part in row.split("+") if part not in ROWS]
     if unknown:
         sys.exit(f"ablation: unknown row(s) {', '.join(unknown)} (rows: {', '.join(ROWS)}, combo)")
@@ -205,11 +224,8 @@ def main() -> None:
     data = real_data(out) if args.experiment == "real" else synthetic_data(out)
     for seed in args.seeds:  # every row at one seed first: a stopped sweep still compares rows
         for row in args.rows:
-            levers = combo_levers(args.out, args.seeds) if row == "combo" else joined_levers(row)
-            if row == "combo" and not levers:
-                print("combo: fewer than two levers beat the baseline in both experiments; nothing to combine")
-                continue
-            run_row(args.experiment, out, row, levers, seed, data)
+            row = "+".join(COMBO) if row == "combo" else row
+            run_row(args.experiment, out, row, joined_levers(row), seed, data)
     print(table(args.out, args.seeds))
 
 
