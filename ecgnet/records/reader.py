@@ -396,15 +396,20 @@ def read_record(header_path: str | Path, gain_policy: str = "auto", repair: bool
     return _assemble(header, val, header_path.stem, header_path, str(mat_path), gain_policy, warnings, repair)
 
 
-def record_from_arrays(data: np.ndarray, header_lines: Iterable[str] | str, where: str = "<input>", gain_policy: str = "auto") -> Record:
+def record_from_arrays(data: np.ndarray, header_lines: Iterable[str] | str | Header, where: str = "<input>",
+                       gain_policy: str = "auto") -> Record:
     """A ``Record`` from what the challenge driver hands ``run_12ECG_classifier``: raw counts and header lines.
 
     ``data`` is ``loadmat(...)['val']`` (float64 counts: the format's invalid value,
     -32768 in format 16, is a missing sample here too); ``header_lines`` the header's
-    lines with or without their newlines. Same checks and scaling as ``read_record``;
-    ``where`` names the input in errors.
+    lines with or without their newlines, or a ``Header`` already built (the clinical
+    formats' readers make one from their files' fields). Same checks and scaling as
+    ``read_record``; ``where`` names the input in errors.
     """
-    text = header_lines if isinstance(header_lines, str) else "\n".join(line.rstrip("\r\n") for line in header_lines)
-    header = parse_header(text, where)
+    if isinstance(header_lines, Header):
+        header = header_lines
+    else:
+        text = header_lines if isinstance(header_lines, str) else "\n".join(line.rstrip("\r\n") for line in header_lines)
+        header = parse_header(text, where)
     val = _validated(data, where)
     return _assemble(header, val, header.name, Path(where), where, gain_policy, [])
