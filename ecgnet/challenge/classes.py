@@ -1,143 +1,224 @@
-"""The 24 scored classes, their equivalences, names and the reward matrix.
+"""A challenge's scored classes as data: codes, equivalences, names and the reward matrix.
 
-The single source of truth: every other module takes the class list, the
-equivalences and the weights from here. Everything is read from the official
-tables at the repository root (``weights.csv``, ``dx_mapping_scored.csv``,
-``dx_mapping_unscored.csv``; BSD-2-Clause, see NOTICE), so the project and the
-organisers' scorer cannot disagree about them. They are read through the links in
-``ecgnet/challenge/tables/``, which a built package (``pip install .``) carries as copies.
+The single source of truth: every other module takes the class list, the equivalences
+and the weights from here. ``class_set(name)`` gives one challenge's ``ClassSet``, read
+from the organisers' tables in ``ecgnet/challenge/tables/NAME/`` (``weights.csv``,
+``dx_mapping_scored.csv``, ``dx_mapping_unscored.csv``; BSD-2-Clause, see NOTICE), so
+the project and the organisers' scorers cannot disagree about them. A built package
+(``pip install .``) carries the tables. The names, ``CLASS_SETS``:
 
-The class order is the order of ``weights.csv`` with each equivalent pair
-collapsed onto its first code, exactly as the official 2020 scorer builds it.
+* ``"2020"`` (PhysioNet/CinC Challenge 2020, Perez Alday et al., Physiol. Meas.
+  41(12):124003, 2020): 24 classes. Its ``weights.csv`` (links to the repository root's,
+  which the 2020 contract reads) lists 27 codes; the official 2020 scorer merges three
+  pairs that it hard-codes (``EQUIVALENT_PAIRS``), each onto its first code.
+* ``"2021"`` (the 2021 challenge, "Will Two Do? Varying Dimensions in
+  Electrocardiography", Reyna et al., CinC 2021): 26 classes. Its ``weights.csv``
+  writes each equivalence into the class name (``733534002|164909002``): 30 codes.
+
+A class's order is the order of its first row in ``weights.csv``; its representative
+code (``ClassSet.codes``) is the first of its equivalent codes. A model directory
+records its class set by ``ClassSet.name``. The module-level names (``CLASSES``,
+``encode_codes``, ``class_index``, ...) are the default set's, 2020's.
 """
 from __future__ import annotations
 
 import argparse
 import csv
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
-TABLE_DIR = Path(__file__).resolve().parent / "tables"  # links to the root's files
-WEIGHTS_FILE = TABLE_DIR / "weights.csv"
-SCORED_MAPPING_FILE = TABLE_DIR / "dx_mapping_scored.csv"
-UNSCORED_MAPPING_FILE = TABLE_DIR / "dx_mapping_unscored.csv"
+TABLE_DIR = Path(__file__).resolve().parent / "tables"  # one folder per class set
+CLASS_SETS: tuple[str, ...] = ("2020", "2021")
+DEFAULT_CLASS_SET = "2020"
+NORMAL_CLASS = "426783006"  # sinus rhythm: the "inactive" prediction of the metric, in both years
 
-# Each pair is scored as one diagnosis; the first code represents the pair.
+# The official 2020 scorer's equivalences, absent from its table; the first code represents the pair.
 EQUIVALENT_PAIRS: tuple[tuple[str, str], ...] = (
     ("713427006", "59118001"),  # CRBBB = RBBB
     ("284470004", "63593006"),  # PAC = SVPB
     ("427172004", "17338001"),  # PVC = VPB
 )
-NORMAL_CLASS = "426783006"  # sinus rhythm: the "inactive" prediction of the metric
-
-_REPRESENTATIVE = {second: first for first, second in EQUIVALENT_PAIRS}
+_EXTRA_EQUIVALENTS = {"2020": EQUIVALENT_PAIRS, "2021": ()}
 
 
-def canonical_code(code: str) -> str:
-    """Map a SNOMED CT code onto its class representative (identity if none)."""
-    code = code.strip()
-    return _REPRESENTATIVE.get(code, code)
+@dataclass(frozen=True, eq=False)
+class ClassSet:
+    """One challenge's C scored classes, immutable; ``class_set(name)`` builds it.
+
+    ``codes`` (C,) holds each class's representative SNOMED CT code, ``members`` (C,)
+    all of its codes (representative first), ``weights`` the (C, C) read-only reward
+    matrix (rows: true class, columns: output), ``code_index`` every member code's class
+    index (exact strings). Codes passed to the methods are stripped of spaces first.
+    """
+
+    name: str
+    codes: tuple[str, ...]
+    members: tuple[tuple[str, ...], ...]
+    weights: np.ndarray = field(repr=False)
+    normal_class: str
+    table_dir: Path
+    code_index: Mapping[str, int] = field(repr=False)
+    code_names: Mapping[str, tuple[str, str]] = field(repr=False)  # code -> (abbreviation, description), scored and unscored
+
+    @property
+    def num_classes(self) -> int:
+        """C, the number of scored classes."""
+        return len(self.codes)
+
+    @property
+    def normal_index(self) -> int:
+        """Index of the sinus-rhythm class, the normal-only reference of the challenge metric."""
+        return self.code_index[self.normal_class]
+
+    @property
+    def abbreviations(self) -> tuple[str, ...]:
+        """(C,) short names of the classes' representative codes (``CLBBB`` for ``733534002|164909002``)."""
+        return tuple(self.abbreviation(code) for code in self.codes)
+
+    @property
+    def descriptions(self) -> tuple[str, ...]:
+        """(C,) long names of the classes' representative codes."""
+        return tuple(self.description(code) for code in self.codes)
+
+    def canonical_code(self, code: str) -> str:
+        """The representative of the class containing ``code``; ``code`` itself (stripped) when unscored."""
+        code = code.strip()
+        index = self.code_index.get(code)
+        return code if index is None else self.codes[index]
+
+    def is_scored(self, code: str) -> bool:
+        """Whether the SNOMED CT ``code`` belongs to one of the scored classes."""
+        return code.strip() in self.code_index
+
+    def encode_codes(self, codes: Iterable[str]) -> np.ndarray:
+        """(C,) bool: the scored classes among SNOMED CT ``codes`` (any member of a class); unscored codes are ignored."""
+        vector = np.zeros(self.num_classes, dtype=bool)
+        for code in codes:
+            index = self.code_index.get(code.strip())
+            if index is not None:
+                vector[index] = True
+        return vector
+
+    def abbreviation(self, code: str) -> str:
+        """Short name of a scored or unscored code (the code itself if unknown)."""
+        code = code.strip()
+        return self.code_names[code][0] if code in self.code_names else code
+
+    def description(self, code: str) -> str:
+        """Long name of a scored or unscored code (the code itself if unknown)."""
+        code = code.strip()
+        return self.code_names[code][1] if code in self.code_names else code
+
+    def class_index(self, name: str) -> int:
+        """Index of a scored class named by abbreviation (any case: ``LAD``, ``rbbb``) or by any of its SNOMED CT codes.
+
+        Either member of an equivalent pair names the pair (``RBBB`` and ``59118001`` give CRBBB's index).
+        Raises ``ValueError`` listing the accepted abbreviations when ``name`` is neither.
+        """
+        name = name.strip()
+        by_abbreviation = {abbr.lower(): code for code, (abbr, _) in self.code_names.items() if code in self.code_index}
+        index = self.code_index.get(by_abbreviation.get(name.lower(), name))
+        if index is None:
+            raise ValueError(f"{name!r} is not a scored class of the {self.name} challenge: give a SNOMED CT code or one of "
+                             f"{', '.join(sorted(set(self.abbreviations)))}")
+        return index
 
 
 def _read_weight_table(path: Path) -> tuple[list[str], np.ndarray]:
+    """Column names and the square table of values of ``weights.csv``; ValueError when rows and columns differ."""
     with open(path, newline="") as handle:
         rows = [row for row in csv.reader(handle) if row]
     columns = [c.strip() for c in rows[0][1:]]
-    row_codes = [r[0].strip() for r in rows[1:]]
-    if row_codes != columns:
-        raise ValueError(f"{path}: row and column codes differ")
-    values = np.array([[float(v) for v in r[1:]] for r in rows[1:]], dtype=np.float64)
-    return columns, values
+    if [r[0].strip() for r in rows[1:]] != columns:
+        raise ValueError(f"{path}: row and column names differ")
+    return columns, np.array([[float(v) for v in r[1:]] for r in rows[1:]], dtype=np.float64)
+
+
+def _read_names(table_dir: Path) -> dict[str, tuple[str, str]]:
+    """Code -> (abbreviation, description) from the scored and unscored mapping tables (scored first wins)."""
+    names: dict[str, tuple[str, str]] = {}
+    for table in ("dx_mapping_unscored.csv", "dx_mapping_scored.csv"):
+        with open(table_dir / table, newline="") as handle:
+            for row in csv.DictReader(handle):
+                code = row.get("SNOMED CT Code", row.get("SNOMEDCTCode", "")).strip()  # 2020's and 2021's column names
+                names[code] = (row["Abbreviation"].strip(), row["Dx"].strip())
+    return names
+
+
+def _collapse(path: Path, names: list[str], values: np.ndarray, extra: tuple[tuple[str, ...], ...]) -> tuple[list[tuple[str, ...]], list[int]]:
+    """Each class's codes and its first row: a row's codes are its name split on ``|``, joined with any ``extra`` equivalents.
+
+    Rows of one class must carry equal weights (the official scorers assume it); ValueError otherwise.
+    """
+    groups = {code: group for group in extra for code in group}
+    members: list[tuple[str, ...]] = []
+    rows: list[int] = []
+    for i, name in enumerate(names):
+        codes = tuple(dict.fromkeys(c for code in name.split("|") for c in groups.get(code, (code,))))
+        here = next((k for k, group in enumerate(members) if set(group) & set(codes)), None)
+        if here is None:
+            members.append(codes)
+            rows.append(i)
+            continue
+        first = rows[here]
+        if not (np.array_equal(values[i], values[first]) and np.array_equal(values[:, i], values[:, first])):
+            raise ValueError(f"{path}: equivalent classes {names[first]} and {name} have different weights")
+        members[here] = tuple(dict.fromkeys(members[here] + codes))
+    return members, rows
+
+
+def class_set(name: str | int = DEFAULT_CLASS_SET) -> ClassSet:
+    """The class set of one challenge, ``"2020"`` or ``"2021"`` (an int year works too); built once, then shared.
+
+    Raises ``ValueError`` naming the known sets for any other name.
+    """
+    if str(name) not in CLASS_SETS:
+        raise ValueError(f"unknown class set {name!r}: known are {', '.join(CLASS_SETS)}")
+    return _build(str(name))
 
 
 @cache
-def _catalogue() -> tuple[tuple[str, ...], np.ndarray]:
-    codes, values = _read_weight_table(WEIGHTS_FILE)
-    representatives = [canonical_code(c) for c in codes]
-    classes: list[str] = []
-    indices: list[int] = []
-    for i, code in enumerate(representatives):
-        if code in classes:
-            # The official scorer asserts that equivalent rows carry equal weights.
-            first = indices[classes.index(code)]
-            if not (np.array_equal(values[i], values[first]) and np.array_equal(values[:, i], values[:, first])):
-                raise ValueError(f"{WEIGHTS_FILE}: equivalent codes {codes[first]} and {codes[i]} differ")
-            continue
-        classes.append(code)
-        indices.append(i)
-    weights = values[np.ix_(indices, indices)]
+def _build(name: str) -> ClassSet:
+    """``class_set``'s body, once per name."""
+    table_dir = TABLE_DIR / name
+    weights_file = table_dir / "weights.csv"
+    row_names, values = _read_weight_table(weights_file)
+    members, rows = _collapse(weights_file, row_names, values, _EXTRA_EQUIVALENTS[name])
+    weights = values[np.ix_(rows, rows)]
     weights.setflags(write=False)
-    return tuple(classes), weights
+    code_index = {code: k for k, group in enumerate(members) for code in group}
+    if NORMAL_CLASS not in code_index:
+        raise ValueError(f"{weights_file}: no sinus rhythm class {NORMAL_CLASS}")
+    return ClassSet(name=name, codes=tuple(group[0] for group in members), members=tuple(members), weights=weights,
+                    normal_class=NORMAL_CLASS, table_dir=table_dir, code_index=MappingProxyType(code_index),
+                    code_names=MappingProxyType(_read_names(table_dir)))
 
 
-CLASSES: tuple[str, ...] = _catalogue()[0]
-NUM_CLASSES = len(CLASSES)
-CLASS_INDEX: dict[str, int] = {code: i for i, code in enumerate(CLASSES)}
-NORMAL_INDEX = CLASS_INDEX[NORMAL_CLASS]
+# ---- the default class set (2020), as module-level names ----------------------------------
+
+DEFAULT = class_set()
+WEIGHTS_FILE = DEFAULT.table_dir / "weights.csv"
+CLASSES: tuple[str, ...] = DEFAULT.codes
+NUM_CLASSES = DEFAULT.num_classes
+CLASS_INDEX: dict[str, int] = {code: i for i, code in enumerate(CLASSES)}  # representatives only
+NORMAL_INDEX = DEFAULT.normal_index
+ABBREVIATIONS: tuple[str, ...] = DEFAULT.abbreviations
+canonical_code = DEFAULT.canonical_code
+is_scored = DEFAULT.is_scored
+encode_codes = DEFAULT.encode_codes
+abbreviation = DEFAULT.abbreviation
+description = DEFAULT.description
+class_index = DEFAULT.class_index
 
 
 def load_weights() -> np.ndarray:
-    """The 24 x 24 reward matrix (read-only), rows = true class, columns = output."""
-    return _catalogue()[1]
-
-
-@cache
-def _mapping(path: Path) -> dict[str, tuple[str, str]]:
-    with open(path, newline="") as handle:
-        return {row["SNOMED CT Code"].strip(): (row["Abbreviation"].strip(), row["Dx"].strip()) for row in csv.DictReader(handle)}
-
-
-def abbreviation(code: str) -> str:
-    """Short name of a scored or unscored code (the code itself if unknown)."""
-    code = code.strip()
-    for path in (SCORED_MAPPING_FILE, UNSCORED_MAPPING_FILE):
-        if code in _mapping(path):
-            return _mapping(path)[code][0]
-    return code
-
-
-def description(code: str) -> str:
-    """Long name of a scored or unscored code (the code itself if unknown)."""
-    code = code.strip()
-    for path in (SCORED_MAPPING_FILE, UNSCORED_MAPPING_FILE):
-        if code in _mapping(path):
-            return _mapping(path)[code][1]
-    return code
-
-
-ABBREVIATIONS: tuple[str, ...] = tuple(abbreviation(c) for c in CLASSES)
-
-
-def is_scored(code: str) -> bool:
-    """Whether the SNOMED CT ``code`` (or its scored equivalent) is one of the 24 scored classes."""
-    return canonical_code(code) in CLASS_INDEX
-
-
-def encode_codes(codes: Iterable[str]) -> np.ndarray:
-    """24-vector (bool) of the scored classes among SNOMED codes; unscored codes are ignored."""
-    vector = np.zeros(NUM_CLASSES, dtype=bool)
-    for code in codes:
-        index = CLASS_INDEX.get(canonical_code(code))
-        if index is not None:
-            vector[index] = True
-    return vector
-
-
-def class_index(name: str) -> int:
-    """Index into ``CLASSES`` of a scored class named by abbreviation (any case: ``LAD``, ``rbbb``) or SNOMED CT code.
-
-    Either member of an equivalent pair names the pair (``RBBB`` and ``59118001`` give CRBBB's index).
-    Raises ``ValueError`` listing the accepted abbreviations when ``name`` is neither.
-    """
-    name = name.strip()
-    by_abbreviation = {abbr.lower(): code for code, (abbr, _) in _mapping(SCORED_MAPPING_FILE).items()}
-    code = canonical_code(by_abbreviation.get(name.lower(), name))
-    if code not in CLASS_INDEX:
-        raise ValueError(f"{name!r} is not a scored class: give a SNOMED CT code or one of {', '.join(sorted(set(ABBREVIATIONS)))}")
-    return CLASS_INDEX[code]
+    """The default set's (24, 24) reward matrix (read-only), rows = true class, columns = output."""
+    return DEFAULT.weights
 
 
 def class_argument(name: str) -> int:

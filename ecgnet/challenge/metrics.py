@@ -1,11 +1,14 @@
-"""The 2020 challenge metrics, vectorised, equal to the official scorer's values.
+"""The challenge metrics, vectorised, equal to the official scorers' values.
 
-Every function takes arrays over N records and C classes (the 24 scored classes of
-``classes.py`` in their order), named as in scikit-learn: ``y_true`` the labels
+Every function takes arrays over N records and C classes (the classes of a
+``classes.ClassSet`` in its order; where the weights and the normal class are not given,
+the default set's, 2020's 24), named as in scikit-learn: ``y_true`` the labels
 (bool (N, C)), ``y_pred`` the binary outputs (bool (N, C)) and ``y_score`` the
 probabilities (float (N, C)). The definitions follow the official
 ``evaluate_12ECG_score.py`` of the 2020 challenge (Perez Alday et al., Physiol. Meas.
-41(12):124003, 2020), edge cases included:
+41(12):124003, 2020), edge cases included; the 2021 scorer (``evaluate_model.py``)
+computes AUROC, AUPRC, accuracy, F-measure and the challenge metric the same way, and
+drops the F-beta and G-beta measures:
 
 * per-class values that are undefined (a zero denominator) are NaN, and the
   macro averages ignore them (NaN only when every class is undefined);
@@ -169,9 +172,10 @@ class ChallengeMetric:
     256-row table of W row sums per byte) rather than a BLAS call, whose threads
     stall for milliseconds on a busy 2-core machine.
 
-    ``weights`` is the C x C reward table (default: ``weights.csv``) and
+    ``weights`` is the C x C reward table (default: the 2020 ``weights.csv``) and
     ``normal_index`` the sinus-rhythm class of the normal-only reference (default:
-    ``classes.NORMAL_INDEX``); a wrong shape of either array is a ValueError.
+    ``classes.NORMAL_INDEX``); both come from a ``classes.ClassSet``. A wrong shape of
+    ``weights`` is a ValueError.
     """
 
     _ROWS = 2048  # records per block
@@ -254,10 +258,11 @@ class ChallengeMetric:
         return float(normalised[0]) if single else normalised
 
 
-def challenge_metric(y_true: np.ndarray, y_pred: np.ndarray, weights: np.ndarray | None = None) -> float:
-    """The normalised challenge score of (N, C) binary outputs ``y_pred`` (C x C ``weights`` default to ``weights.csv``)."""
+def challenge_metric(y_true: np.ndarray, y_pred: np.ndarray, weights: np.ndarray | None = None,
+                     normal_index: int | None = None) -> float:
+    """The normalised challenge score of (N, C) binary outputs ``y_pred`` (``ChallengeMetric``'s defaults: the 2020 set's)."""
     y_true, y_pred = _check_pair(y_true, y_pred, "y_pred")
-    return float(ChallengeMetric(y_true, weights).score(y_pred))
+    return float(ChallengeMetric(y_true, weights, normal_index).score(y_pred))
 
 
 def compute_all(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray) -> dict[str, float]:
