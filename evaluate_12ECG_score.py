@@ -15,13 +15,7 @@ from pathlib import Path
 
 from ecgnet.challenge import metrics
 from ecgnet.fileio import atomic_write_text
-from ecgnet.challenge.metrics import METRIC_NAMES
-from ecgnet.scoring import ScoringError, load_directories
-
-
-def scores_text(values: dict[str, float]) -> str:
-    """The scores file: the official header line and one line of values (repr, NaN as ``nan``)."""
-    return ",".join(METRIC_NAMES) + "\n" + ",".join(repr(float(values[name])) for name in METRIC_NAMES) + "\n"
+from ecgnet.scoring import ScoringError, load_directories, scores_text
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,12 +5,14 @@ and demo code. It matches the official 2020 scorer: label files are the
 non-hidden ``*.hea`` files of the label directory (sorted), each needs
 ``NAME.csv`` in the output directory, labels come from the ``#Dx`` line (LF, CRLF or
 CR-only line ends: the official scorer reads in text mode, universal newlines), and a
-malformed output file counts as all-negative (reported, not fatal).
+malformed output file counts as all-negative (reported, not fatal). The 2021 scorer,
+whose rules differ, is ``scoring2021.py``; it shares the pairing of files and the scores file.
 """
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,9 +33,9 @@ class ScoringInput:
     """Everything read from the two directories, in the order of the sorted label files."""
 
     records: tuple[str, ...]
-    labels: np.ndarray  # (N, 24) bool
-    outputs: np.ndarray  # (N, 24) bool
-    probabilities: np.ndarray  # (N, 24) float
+    labels: np.ndarray  # (N, C) bool
+    outputs: np.ndarray  # (N, C) bool
+    probabilities: np.ndarray  # (N, C) float
     bad_outputs: tuple[OutputFileError, ...]  # files counted as all-negative
 
 
@@ -53,8 +55,11 @@ def label_files(label_dir: str | Path) -> list[Path]:
     return [Path(label_dir, name) for name in names]
 
 
-def load_directories(label_dir: str | Path, output_dir: str | Path) -> ScoringInput:
-    """Read labels and outputs; raises ``ScoringError`` on anything the scorer cannot score around."""
+def paired_files(label_dir: str | Path, output_dir: str | Path) -> tuple[list[str], list[str]]:
+    """The label files (``label_files``) and their records' names; ``ScoringError`` unless each has ``NAME.csv`` in ``output_dir``.
+
+    Both official scorers (2020 and 2021) need an output file for every label file and stop at the first one missing.
+    """
     headers = [os.fspath(path) for path in label_files(label_dir)]
     if not os.path.isdir(output_dir):
         raise ScoringError(f"output directory {output_dir} does not exist or is not a directory")
@@ -64,7 +69,12 @@ def load_directories(label_dir: str | Path, output_dir: str | Path) -> ScoringIn
     if missing:
         named = ", ".join(missing[:MAX_NAMED]) + (f" and {len(missing) - MAX_NAMED} more" if len(missing) > MAX_NAMED else "")
         raise ScoringError(f"{len(missing)} of {len(records)} label files have no output file in {output_dir}: {named}")
+    return headers, records
 
+
+def load_directories(label_dir: str | Path, output_dir: str | Path) -> ScoringInput:
+    """Read labels and outputs; raises ``ScoringError`` on anything the scorer cannot score around."""
+    headers, records = paired_files(label_dir, output_dir)
     labels = np.zeros((len(records), classes.NUM_CLASSES), dtype=bool)
     outputs = np.zeros_like(labels)
     probabilities = np.zeros(labels.shape)
@@ -79,6 +89,14 @@ def load_directories(label_dir: str | Path, output_dir: str | Path) -> ScoringIn
         except OutputFileError as exc:
             bad.append(exc)
     return ScoringInput(tuple(records), labels, outputs, probabilities, tuple(bad))
+
+
+def scores_text(values: Mapping[str, float]) -> str:
+    """A scores file at full precision: the metric names (the keys, in order), then one line of values (repr, NaN as ``nan``).
+
+    The official scorers write the same two lines with values rounded to 3 decimals.
+    """
+    return ",".join(values) + "\n" + ",".join(repr(float(value)) for value in values.values()) + "\n"
 
 
 def score_directories(label_dir: str | Path, output_dir: str | Path) -> dict[str, float]:

@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-FRONT_DOORS = {"ecgnet.cli", "ecgnet.entry_points", "ecgnet.api", "ecgnet.demo", "ecgnet.scoring", "ecgnet.__main__"}
+FRONT_DOORS = {"ecgnet.cli", "ecgnet.entry_points", "ecgnet.api", "ecgnet.demo", "ecgnet.scoring", "ecgnet.scoring2021",
+               "ecgnet.__main__"}
 # From the top down: a module may import its own layer's modules and those of the layers below.
 LAYERS = [
-    {"__main__", "cli"}, {"entry_points", "api", "demo", "scoring"}, {"analysis", "synth"}, {"training"}, {"inference"},
+    {"__main__", "cli"}, {"entry_points", "api", "demo", "scoring", "scoring2021"}, {"analysis", "synth"}, {"training"}, {"inference"},
     {"modeldir"}, {"data"}, {"network"}, {"device"}, {"config"}, {"fileio"}, {"records"}, {"challenge"}, {"signal"},
     {"console", "errors", "leads"}, {"__init__"},
 ]
