@@ -9,38 +9,20 @@ ecgnet/scoring.py.
 """
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
 from ecgnet.challenge import metrics
-from ecgnet.fileio import atomic_write_text
-from ecgnet.scoring import ScoringError, load_directories, scores_text
+from ecgnet.scoring import ScoringInput, load_directories, run_command, scores_text
+
+
+def texts(data: ScoringInput) -> list[str]:
+    """The scores file: the seven metrics at full precision."""
+    return [scores_text(metrics.compute_all(data.labels, data.outputs, data.probabilities))]
 
 
 def main(argv: list[str] | None = None) -> int:
     """The command: print the scores (and write SCORES_CSV); exit status 0, or 1 when nothing can be scored or written."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("label_dir", type=Path, help="directory of NAME.hea label files (#Dx lines)")
-    parser.add_argument("output_dir", type=Path, help="directory of NAME.csv model outputs")
-    parser.add_argument("scores_csv", type=Path, nargs="?", help="file to write the scores to")
-    args = parser.parse_args(argv)
-    try:
-        data = load_directories(args.label_dir, args.output_dir)
-    except ScoringError as exc:
-        print(f"error: {exc}; no scores written", file=sys.stderr)
-        return 1
-    for problem in data.bad_outputs:
-        print(f"warning: {problem}; counted as all-negative", file=sys.stderr)
-    text = scores_text(metrics.compute_all(data.labels, data.outputs, data.probabilities))
-    if args.scores_csv is not None:
-        try:
-            atomic_write_text(args.scores_csv, text)
-        except OSError as exc:
-            print(f"error: cannot write {args.scores_csv} ({exc.strerror or exc})", file=sys.stderr)
-            return 1
-    print(text, end="")
-    return 0
+    return run_command(__doc__.splitlines()[0], load_directories, texts, [("scores_csv", "file to write the scores to")], argv)
 
 
 if __name__ == "__main__":

@@ -6,21 +6,24 @@ non-hidden ``*.hea`` files of the label directory (sorted), each needs
 ``NAME.csv`` in the output directory, labels come from the ``#Dx`` line (LF, CRLF or
 CR-only line ends: the official scorer reads in text mode, universal newlines), and a
 malformed output file counts as all-negative (reported, not fatal). The 2021 scorer,
-whose rules differ, is ``scoring2021.py``; it shares the pairing of files and the scores file.
+whose rules differ, is ``scoring2021.py``; it shares the reading loop, the scores file and the command's body.
 """
 from __future__ import annotations
 
+import argparse
 import logging
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ecgnet.challenge import classes, metrics
-from ecgnet.errors import RecordError, ScoringError
-from ecgnet.inference.outputs import OutputFileError, read_output
+from ecgnet.errors import FileError, OutputFileError, ScoringError
+from ecgnet.fileio import atomic_write_text
+from ecgnet.inference.outputs import read_output
 from ecgnet.records.header import read_dx_codes
 
 logger = logging.getLogger(__name__)
@@ -55,10 +58,16 @@ def label_files(label_dir: str | Path) -> list[Path]:
     return [Path(label_dir, name) for name in names]
 
 
-def paired_files(label_dir: str | Path, output_dir: str | Path) -> tuple[list[str], list[str]]:
-    """The label files (``label_files``) and their records' names; ``ScoringError`` unless each has ``NAME.csv`` in ``output_dir``.
+# One record's labels, outputs, probabilities (C,) and a problem reported without stopping (or None), from the paths
+# of its label header and output file; a FileError it raises stops the scorer.
+PairReader = Callable[[str, str], tuple[np.ndarray, np.ndarray, np.ndarray, "OutputFileError | None"]]
 
-    Both official scorers (2020 and 2021) need an output file for every label file and stop at the first one missing.
+
+def read_directories(label_dir: str | Path, output_dir: str | Path, num_classes: int, read_pair: PairReader) -> ScoringInput:
+    """Every label file (``label_files``) and its ``NAME.csv`` in ``output_dir``, read by ``read_pair`` into C = ``num_classes``.
+
+    ``ScoringError`` when an output file is missing (both official scorers, 2020 and 2021, stop at the
+    first one; this names up to ``MAX_NAMED``) or when ``read_pair`` raises a ``FileError`` (it names the file).
     """
     headers = [os.fspath(path) for path in label_files(label_dir)]
     if not os.path.isdir(output_dir):
@@ -69,26 +78,32 @@ def paired_files(label_dir: str | Path, output_dir: str | Path) -> tuple[list[st
     if missing:
         named = ", ".join(missing[:MAX_NAMED]) + (f" and {len(missing) - MAX_NAMED} more" if len(missing) > MAX_NAMED else "")
         raise ScoringError(f"{len(missing)} of {len(records)} label files have no output file in {output_dir}: {named}")
-    return headers, records
-
-
-def load_directories(label_dir: str | Path, output_dir: str | Path) -> ScoringInput:
-    """Read labels and outputs; raises ``ScoringError`` on anything the scorer cannot score around."""
-    headers, records = paired_files(label_dir, output_dir)
-    labels = np.zeros((len(records), classes.NUM_CLASSES), dtype=bool)
+    labels = np.zeros((len(records), num_classes), dtype=bool)
     outputs = np.zeros_like(labels)
     probabilities = np.zeros(labels.shape)
     bad: list[OutputFileError] = []
     for i, (header, record) in enumerate(zip(headers, records)):
         try:
-            labels[i] = classes.encode_codes(read_dx_codes(header))
-        except RecordError as exc:
+            labels[i], outputs[i], probabilities[i], problem = read_pair(header, os.path.join(output_dir, f"{record}.csv"))
+        except FileError as exc:
             raise ScoringError(str(exc)) from None
-        try:
-            outputs[i], probabilities[i] = read_output(os.path.join(output_dir, f"{record}.csv"))
-        except OutputFileError as exc:
-            bad.append(exc)
+        if problem is not None:
+            bad.append(problem)
     return ScoringInput(tuple(records), labels, outputs, probabilities, tuple(bad))
+
+
+def _read_pair(header: str, output: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, OutputFileError | None]:
+    """The 2020 ``PairReader``: an unreadable header stops the scorer, a malformed output file counts as all-negative."""
+    labels = classes.encode_codes(read_dx_codes(header))
+    try:
+        return labels, *read_output(output), None
+    except OutputFileError as exc:
+        return labels, np.zeros(classes.NUM_CLASSES, dtype=bool), np.zeros(classes.NUM_CLASSES), exc
+
+
+def load_directories(label_dir: str | Path, output_dir: str | Path) -> ScoringInput:
+    """Read labels and outputs (C = 24); raises ``ScoringError`` on anything the scorer cannot score around."""
+    return read_directories(label_dir, output_dir, classes.NUM_CLASSES, _read_pair)
 
 
 def scores_text(values: Mapping[str, float]) -> str:
@@ -97,6 +112,41 @@ def scores_text(values: Mapping[str, float]) -> str:
     The official scorers write the same two lines with values rounded to 3 decimals.
     """
     return ",".join(values) + "\n" + ",".join(repr(float(value)) for value in values.values()) + "\n"
+
+
+def run_command(description: str, load: Callable[[Path, Path], ScoringInput], texts: Callable[[ScoringInput], list[str]],
+                files: Sequence[tuple[str, str]], argv: list[str] | None = None) -> int:
+    """The body of a scorer command ``LABEL_DIR OUTPUT_DIR [FILE ...]``; its exit status.
+
+    ``load`` reads the two directories, ``texts`` gives the files' contents from what it read,
+    one per entry of ``files`` (argument name, help). Prints the first text and writes each
+    given FILE atomically. Status 1, with one line naming the problem and no file written
+    when nothing can be scored; malformed outputs are one warning line each.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("label_dir", type=Path, help="directory of NAME.hea label files (#Dx lines)")
+    parser.add_argument("output_dir", type=Path, help="directory of NAME.csv model outputs")
+    for name, help_text in files:
+        parser.add_argument(name, type=Path, nargs="?", help=help_text)
+    args = parser.parse_args(argv)
+    try:
+        data = load(args.label_dir, args.output_dir)
+    except ScoringError as exc:
+        print(f"error: {exc}; no scores written", file=sys.stderr)
+        return 1
+    for problem in data.bad_outputs:
+        print(f"warning: {problem}; counted as all-negative", file=sys.stderr)
+    contents = texts(data)
+    for (name, _), text in zip(files, contents, strict=True):
+        path = getattr(args, name)
+        if path is not None:
+            try:
+                atomic_write_text(path, text)
+            except OSError as exc:
+                print(f"error: cannot write {path} ({exc.strerror or exc})", file=sys.stderr)
+                return 1
+    print(contents[0], end="")
+    return 0
 
 
 def score_directories(label_dir: str | Path, output_dir: str | Path) -> dict[str, float]:

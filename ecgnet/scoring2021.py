@@ -37,8 +37,8 @@ import numpy as np
 
 from ecgnet.challenge import metrics
 from ecgnet.challenge.classes import ClassSet, class_set
-from ecgnet.errors import FileError, OutputFileError, RecordError, ScoringError
-from ecgnet.scoring import ScoringInput, paired_files
+from ecgnet.errors import FileError, OutputFileError, RecordError
+from ecgnet.scoring import ScoringInput, read_directories, scores_text
 
 CLASS_SET = "2021"
 METRIC_NAMES: tuple[str, ...] = ("AUROC", "AUPRC", "Accuracy", "F-measure", "Challenge metric")
@@ -130,27 +130,20 @@ def read_output(path: str | Path, classes: ClassSet) -> tuple[np.ndarray, np.nda
     return positive, scores, last >= 0
 
 
+def _read_pair(header: str, output: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, OutputFileError | None]:
+    """The 2021 ``scoring.PairReader``: any unreadable file stops the scorer; an output naming no scored class is reported."""
+    classes = class_set(CLASS_SET)
+    labels = classes.encode_codes(read_label_codes(header))
+    outputs, probabilities, scored = read_output(output, classes)
+    return labels, outputs, probabilities, None if scored else OutputFileError(output, "line 2 names no scored class")
+
+
 def load_directories(label_dir: str | Path, output_dir: str | Path) -> ScoringInput:
     """Labels and outputs (C = 26) in the order of the sorted label files; ``ScoringError`` where the official stops.
 
     ``bad_outputs`` lists the output files that name no scored class (counted as all-negative, probability 0).
     """
-    classes = class_set(CLASS_SET)
-    headers, records = paired_files(label_dir, output_dir)
-    labels = np.zeros((len(records), classes.num_classes), dtype=bool)
-    outputs = np.zeros_like(labels)
-    probabilities = np.zeros(labels.shape)
-    bad: list[OutputFileError] = []
-    for i, (header, record) in enumerate(zip(headers, records)):
-        output = Path(output_dir, f"{record}.csv")
-        try:
-            labels[i] = classes.encode_codes(read_label_codes(header))
-            outputs[i], probabilities[i], scored = read_output(output, classes)
-        except FileError as exc:
-            raise ScoringError(str(exc)) from None
-        if not scored:
-            bad.append(OutputFileError(output, "line 2 names no scored class"))
-    return ScoringInput(tuple(records), labels, outputs, probabilities, tuple(bad))
+    return read_directories(label_dir, output_dir, class_set(CLASS_SET).num_classes, _read_pair)
 
 
 def evaluate(data: ScoringInput) -> tuple[dict[str, float], dict[str, np.ndarray]]:
@@ -161,6 +154,12 @@ def evaluate(data: ScoringInput) -> tuple[dict[str, float], dict[str, np.ndarray
     values = (auroc, auprc, metrics.accuracy(data.labels, data.outputs), f_measure,
               metrics.challenge_metric(data.labels, data.outputs, classes.weights, classes.normal_index))
     return dict(zip(METRIC_NAMES, values)), dict(zip(PER_CLASS_NAMES, (auroc_classes, auprc_classes, f_measure_classes)))
+
+
+def texts(data: ScoringInput) -> list[str]:
+    """The two files of ``evaluate_model.py`` at full precision: the scores file and the class scores file."""
+    values, per_class = evaluate(data)
+    return [scores_text(values), class_scores_text(per_class)]
 
 
 def class_scores_text(per_class: dict[str, np.ndarray]) -> str:
