@@ -20,6 +20,8 @@ COMMANDS = {
     "cv": ("ecgnet.training.crossval", "out-of-fold cross-validation on a challenge-format data directory"),
     "loso": ("ecgnet.training.loso", "cv, then leave one source out: each source held out in turn (generalisation to unseen sources)"),
     "assemble": ("ecgnet.modeldir", "write the manifest of a model directory whose folds separate runs trained"),
+    "classify": ("ecgnet.inference.classify", "classify ECG files (WFDB, DICOM, GE MUSE XML, HL7 aECG), folders and globs: one row "
+                 "per file, with its diagnoses and every class's probability"),
     "report": ("ecgnet.analysis.report", "render a Markdown/PNG report from a cv or demo results directory"),
     "review": ("ecgnet.analysis.review", "a blinded 12-lead review packet, rating sheet and separate key from cv results"),
     "agreement": ("ecgnet.analysis.agreement", "Cohen's and Fleiss' kappa of rating sheets vs each other, the labels and the model"),

@@ -38,7 +38,8 @@ def read_any(path: str | Path, gain_policy: str = "auto") -> Record:
     """
     path = Path(path)
     if not path.is_file():
-        raise RecordError(path, "no such file" if not path.exists() else "not a file")
+        missing = "no file matches this pattern" if any(c in path.name for c in "*?[") else "no such file"
+        raise RecordError(path, missing if not path.exists() else "not a file")
     suffix = path.suffix.lower()
     if suffix in WFDB_SUFFIXES:
         return read_record(path, gain_policy=gain_policy)
