@@ -1,9 +1,10 @@
 """The class catalogue must match the official tables the organisers' scorers read."""
 import dataclasses
+import tomllib
 
 import numpy as np
 import pytest
-from conftest import shared_path
+from conftest import REPO, shared_path
 
 from ecgnet.challenge import classes
 
@@ -103,3 +104,13 @@ def test_the_2021_tables_equal_the_specification_tables():
     spec = shared_path("data", "challenge-2021")
     for name in ("weights.csv", "dx_mapping_scored.csv", "dx_mapping_unscored.csv"):
         assert (classes.class_set("2021").table_dir / name).read_bytes() == (spec / name).read_bytes(), name
+
+
+def test_the_package_data_carries_every_class_set_table():
+    """What a wheel (``pip install .``) holds beside the code: pyproject's package-data patterns must cover each table."""
+    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["ecgnet"]
+    carried = {path for pattern in patterns for path in (REPO / "ecgnet").glob(pattern)}
+    for name in classes.CLASS_SETS:
+        folder = classes.class_set(name).table_dir
+        tables = {folder / table for table in ("weights.csv", "dx_mapping_scored.csv", "dx_mapping_unscored.csv")}
+        assert tables <= carried, sorted(map(str, tables - carried))
