@@ -199,3 +199,6 @@ def _use_the_package(python: Path, clone: Path, record: Path, env: dict, elsewhe
         printed = _run(python, ["-c", example], elsewhere, env).stdout.strip().splitlines()
         assert printed[:-1] and all(re.fullmatch(r"\d+ \w+ [01]\.\d\d", line) for line in printed[:-1]), printed
         assert printed[-1].startswith("{") and printed[-1].count(":") == 24, printed[-1]
+        sets = _run(python, ["-c", "from ecgnet.challenge.classes import class_set as c; print(c('2020').num_classes, c('2021').num_classes)"],
+                    elsewhere, env).stdout.split()
+        assert sets == ["24", "26"], sets  # both years' tables came with the wheel
