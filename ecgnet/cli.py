@@ -22,6 +22,8 @@ COMMANDS = {
     "assemble": ("ecgnet.modeldir", "write the manifest of a model directory whose folds separate runs trained"),
     "classify": ("ecgnet.inference.classify", "classify ECG files (WFDB, DICOM, GE MUSE XML, HL7 aECG), folders and globs: one row "
                  "per file, with its diagnoses and every class's probability"),
+    "export": ("ecgnet.inference.export", "ONNX graphs of a model directory's fold models and preprocessing, with a JSON of their "
+               "inputs, thresholds and vote, for onnxruntime and numpy"),
     "report": ("ecgnet.analysis.report", "render a Markdown/PNG report from a cv or demo results directory"),
     "review": ("ecgnet.analysis.review", "a blinded 12-lead review packet, rating sheet and separate key from cv results"),
     "agreement": ("ecgnet.analysis.agreement", "Cohen's and Fleiss' kappa of rating sheets vs each other, the labels and the model"),

@@ -29,6 +29,11 @@ here, and so does this, the one description of their layout::
       cache/                  the record cache, kept for the next run (training/crossval.py)
       by_source/              with ``python -m ecgnet loso``: the leave-one-source-out run, itself a results directory
 
+    EXPORT_DIR/               what ``python -m ecgnet export MODEL_DIR EXPORT_DIR`` writes (inference/export.py)
+      preprocess.onnx         the recipe's band-pass and standardisation on a 257-Hz signal
+      fold_K.onnx             fold model K with its sigmoid (named after fold_K.pt)
+      ecgnet_export.json      what the graphs expect: rate, units, leads, windows, age/sex, thresholds, vote, classes
+
 ``output_*`` are the labels of the chosen thresholding (the constrained search by default).
 
 This module imports no torch: the Ctrl-C handler reads the fold folder names from it
@@ -137,6 +142,8 @@ FOLD_RESULT = "result.json"
 TRAINING_STATE = "state.pt"
 FOLDS_PLAN = "plan.json"
 WORK_DIR = "work"  # a training run's own record cache (MODEL_DIR/work), removed once the manifest is written
+EXPORT_SPEC = "ecgnet_export.json"  # what `python -m ecgnet export` writes beside its graphs (inference/export.py)
+PREPROCESS_GRAPH = "preprocess.onnx"
 
 
 def fold_dir(root: str | Path, fold: int) -> Path:

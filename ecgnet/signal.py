@@ -70,6 +70,15 @@ def resample(signal: np.ndarray, fs: float, target_fs: float = TARGET_FS) -> np.
     return np.pad(out.astype(np.float32), ((0, 0), (0, length - out.shape[1])))
 
 
+def bandpass_sos(low_hz: float, high_hz: float) -> np.ndarray | None:
+    """The input band-pass at ``TARGET_FS`` as second-order sections ``(sections, 6)``: a ``BANDPASS_ORDER`` Butterworth
+    with edges ``low_hz``/``high_hz`` (0 leaves that edge open: a high-pass or a low-pass); None when both are 0."""
+    if low_hz <= 0 and high_hz <= 0:
+        return None
+    kind, edges = ("bandpass", [low_hz, high_hz]) if low_hz > 0 and high_hz > 0 else ("highpass", low_hz) if low_hz > 0 else ("lowpass", high_hz)
+    return scipy.signal.butter(BANDPASS_ORDER, edges, btype=kind, fs=TARGET_FS, output="sos")
+
+
 def prepare_input(signal: np.ndarray, config) -> np.ndarray:
     """The input levers of ``config`` (a ``config.Config``) on a (leads, N) mV signal at ``TARGET_FS``, in training and inference.
 
@@ -78,11 +87,9 @@ def prepare_input(signal: np.ndarray, config) -> np.ndarray:
     edge padding). ``lead_standardisation = "record"``: each lead minus its mean, over its
     sd (a flat lead stays 0). Returns float32; a new array when a lever is on.
     """
-    low, high = config.bandpass_low_hz, config.bandpass_high_hz
+    sos = bandpass_sos(config.bandpass_low_hz, config.bandpass_high_hz)
     out = np.asarray(signal, dtype=np.float32)
-    if (low > 0 or high > 0) and out.shape[1] > 3 * (2 * BANDPASS_ORDER + 1) * 2:
-        kind, edges = ("bandpass", [low, high]) if low > 0 and high > 0 else ("highpass", low) if low > 0 else ("lowpass", high)
-        sos = scipy.signal.butter(BANDPASS_ORDER, edges, btype=kind, fs=TARGET_FS, output="sos")
+    if sos is not None and out.shape[1] > 3 * (2 * BANDPASS_ORDER + 1) * 2:
         out = scipy.signal.sosfiltfilt(sos, out, axis=1).astype(np.float32)
     if config.lead_standardisation == "record" and out.shape[1] > 1:
         sd = out.std(axis=1, keepdims=True)
