@@ -43,6 +43,7 @@ RUNS = {
     "bench/bench_synth.py": ["--n", "4", "--workers", "1"],
     "bench/bench_threads.py": ["--smoke"],
     "bench/bench_train_gpu.py": ["--device", "cpu", "--config", "smoke", "--steps", "1"],
+    "bench/gpu_check.py": ["--device", "cpu", "--records", "16", "--test", "2", "--epochs", "1", "--folds", "2"],
     "experiments/ablation.py": ["table", "--out", "{out}"],
     "experiments/attribution_checks.py": ["--smoke"],
     "experiments/label_issues.py": ["--smoke", "--out", "{out}"],
@@ -53,7 +54,7 @@ RUNS = {
 }
 REPO_NAME = {str(REPO / s): s for s in RUNS}
 # Started first, longest first (as measured), so that the two lanes end together.
-SLOWEST = ("bench/bench_threads.py", "bench/bench_records.py", "bench/bench_driver_memory.py", "bench/bench_model.py",
+SLOWEST = ("bench/gpu_check.py", "bench/bench_threads.py", "bench/bench_records.py", "bench/bench_driver_memory.py", "bench/bench_model.py",
            "experiments/trace_paths.py", "bench/bench_inference.py", "experiments/label_issues.py", "experiments/attribution_checks.py")
 # What a finished run prints: a Markdown table, or for the two below their own last words.
 PRINTS = {"experiments/ablation.py": "replaces the adopted recipe", "experiments/simulate_ratings.py": "rater_2.csv",
