@@ -50,7 +50,8 @@ OUTPUT_LINES = 4  # #RECORD_ID, classes, binary outputs, probabilities
 def _lines(path: str | Path, error: type[FileError]) -> list[str]:
     """The lines of a UTF-8 text file as the official scorer reads it (universal newlines, ends removed); ``error`` if unreadable."""
     try:
-        raw = Path(path).read_bytes()
+        with open(path, "rb") as handle:
+            raw = handle.read()
     except OSError as exc:
         raise error(path, f"cannot read ({exc.strerror or exc})") from None
     try:
@@ -73,19 +74,24 @@ def read_label_codes(path: str | Path) -> list[str]:
 
 
 @lru_cache(maxsize=256)
-def _columns(class_line: str, classes: ClassSet) -> tuple[tuple[int, ...], ...]:
-    """For each class (C,), the columns of ``class_line`` whose ``|``-separated codes meet it, in order.
+def _columns(class_line: str, classes: ClassSet) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, tuple[int, ...]], ...], int]:
+    """Which columns of ``class_line`` count for which class: those whose ``|``-separated codes meet it.
 
-    Output files of one model share their class line, so this runs once per model.
+    Returns (class index, column) of the classes met by one column, (class index, columns in order)
+    of those met by several, and the last column that counts (-1: none). Output files of one
+    model share their class line, so this runs once per model.
     """
     columns: list[list[int]] = [[] for _ in range(classes.num_classes)]
     for column, token in enumerate(class_line.split(",")):
         for index in sorted({classes.code_index.get(code, -1) for code in token.strip().split("|")} - {-1}):
             columns[index].append(column)
-    return tuple(map(tuple, columns))
+    single = tuple((index, met[0]) for index, met in enumerate(columns) if len(met) == 1)
+    several = tuple((index, tuple(met)) for index, met in enumerate(columns) if len(met) > 1)
+    return single, several, max((column for met in columns for column in met), default=-1)
 
 
 def _is_positive(token: str) -> bool:
+    """A binary output: stripped, exactly one of ``POSITIVE_WORDS`` or a number equal to 1."""
     token = token.strip()
     if token in POSITIVE_WORDS:
         return True
@@ -114,20 +120,21 @@ def read_output(path: str | Path, classes: ClassSet) -> tuple[np.ndarray, np.nda
     if len(lines) < OUTPUT_LINES:
         raise OutputFileError(path, f"{len(lines)} line(s); a 2021 output file needs {OUTPUT_LINES}: "
                                     "#RECORD_ID, classes, binary outputs, probabilities")
-    columns = _columns(lines[1], classes)
+    single, several, last = _columns(lines[1], classes)
     binaries, probabilities = lines[2].split(","), lines[3].split(",")
-    last = max((column for of_class in columns for column in of_class), default=-1)
     for what, line, values in (("binary outputs", 3, binaries), ("probabilities", 4, probabilities)):
         if last >= len(values):
             raise OutputFileError(path, f"line 2 names a scored class in column {last + 1}, but line {line} "
                                         f"({what}) has only {len(values)} value(s)")
-    positive = np.zeros(classes.num_classes, dtype=bool)
-    scores = np.zeros(classes.num_classes)
-    for index, of_class in enumerate(columns):
-        if of_class:
-            positive[index] = any(_is_positive(binaries[column]) for column in of_class)
-            scores[index] = sum(_probability(probabilities[column]) for column in of_class) / len(of_class)
-    return positive, scores, last >= 0
+    positive = [False] * classes.num_classes
+    scores = [0.0] * classes.num_classes
+    for index, column in single:
+        positive[index] = _is_positive(binaries[column])
+        scores[index] = _probability(probabilities[column])
+    for index, met in several:
+        positive[index] = any(_is_positive(binaries[column]) for column in met)
+        scores[index] = sum(_probability(probabilities[column]) for column in met) / len(met)
+    return np.array(positive), np.array(scores), last >= 0
 
 
 def _read_pair(header: str, output: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, OutputFileError | None]:
