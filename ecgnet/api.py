@@ -32,7 +32,8 @@ from ecgnet.inference.ensemble import Ensemble
 from ecgnet.leads import LEADS
 from ecgnet.records.files import source_of
 from ecgnet.records.header import SEX_NAMES
-from ecgnet.records.reader import Record, read_record, too_short
+from ecgnet.records.formats import read_any
+from ecgnet.records.reader import Record, too_short
 
 MAX_AGE = 130  # years, the header reader's bound; there a larger age is unknown, here an error
 
@@ -118,12 +119,13 @@ class Classifier:
         return cls(Ensemble.load(model_dir, device=device, precision=precision))
 
     def classify_file(self, path: str | Path) -> Prediction:
-        """Classify the record ``NAME.hea`` (+ ``NAME.mat`` beside it); ``path`` may name either file."""
+        """Classify the record in ``path``: a WFDB record (``NAME.hea``, ``NAME.mat``), a DICOM ECG, a GE MUSE XML or an HL7 aECG file
+        (``records.formats.read_any``)."""
         if not _is_path(path):
             raise TypeError(f"classify_file takes the path of a NAME.hea or NAME.mat file, got {type(path).__name__}: "
                             "use classify_signal for an array")
         path = Path(os.fsdecode(path))
-        return self.classify_record(read_record(path.with_suffix(".hea"), gain_policy=self.ensemble.config.gain_policy))
+        return self.classify_record(read_any(path, gain_policy=self.ensemble.config.gain_policy))
 
     def classify_signal(self, signal: np.ndarray, fs: float, age: float | None = None, sex: str | None = None) -> Prediction:
         """Classify a (12, N) array in mV sampled at ``fs`` Hz (see ``signal_record`` for the checks)."""

@@ -41,8 +41,8 @@ def read_any(path: str | Path, gain_policy: str = "auto") -> Record:
         missing = "no file matches this pattern" if any(c in path.name for c in "*?[") else "no such file"
         raise RecordError(path, missing if not path.exists() else "not a file")
     suffix = path.suffix.lower()
-    if suffix in WFDB_SUFFIXES:
-        return read_record(path, gain_policy=gain_policy)
+    if suffix in WFDB_SUFFIXES:  # the record by its header (NAME.hea: the reader pairs the signal files, any case)
+        return read_record(path.with_suffix(".hea"), gain_policy=gain_policy)
     kind = _kind(path, suffix)
     if kind == "dicom":
         return read_dicom(path)
