@@ -19,7 +19,7 @@ official rules, which differ from 2020's (``scoring.py``):
   ``true``, ``T`` or ``t``. A probability that is not a finite number (empty, ``nan``,
   ``inf``) counts as 0. Several columns of one class give the OR of their binaries and
   the plain mean of their probabilities; a class without a column is negative with
-  probability 0. Such a file (one naming no scored class) is reported, not fatal.
+  probability 0. A file whose class line names no scored class is reported, not fatal.
 * The five metrics (``METRIC_NAMES``) are ``challenge.metrics``' with the 2021 weights.
 
 Where the official scorer stops with an error, ``load_directories`` raises
