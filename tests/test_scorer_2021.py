@@ -3,7 +3,6 @@ cases written here, and against the organisers' own evaluate_model.py run on ran
 from __future__ import annotations
 
 import json
-import math
 import random
 import re
 import subprocess
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 from challenge_files import write_label
 from conftest import REPO, shared_path
+from test_scorer_cli import matches
 
 from ecgnet.challenge.classes import class_set
 from ecgnet.errors import ScoringError
@@ -35,11 +35,6 @@ TOKENS = ["|".join(codes) for codes in CLASSES.members]  # the 26 classes as wei
 CODES = [code for codes in CLASSES.members for code in codes]  # the 30 codes
 AF, NSR, BBB = (CLASSES.class_index(name) for name in ("AF", "NSR", "BBB"))
 LBBB = CLASSES.class_index("LBBB")  # 733534002|164909002
-
-
-def matches(got: float, want: float | str) -> bool:
-    want = float(want)
-    return math.isnan(got) if math.isnan(want) else abs(got - want) <= 1e-9
 
 
 def run_cli(*args: object, cwd: Path = REPO) -> subprocess.CompletedProcess:

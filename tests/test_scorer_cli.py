@@ -29,7 +29,8 @@ SCRIPT = REPO / "evaluate_12ECG_score.py"
 HEADER_LINE = "AUROC,AUPRC,Accuracy,F-measure,Fbeta-measure,Gbeta-measure,Challenge metric"
 
 
-def matches(got: float, want: str) -> bool:
+def matches(got: float, want: float | str) -> bool:
+    """Whether a reproduced value equals the official one (a float, or its repr as stored) to 1e-9; NaN matches only NaN."""
     want_value = float(want)
     return math.isnan(got) if math.isnan(want_value) else abs(got - want_value) <= 1e-9
 
