@@ -36,6 +36,7 @@ RUNS = {
     "bench/bench_inference.py": ["--smoke", "--threads", "1"],
     "bench/bench_loader.py": ["--smoke", "--data", "{records}"],
     "bench/bench_model.py": ["--smoke", "--threads", "1"],
+    "bench/bench_onnx.py": ["--smoke"],
     "bench/bench_records.py": ["--smoke", "--source", "{records}"],
     "bench/bench_resample.py": ["--smoke"],
     "bench/bench_review.py": ["--smoke"],

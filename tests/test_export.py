@@ -7,14 +7,13 @@ the README's code and through ``Ensemble``: the same labels, probabilities withi
 from __future__ import annotations
 
 import json
-import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from model_dirs import random_model_dir
 
+from bench.bench_onnx import readme_code
 from ecgnet.api import signal_record
 from ecgnet.cli import main as cli_main
 from ecgnet.config import PRESETS
@@ -26,16 +25,7 @@ from ecgnet.synth import generate_record
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in requirements-onnx.txt, which requirements-dev.txt includes")
 
-README = Path(__file__).resolve().parents[1] / "README.md"
 LEVERS = PRESETS["smoke"].replace(bandpass_low_hz=0.5, bandpass_high_hz=40.0, lead_standardisation="record", pad_to="stride")
-
-
-def readme_blocks() -> tuple[str, str]:
-    """The Python blocks of the README's "Exporting to ONNX" section: the classifier, then the resampler."""
-    section = README.read_text(encoding="utf-8").split("### Exporting to ONNX", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    assert len(blocks) == 2, "the section shows the classifier and the resampler"
-    return blocks[0], blocks[1]
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +53,7 @@ def test_the_readme_code_classifies_records_as_the_torch_ensemble(exported, monk
         signal = generate_record(index, seed=3, fs=fs, duration=seconds)[0]
         records.append(signal_record(signal, fs, age, sex, name=f"R{index}"))
         scope = {"signal": resample(signal, fs)}  # the README's last lines classify `signal`
-        exec("\n".join(readme_blocks()), scope)  # noqa: S102 - the README's own code, run as a user would
+        exec("\n".join(readme_code()), scope)  # noqa: S102 - the README's own code, run as a user would
         answers.append(scope["classify"](scope["to_257_hz"](signal, fs), age=age, sex=sex))
     labels, scores = Ensemble.load(model_dir).predict_records(records)
     onnx_labels = np.array([a[0] for a in answers])
@@ -75,7 +65,7 @@ def test_the_readme_code_classifies_records_as_the_torch_ensemble(exported, monk
 
 def test_the_readme_resampler_is_ecgnets():
     scope: dict = {}
-    exec("import numpy as np\n" + readme_blocks()[1], scope)  # noqa: S102 - the README's own code
+    exec("import numpy as np\n" + readme_code()[1], scope)  # noqa: S102 - the README's own code
     signal = generate_record(0, seed=4, fs=500, duration=10.0)[0]
     for fs in (500, 1000, 360, 257):
         assert np.array_equal(scope["to_257_hz"](signal, fs), resample(signal, fs))
