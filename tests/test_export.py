@@ -110,3 +110,13 @@ def test_an_existing_export_is_not_replaced_without_overwrite(exported, caplog):
     assert cli_main(["export", str(model_dir), str(out)]) == 2
     assert "--overwrite" in caplog.text and str(out / PREPROCESS_GRAPH) in caplog.text
     assert (out / EXPORT_SPEC).stat().st_mtime_ns == before
+
+
+def test_without_onnxruntime_export_says_what_to_install(exported, monkeypatch, caplog):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else find_spec(name, *a))
+    model_dir, out = exported
+    assert cli_main(["export", str(model_dir), str(out.parent / "elsewhere")]) == 2
+    assert "requirements-onnx.txt" in caplog.text and not (out.parent / "elsewhere").exists()
