@@ -11,7 +11,9 @@ at a time (batch 1) and ``--batch`` records per forward pass:
 - torch: ``Ensemble.predict_record`` / ``Ensemble.predict_records`` (the driver's path);
 - onnxruntime: the README's code ("Exporting to ONNX", executed from README.md): ``to_257_hz`` and
   ``classify`` per record; for a batch, the same ``windows_of``, ``demographics`` and ``vote`` around one
-  ``run`` of each graph over the batch's windows.
+  ``run`` of each graph over the batch's windows. With more than one thread, also with the intra-op
+  threads' spinning off (``session.intra_op.allow_spinning = 0``): onnxruntime's threads spin while they
+  wait by default, which costs a machine shared with other processes dearly.
 
 Each measurement runs in a fresh process (its peak RSS is that run's alone; the onnxruntime ones never
 import torch or ecgnet, as a user's would not), one record untimed first. The last column is the largest
@@ -35,6 +37,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 EXPORTED = "exported"  # the README's folder name, under the run's work folder
+ONNX, PASSIVE = "onnxruntime", "onnxruntime, no spinning"  # the second: threads sleep while they wait
 COLUMNS = ("runtime", "threads", "records per pass", "records/s", "peak RSS (MiB)", "max prob diff vs torch's first row")
 
 
@@ -47,12 +50,14 @@ def readme_code() -> tuple[str, str]:
     return blocks[0], blocks[1]
 
 
-def _onnx_functions(work: Path, threads: int) -> dict:
-    """The names the README's code defines, run in ``work``, its sessions made with ``threads`` intra-op threads."""
+def _onnx_functions(work: Path, threads: int, spin: bool) -> dict:
+    """The names the README's code defines, run in ``work``, its sessions made with ``threads`` intra-op threads
+    that spin while they wait for work (onnxruntime's default) or not."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     made_by = ort.InferenceSession
     ort.InferenceSession = lambda path, **kwargs: made_by(path, options, **kwargs)  # the README's call, these options
     scope: dict = {"signal": np.zeros((12, 10 * 257), np.float32)}  # what the README's last lines classify
@@ -93,7 +98,7 @@ def _classify_all(runtime: str, work: Path, threads: int, batch: int) -> tuple[f
         records = [signal_record(s, fs, a, x) for s, a, x in zip(signals, ages, sexes)]
         run = lambda chunk: ensemble.predict_records([records[i] for i in chunk])[1]  # noqa: E731
     else:
-        scope = _onnx_functions(work, threads)
+        scope = _onnx_functions(work, threads, spin=runtime == ONNX)
         resampled = lambda chunk: [scope["to_257_hz"](signals[i], fs) for i in chunk]  # noqa: E731
         run = lambda chunk: (np.stack([scope["classify"](x, ages[i], sexes[i])[1] for x, i in zip(resampled(chunk), chunk)])  # noqa: E731
                              if batch == 1 else _onnx_batch(scope, resampled(chunk), [ages[i] for i in chunk], [sexes[i] for i in chunk]))
@@ -106,7 +111,7 @@ def _classify_all(runtime: str, work: Path, threads: int, batch: int) -> tuple[f
 def child(runtime: str, work: Path, threads: int, batch: int) -> None:
     """One measurement in this fresh process: prints a JSON line, saves the probabilities beside the records."""
     rate, scores = _classify_all(runtime, work, threads, batch)
-    np.save(work / f"{runtime}_{threads}_{batch}.npy", scores)
+    np.save(work / f"{runtime.replace(' ', '_')}_{threads}_{batch}.npy", scores)
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent through fork and exec.
     peak = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:"))
     print(json.dumps({"rate": rate, "peak": peak / 1024}))
@@ -150,15 +155,15 @@ def main() -> None:
         work = Path(folder)
         prepare(work, args.config, args.folds, args.records)
         rows, reference = [], None
-        for runtime in ("torch", "onnxruntime"):
-            for threads in [int(t) for t in args.threads.split(",")]:
+        for runtime in ("torch", ONNX, PASSIVE):
+            for threads in [int(t) for t in args.threads.split(",") if runtime != PASSIVE or int(t) > 1]:
                 for batch in (1, args.batch):
                     done = subprocess.run([sys.executable, __file__, "--child", runtime, str(work), str(threads), str(batch)],
                                           capture_output=True, text=True, env={**os.environ, "ECGNET_QUIET": "1"})
                     if done.returncode != 0:
                         raise RuntimeError(f"{runtime}, {threads} thread(s), batch {batch} failed:\n{done.stderr[-3000:]}")
                     result = json.loads(done.stdout.strip().splitlines()[-1])
-                    scores = np.load(work / f"{runtime}_{threads}_{batch}.npy")
+                    scores = np.load(work / f"{runtime.replace(' ', '_')}_{threads}_{batch}.npy")
                     reference = scores if reference is None else reference
                     rows.append((runtime, threads, batch, f"{result['rate']:.2f}", f"{result['peak']:.0f}",
                                  f"{np.abs(scores - reference).max():.1e}"))
