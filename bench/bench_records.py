@@ -46,7 +46,7 @@ DEFAULT_SOURCE = SHARED_DATA / "ptbxl-dev"
 def make_dataset(source: Path, target: Path, count: int) -> None:
     """``count`` records in ``target``: the source records, then renamed copies of them."""
     target.mkdir(parents=True)
-    originals = find_records(source)
+    originals = [record.header for record in find_records(source).records]
     for i in range(count):
         header = originals[i % len(originals)]
         name = header.stem if i < len(originals) else f"HR9{i:05d}"

@@ -22,7 +22,7 @@ from ecgnet.config import ENV_VAR, PRECISIONS, PRESETS, load_config
 from ecgnet.console import LOG_FORMAT
 from ecgnet.errors import USER_ERRORS
 from ecgnet.fileio import EPOCH_LOG, FOLD_RESULT, FOLDS_DIR, FOLDS_PLAN, WORK_DIR
-from ecgnet.records.files import find_records, input_files
+from ecgnet.records.files import find_records
 
 INTERRUPTED = 130  # the shell's status for a process ended by SIGINT
 
@@ -138,7 +138,7 @@ def driver_main(argv: list[str]) -> int:
     if not args.input_dir.is_dir():
         return _fail(prog, f"INPUT_DIR {args.input_dir}: no such directory")
     try:
-        input_files(args.input_dir)  # a folder without records answers before torch is imported
+        find_records(args.input_dir)  # a folder without records answers before torch is imported
     except USER_ERRORS as error:
         return _fail(prog, str(error))
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)

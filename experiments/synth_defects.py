@@ -140,7 +140,7 @@ def real(directories: list[Path]) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {name: [] for name in GROUPS}
     for directory in directories:
         raw = "ptbxl-dev" not in directory.name
-        for path in find_records(directory):
+        for path in (files.path for files in find_records(directory).records):
             try:
                 record = read_record(path)
             except ValueError:

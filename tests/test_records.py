@@ -12,7 +12,7 @@ from conftest import shared_path
 from ecgnet.challenge.classes import CLASS_INDEX, encode_codes
 from ecgnet.errors import RecordError
 from ecgnet.leads import LEADS
-from ecgnet.records.files import find_records
+from ecgnet.records.files import NameClash, find_records
 from ecgnet.records.header import read_dx_codes, read_header
 from ecgnet.records.reader import load_mat, qrs_amplitude, read_record, record_from_arrays
 from ecgnet.synth.writer import format_header
@@ -275,7 +275,7 @@ def test_find_records_is_sorted_and_rejects_a_missing_directory(tmp_path):
     for name in ("B2", "A1"):
         (tmp_path / f"{name}.hea").write_text("x")
     (tmp_path / "notes.txt").write_text("x")
-    assert [p.name for p in find_records(tmp_path)] == ["A1.hea", "B2.hea"]
+    assert [r.header.name for r in find_records(tmp_path).records] == ["A1.hea", "B2.hea"]
     with pytest.raises(RecordError, match="not a directory"):
         find_records(tmp_path / "absent")
 
@@ -292,15 +292,20 @@ def test_low_voltage_record_under_a_wrong_gain_is_still_repaired(tmp_path):
 
 # ---- WFDB semantics ---------------------------------------------------------
 
-def test_find_records_looks_in_sub_folders_and_needs_unique_names(tmp_path):
+def test_find_records_looks_in_sub_folders_and_sets_repeated_names_apart(tmp_path):
     for folder, name in (("Training_WFDB", "B2"), ("Training_2/g1", "A1"), ("", "C3"), (".hidden", "D4")):
         (tmp_path / folder).mkdir(parents=True, exist_ok=True)
         (tmp_path / folder / f"{name}.hea").write_text("x")
     (tmp_path / ".E5.hea").write_text("x")
-    assert [p.relative_to(tmp_path).as_posix() for p in find_records(tmp_path)] == ["Training_2/g1/A1.hea", "Training_WFDB/B2.hea", "C3.hea"]
-    (tmp_path / "Training_2" / "B2.hea").write_text("x")
-    with pytest.raises(RecordError, match=r"Training_WFDB/B2\.hea: record name 'B2' is also used by .*Training_2/B2\.hea"):
-        find_records(tmp_path)
+    found = find_records(tmp_path)
+    assert [r.header.relative_to(tmp_path).as_posix() for r in found.records] == ["Training_2/g1/A1.hea", "Training_WFDB/B2.hea", "C3.hea"]
+    assert found.clashes == []
+    (tmp_path / "Training_2" / "b2.HEA").write_text("x")  # the same name in another case: one NAME.csv on Windows and macOS
+    found = find_records(tmp_path)
+    assert [r.name for r in found.records] == ["A1", "C3"]
+    assert found.clashes == [NameClash("b2", (tmp_path / "Training_2" / "b2.HEA", tmp_path / "Training_WFDB" / "B2.hea"))]
+    assert str(found.clashes[0].error) == (f"{tmp_path}/Training_2/b2.HEA: record name 'b2' is also used by {tmp_path}/Training_WFDB/B2.hea: "
+                                           "record names must be unique (outputs are written as NAME.csv), so none of them is read")
     (tmp_path / "empty" / "sub").mkdir(parents=True)
     with pytest.raises(RecordError, match=r"empty: no records here"):
         find_records(tmp_path / "empty")
@@ -308,8 +313,10 @@ def test_find_records_looks_in_sub_folders_and_needs_unique_names(tmp_path):
 
 def test_the_real_folder_with_its_edge_cases_repeats_names_and_says_which():
     real = shared_path("data", "cinc2020-real")
-    with pytest.raises(RecordError, match=r"edge-cases/\w+\.hea: record name '\w+' is also used by .*cinc2020-real/\w+\.hea"):
-        find_records(real)
+    found = find_records(real)
+    repeated = {clash.name: clash.paths for clash in found.clashes}
+    assert repeated and all(paths == (real / f"{name}.hea", real / "edge-cases" / f"{name}.hea") for name, paths in repeated.items())
+    assert len(found.records) + len(repeated) == len({p.stem for p in real.rglob("*.hea")})
 
 
 def _with_gap(value: float, dtype) -> np.ndarray:
@@ -396,24 +403,20 @@ def test_the_sample_count_may_be_absent_from_line_1(tmp_path):
     np.testing.assert_allclose(record.signal, val / 1000.0, rtol=1e-6)
 
 
-def test_the_driver_finds_records_with_the_same_finder(tmp_path):
-    from ecgnet.inference.predict import headers_without_signal
-    from ecgnet.records.files import input_files
-
-    for folder, name in (("g1", "E1"), ("g2", "A1"), ("g2", "A2")):
+def test_the_finder_pairs_headers_and_mat_files_ignoring_case(tmp_path):
+    """Each record once, by its header's name: a header alone (WFDB or signal missing), a .mat alone (header missing)."""
+    for folder, file_name in (("g1", "E1.mat"), ("g1", "E1.hea"), ("g2", "A1.HEA"), ("g2", "A1.mat"), ("g2", "A2.hea"),
+                              ("g2", "A3.Mat"), ("g2", "a4.hEa"), ("g2", "A4.MAT")):
         (tmp_path / folder).mkdir(exist_ok=True)
-        (tmp_path / folder / f"{name}.mat").write_bytes(b"x")
-        (tmp_path / folder / f"{name}.hea").write_text("x")
-    (tmp_path / "g2" / "A2.mat").unlink()
-    files = input_files(tmp_path)
-    assert [p.relative_to(tmp_path).as_posix() for p in files] == ["g2/A1.mat", "g1/E1.mat"]
-    assert [p.name for p in headers_without_signal(tmp_path, files)] == ["A2.hea"]
-    (tmp_path / "g2" / "E1.mat").write_bytes(b"x")
-    with pytest.raises(RecordError, match=r"record name 'E1' is also used by"):
-        input_files(tmp_path)
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(RecordError, match="empty: no records here"):
-        input_files(tmp_path / "empty")
+        (tmp_path / folder / file_name).write_bytes(b"x")
+    found = find_records(tmp_path)
+    g1, g2 = tmp_path / "g1", tmp_path / "g2"
+    assert [(r.name, r.header, r.mat) for r in found.records] == [
+        ("A1", g2 / "A1.HEA", g2 / "A1.mat"), ("A2", g2 / "A2.hea", None), ("A3", None, g2 / "A3.Mat"),
+        ("E1", g1 / "E1.hea", g1 / "E1.mat"), ("a4", g2 / "a4.hEa", g2 / "A4.MAT")]
+    assert [r.path for r in found.records] == [g2 / "A1.mat", g2 / "A2.hea", g2 / "A3.Mat", g1 / "E1.mat", g2 / "A4.MAT"]
+    (g2 / "A1.MAT").write_bytes(b"x")  # NAME.mat as the challenge spells it wins: A1.HEA keeps A1.mat, and A1.MAT repeats the name
+    assert {c.name: c.paths for c in find_records(tmp_path).clashes} == {"A1": (g2 / "A1.HEA", g2 / "A1.MAT")}
 
 
 @pytest.mark.parametrize("rail", [32767, -32767])

@@ -12,7 +12,8 @@ Layout of ``cache_root/<fingerprint>/``:
   (skipped, never fatal); ``warnings.csv``: ``name,warning`` of each repair
   (``build_cache(..., lists_dir=...)`` keeps copies of both where the user looks).
 
-Records are found in the data directory and its sub-folders (``records.files.find_records``).
+Records are found in the data directory and its sub-folders (``records.files.find_records``); a
+record name found twice is a bad record (each copy's path listed), the others are cached.
 
 The fingerprint hashes every file's name, size and modification time with the
 settings (gain policy, target rate, ``CACHE_VERSION``), so any change to the
@@ -43,12 +44,12 @@ from ecgnet.errors import RecordError
 from ecgnet.fileio import atomic_write_bytes
 from ecgnet.leads import LEADS
 from ecgnet.records.files import find_records
-from ecgnet.records.reader import GAIN_POLICIES, read_record
+from ecgnet.records.reader import GAIN_POLICIES, read_record, source_files
 from ecgnet.signal import TARGET_FS, encode_demographics, resample
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = 2  # bump whenever reading or preprocessing changes what lands in the cache
+CACHE_VERSION = 3  # bump whenever reading or preprocessing changes what lands in the cache
 META_FILE = "meta.json"  # written last: its presence marks a finished build
 BAD_RECORDS_FILE = "bad_records.csv"  # file,reason of each skipped record
 WARNINGS_FILE = "warnings.csv"  # name,warning of each repair (gain override, missing samples, ...)
@@ -102,13 +103,14 @@ class Cache:
 def fingerprint(data_dir: str | Path, gain_policy: str = "auto") -> str:
     """Hash of every record file's name, size and mtime plus the preprocessing settings."""
     digest = hashlib.sha256(json.dumps({"version": CACHE_VERSION, "gain_policy": gain_policy, "target_fs": TARGET_FS}).encode())
-    for header in find_records(data_dir):
-        for path in (header, header.with_suffix(".mat")):
-            try:
-                stat = path.stat()
-                digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-            except FileNotFoundError:
-                digest.update(f"{path.name}\0missing\n".encode())
+    found = find_records(data_dir)
+    paths = [path for clash in found.clashes for path in clash.paths]
+    for path in paths + [path for record in found.records for path in source_files(record)]:
+        try:
+            stat = path.stat()
+            digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        except FileNotFoundError:
+            digest.update(f"{path.name}\0missing\n".encode())
     return digest.hexdigest()[:20]
 
 
@@ -144,7 +146,8 @@ def _write(target: Path, data_dir: Path, key: str, gain_policy: str, workers: in
     parts to ``signals.f32`` in order and deletes them, so neither side ever
     holds more than a chunk.
     """
-    paths = [str(p) for p in find_records(data_dir)]
+    found = find_records(data_dir)
+    paths = [str(record.path) for record in found.records]
     chunks = [paths[i:i + CHUNK] for i in range(0, len(paths), CHUNK)]
     parts = [target / f"part{i:06d}.f32" for i in range(len(chunks))]
     parallel = Parallel(n_jobs=workers, return_as="generator", pre_dispatch="2*n_jobs")
@@ -163,6 +166,9 @@ def _write(target: Path, data_dir: Path, key: str, gain_policy: str, workers: in
         bad_csv, notes_csv = csv.writer(bad_file), csv.writer(notes_file)
         bad_csv.writerow(("file", "reason"))
         notes_csv.writerow(("name", "warning"))
+        for error in (clash.error for clash in found.clashes):  # a name found twice: none of its copies is read
+            bad.append((error.path, error.reason))
+            bad_csv.writerow(bad[-1])
         for part, items in zip(parts, results):
             with open(part, "rb") as handle:
                 shutil.copyfileobj(handle, signals, 1 << 20)
@@ -244,7 +250,7 @@ def build_cache(data_dir: str | Path, cache_root: str | Path, gain_policy: str =
     CPU); bad records are skipped and listed in ``bad_records.csv``, repairs in
     ``warnings.csv``. ``lists_dir`` (e.g. a model directory that outlives its
     working cache) gets copies of both lists, and the log names those copies.
-    Raises ``RecordError`` when ``data_dir`` holds no records or two with one name.
+    Raises ``RecordError`` when ``data_dir`` holds no records.
     """
     if gain_policy not in GAIN_POLICIES:
         raise ValueError(f"gain_policy must be one of {GAIN_POLICIES}, got {gain_policy!r}")

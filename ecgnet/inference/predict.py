@@ -1,7 +1,8 @@
 """Classifying records: the one per-record path of ``driver.py`` and ``run_12ECG_classifier``.
 
 Per record, straight down: read (``load_challenge_data``: ``loadmat(f)['val']`` as float64
-plus the header's lines, as the official 2020 driver), scale by the gains
+plus the header's lines, as the official 2020 driver; a WFDB record's counts from its
+signal files), scale by the gains
 (``records.reader.record_from_arrays``), resample, window, forward, vote and threshold
 (``Ensemble.predict_record``), write (``outputs.write_output``). ``classify`` is the body of
 the contract's ``run_12ECG_classifier``. ``predict_directory`` reads and scales each record
@@ -18,8 +19,12 @@ file with the record line and empty class, label and score lines, which the offi
 missing file. Answering a class instead would be an answer made from missing signal.
 On top, ``predict_directory``:
 
-- lists the failed files at the end (``main`` then exits 1); a header without its
-  ``.mat`` counts as a failure (the official driver skips it without a word);
+- classifies every record ``records.files.find_records`` finds: ``NAME.mat`` files (with
+  their headers, paired ignoring case) and WFDB records (a header and the signal files
+  it names); a header without its signal file counts as a failure (the official driver
+  skips it without a word), and so does a record name found twice (each copy's path
+  listed), while every other record is classified;
+- lists the failed files at the end (``main`` then exits 1);
 - reads the next records in a background thread while the current ones are classified;
 - writes each batch's files as soon as it is classified; when a batch fails, its records
   are classified one by one, so a bad record loses only its own answers;
@@ -47,9 +52,10 @@ from ecgnet.errors import ModelDirError, RecordError
 from ecgnet.fileio import temporary_files
 from ecgnet.inference.ensemble import Ensemble
 from ecgnet.inference.outputs import format_output, write_output
-from ecgnet.records.files import input_files, record_files
-from ecgnet.records.header import read_header_text
-from ecgnet.records.reader import Record, load_mat, record_from_arrays
+from ecgnet.records.files import RecordFiles, find_records
+from ecgnet.records.header import parse_header, read_header_text
+from ecgnet.records.header import record_name as name_on_record_line
+from ecgnet.records.reader import Record, header_of, load_signal, record_from_arrays
 from ecgnet.signal import num_windows, resampled_length
 
 log = logging.getLogger(__name__)
@@ -63,7 +69,7 @@ def record_name(header_data) -> str:
     """The record's name from its header lines (``NAME`` or ``NAME.mat`` on line 1)."""
     lines = header_data.splitlines() if isinstance(header_data, str) else list(header_data)
     first = lines[0].split() if lines and lines[0].split() else ["<record>"]
-    return first[0].removesuffix(".mat")
+    return name_on_record_line(first[0])
 
 
 def load_model(model_dir: str | Path) -> Ensemble:
@@ -108,32 +114,27 @@ def failed(where: str | Path, error: BaseException) -> Answers:
     return [], [], []
 
 
-def load_challenge_data(mat_path: Path) -> tuple[np.ndarray, list[str]]:
+def load_challenge_data(path: Path) -> tuple[np.ndarray, list[str]]:
     """What the official driver hands ``run_12ECG_classifier``: ``val`` (12, N) float64 counts and the header's lines.
 
-    ``val`` is checked first (``records.reader.load_mat``): the official ``np.asarray(..., float64)``
+    ``path`` names any file of the record (``records.reader.header_of``). The counts are
+    ``NAME.mat``'s ``val``, or a WFDB record's counts from its signal files
+    (``records.reader.load_signal``), checked first: the official ``np.asarray(..., float64)``
     would silently drop a complex signal's imaginary part and fail on garbage with scipy's
     own words; here each gets a ``RecordError`` that says what is wrong.
     """
-    header_path = mat_path.with_suffix(".hea")
-    if not header_path.is_file():
-        raise RecordError(mat_path, f"header file {header_path.name} is missing")
-    data = np.asarray(load_mat(mat_path), dtype=np.float64)
+    header_path = header_of(path)
+    text = read_header_text(header_path)
+    counts, _ = load_signal(header_path, parse_header(text, header_path))
     # Universal newlines, as the official driver's text-mode readlines().
-    return data, io.StringIO(read_header_text(header_path), newline=None).readlines()
+    return np.asarray(counts, dtype=np.float64), io.StringIO(text, newline=None).readlines()
 
 
-def headers_without_signal(input_dir: Path, files: list[Path]) -> list[Path]:
-    """The ``.hea`` files with no ``.mat`` of the same record: records the official driver would skip without a word."""
-    stems = {p.stem for p in files}
-    return [p for p in record_files(input_dir, ".hea") if p.stem not in stems]
-
-
-def _read_ahead(reader: ThreadPoolExecutor, files: list[Path]) -> Iterator[tuple[Path, Future]]:
-    """(file, future of ``load_challenge_data``) in order, with at most ``LOOKAHEAD`` reads ahead of the consumer."""
-    pending: deque[tuple[Path, Future]] = deque()
-    for path in files:
-        pending.append((path, reader.submit(load_challenge_data, path)))
+def _read_ahead(reader: ThreadPoolExecutor, records: list[RecordFiles]) -> Iterator[tuple[RecordFiles, Future]]:
+    """(record, future of ``load_challenge_data``) in order, with at most ``LOOKAHEAD`` reads ahead of the consumer."""
+    pending: deque[tuple[RecordFiles, Future]] = deque()
+    for files in records:
+        pending.append((files, reader.submit(load_challenge_data, files.path)))
         if len(pending) > LOOKAHEAD:
             yield pending.popleft()
     while pending:
@@ -146,24 +147,24 @@ def _error_text(error: BaseException) -> str:
     return " ".join(text.split())
 
 
-def _scaled_file(model: Ensemble, mat_path: Path, loaded: Future) -> Record | Answers:
+def _scaled_file(model: Ensemble, files: RecordFiles, loaded: Future) -> Record | Answers:
     """The record read (already submitted as ``loaded``) and scaled, or the failure's empty answers."""
     try:
         data, header_data = loaded.result()
-        return scaled_record(model, data, header_data, mat_path)
+        return scaled_record(model, data, header_data, files.path)
     except Exception as error:  # noqa: BLE001 - one bad record must not stop the others
-        return failed(mat_path, error)
+        return failed(files.path, error)
 
 
-def _classify_batch(model: Ensemble, batch: list[tuple[Path, Record]]) -> list[tuple[Path, Answers]]:
+def _classify_batch(model: Ensemble, batch: list[tuple[RecordFiles, Record]]) -> list[tuple[RecordFiles, Answers]]:
     """Every record's answers from shared forward passes; one record at a time when that fails, to isolate the bad one."""
     if len(batch) > 1:
         try:
             outputs, scores = model.predict_records([record for _, record in batch])
-            return [(path, as_answers(o, s)) for (path, _), o, s in zip(batch, outputs, scores)]
+            return [(files, as_answers(o, s)) for (files, _), o, s in zip(batch, outputs, scores)]
         except Exception as error:  # noqa: BLE001 - the retry below logs the record at fault by name
             log.info("a batch of %d records failed (%s); classifying them one by one", len(batch), _error_text(error))
-    return [(path, _classify_alone(model, path, record)) for path, record in batch]
+    return [(files, _classify_alone(model, files.path, record)) for files, record in batch]
 
 
 def _classify_alone(model: Ensemble, path: Path, record: Record) -> Answers:
@@ -173,25 +174,25 @@ def _classify_alone(model: Ensemble, path: Path, record: Record) -> Answers:
         return failed(path, error)
 
 
-def _answered(model: Ensemble, files: Iterator[tuple[Path, Future]]) -> Iterator[tuple[Path, Answers]]:
-    """(file, answers) as each finishes: a failed read at once, records in batches of at most ``inference_batch`` windows.
+def _answered(model: Ensemble, loading: Iterator[tuple[RecordFiles, Future]]) -> Iterator[tuple[RecordFiles, Answers]]:
+    """(record, answers) as each finishes: a failed read at once, records in batches of at most ``inference_batch`` windows.
 
     A record with more windows than that is a batch of its own (``fold_probabilities``
     still bounds each forward pass), so the records held here stay bounded too.
     """
     bound = max(1, model.config.inference_batch)
-    batch: list[tuple[Path, Record]] = []
+    batch: list[tuple[RecordFiles, Record]] = []
     held = 0
-    for mat_path, loaded in files:
-        item = _scaled_file(model, mat_path, loaded)
+    for files, loaded in loading:
+        item = _scaled_file(model, files, loaded)
         if not isinstance(item, Record):
-            yield mat_path, item
+            yield files, item
             continue
         windows = num_windows(resampled_length(item.signal.shape[1], item.fs), model.config.window, model.config.overlap)
         if batch and held + windows > bound:
             yield from _classify_batch(model, batch)
             batch, held = [], 0
-        batch.append((mat_path, item))
+        batch.append((files, item))
         held += windows
     if batch:
         yield from _classify_batch(model, batch)
@@ -215,32 +216,32 @@ def _remove_leftovers(output_dir: Path) -> None:
 
 
 def predict_directory(model_dir: str | Path, input_dir: str | Path, output_dir: str | Path, model: Ensemble | None = None) -> list[str]:
-    """Write ``OUTPUT_DIR/NAME.csv`` for every ``INPUT_DIR/NAME.mat`` (empty answers where it failed).
+    """Write ``OUTPUT_DIR/NAME.csv`` for every record of ``INPUT_DIR`` (``NAME.mat`` or WFDB; empty answers where it failed).
 
-    Returns the files that failed, also listed in the log at the end. Raises
-    ``FileNotFoundError`` when ``input_dir`` is not a directory.
+    Returns the files that failed (both paths of a name found twice), also listed in
+    the log at the end. Raises ``FileNotFoundError`` when ``input_dir`` is not a
+    directory, ``RecordError`` when it holds no record.
     """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if not input_dir.is_dir():
         raise FileNotFoundError(f"{input_dir}: no such input directory")
-    files = input_files(input_dir)
+    found = find_records(input_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     model = model or load_model(model_dir)
     _remove_leftovers(output_dir)
     failures: list[str] = []
     replaced = 0
-    for header_path in headers_without_signal(input_dir, files):
-        missing = RecordError(header_path, f"signal file {header_path.with_suffix('.mat').name} is missing")
-        replaced += _write(output_dir, header_path.stem, failed(header_path, missing))
-        failures.append(str(header_path))
-    total = len(files) + len(failures)
+    for clash in found.clashes:
+        replaced += _write(output_dir, clash.name, failed(clash.paths[0], clash.error))
+        failures.append(" and ".join(str(path) for path in clash.paths))
+    total = len(found.records) + len(failures)
     # Log lines go through tqdm while its bar is shown, else they are glued to the bar's last state.
     with ThreadPoolExecutor(max_workers=1) as reader, logging_redirect_tqdm():
-        bar = progress(_answered(model, _read_ahead(reader, files)), desc="records", total=len(files), unit="record")
-        for mat_path, answered in bar:
+        bar = progress(_answered(model, _read_ahead(reader, found.records)), desc="records", total=len(found.records), unit="record")
+        for files, answered in bar:
             if not answered[2]:
-                failures.append(str(mat_path))
-            replaced += _write(output_dir, mat_path.stem, answered)
+                failures.append(str(files.path))
+            replaced += _write(output_dir, files.name, answered)
     if replaced:
         log.warning("%d existing output file(s) in %s were replaced (listed above)", replaced, output_dir)
     log.info("%d of %d record(s) classified into %s", total - len(failures), total, output_dir)

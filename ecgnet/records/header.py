@@ -5,16 +5,18 @@ All the scorer needs (``read_dx_codes``), so this module stays light: it imports
 ``parse_header`` and ``read_header`` give a ``Header``; ``read_dx_codes`` the labels alone. Every header variant seen in the 2020 and
 2021 releases is accepted: ``NAME.mat`` on the record line, ``16x1+24`` formats,
 ``1000.0(0)/mV`` and ``/mv`` gains, ``# Age:`` with a space, ``NaN``/``Unknown``
-values, blank or ragged ``#Dx`` lists, and CRLF or CR-only line ends (universal
-newlines, as Python's text mode reads them). The fields follow WFDB's header(5)
+values, blank or ragged ``#Dx`` lists, CRLF or CR-only line ends (universal
+newlines, as Python's text mode reads them), and UTF-8 or Latin-1 text (``decode_header``). The fields follow WFDB's header(5)
 specification: a record line ``NAME NSIG [FS [NSAMP ...]]`` (FS defaults to 250 Hz,
 NSAMP may be absent: the signal file gives the length) and signal lines ``FILE FORMAT
 [GAIN[(BASELINE)][/UNITS] [ADCRES [ADCZERO [INIT [CHECKSUM [BLOCK [DESCRIPTION]]]]]]]``.
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +26,11 @@ DEFAULT_GAIN = 200.0  # WFDB's default when a header gives none (or 0 = uncalibr
 DEFAULT_UNITS = "mV"  # WFDB's default when a gain field names no units
 # Physical units a gain may be given in (matched case-insensitively), as millivolts per unit.
 MV_PER_UNIT: dict[str, float] = {"uv": 1e-3, "mv": 1.0, "v": 1e3}
+# The SI prefix micro: GREEK SMALL LETTER MU (U+03BC), to which Unicode's compatibility
+# normalization (NFKC) maps the MICRO SIGN (U+00B5, Latin-1 byte 0xB5, what EDF converters
+# write) and the square unit sign U+33B6; "u" is WFDB's ASCII spelling. Nothing else is
+# micro (no "mc"; a capital mu reads as "M").
+MICRO = "\u03bc"
 
 _GAIN_RE = re.compile(r"^(?P<gain>[-+]?[0-9.eE+-]+)?(?:\((?P<baseline>[-+]?\d+)\))?(?:/(?P<units>\S+))?$")
 _FORMAT_RE = re.compile(r"\d*")
@@ -48,12 +55,27 @@ class SignalSpec:
     format_code: str = ""  # the storage format alone: "16" of "16x1+24" (the digits before any 'x' or '+')
 
 
+@functools.lru_cache(maxsize=256)  # a record's 12 leads share one unit, and a data set a few
+def mv_per_unit(units: str) -> float | None:
+    """Millivolts per one of ``units``: ``uV``, ``mV`` or ``V`` in any case (SI and WFDB), micro also written ``µ`` or ``μ``.
+
+    Units are compared after NFKC normalization (``MICRO``), so every Unicode form of
+    these units is read; None for any other unit.
+    """
+    if not units.isascii():
+        units = unicodedata.normalize("NFKC", units)
+    if units.startswith(MICRO):
+        units = "u" + units[1:]
+    return MV_PER_UNIT.get(units.lower())
+
+
 def counts_per_mv(spec: SignalSpec, where: str | Path) -> float:
     """The signal's gain in ADC units per millivolt, converted from the header's units (uV, mV, V, any case).
 
+    Microvolts may be written ``uV``, ``µV`` (U+00B5) or ``μV`` (U+03BC) (``mv_per_unit``).
     Raises ``RecordError`` naming ``where`` and quoting the gain field for any other unit.
     """
-    factor = MV_PER_UNIT.get(spec.units.lower())
+    factor = mv_per_unit(spec.units)
     if factor is None:
         raise RecordError(where, f"gain {spec.gain_field!r} of lead {spec.lead or '?'} is in unknown units {spec.units!r} "
                                  f"(expected uV, mV or V)")
@@ -155,6 +177,11 @@ def _parse_dx(value: str) -> tuple[str, ...]:
     return tuple(codes)
 
 
+def record_name(field: str) -> str:
+    """The record's name from the record line's first field: ``NAME``, or ``NAME.mat`` (any case) as the 2020 Georgia headers write it."""
+    return field[:-4] if field.lower().endswith(".mat") else field
+
+
 def parse_header(text: str, where: str | Path = "<header>") -> Header:
     """Parse header text; ``where`` (usually the file path) names the file in errors."""
     where = str(where)
@@ -166,9 +193,10 @@ def parse_header(text: str, where: str | Path = "<header>") -> Header:
     record = content[0].split()
     if len(record) < 2:
         raise RecordError(where, f"record line needs at least a name and a lead count: {content[0]!r}")
-    name = record[0]
-    if name.lower().endswith(".mat"):
-        name = name[:-4]
+    name = record_name(record[0])
+    if "/" in name:
+        raise RecordError(where, f"{record[0]!r} on the record line is a multi-segment record (NAME/SEGMENTS): not read; "
+                                 "join its segments into one record first")
     num_leads = _int_or_none(record[1])
     if num_leads is None or num_leads < 1:
         raise RecordError(where, f"bad lead count {record[1]!r} on the record line")
@@ -203,8 +231,20 @@ def parse_header(text: str, where: str | Path = "<header>") -> Header:
     return Header(name, num_leads, fs, num_samples, signals, age, sex, dx, comments)
 
 
+def decode_header(raw: bytes) -> str:
+    """A header's bytes as text: UTF-8, else Latin-1 (where ``\\xb5`` is the micro sign, as EDF converters write it).
+
+    WFDB headers are ASCII, which both read alike; Latin-1 gives every byte a
+    character, so no byte of a header is ever lost or replaced.
+    """
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
 def read_header_text(path: str | Path) -> str:
-    """A ``.hea`` file's text; undecodable bytes are replaced, not fatal, but binary files are refused."""
+    """A ``.hea`` file's text (``decode_header``); binary files are refused."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -212,7 +252,7 @@ def read_header_text(path: str | Path) -> str:
         raise RecordError(path, f"cannot read header ({exc.strerror or exc})") from None
     if b"\x00" in raw:
         raise RecordError(path, "header contains NUL bytes: not a text header")
-    return raw.decode("utf-8", errors="replace")
+    return decode_header(raw)
 
 
 def read_header(path: str | Path) -> Header:
@@ -232,7 +272,7 @@ def read_dx_codes(path: str | Path) -> tuple[str, ...]:
     """
     try:
         with open(path, "rb") as handle:
-            text = handle.read().decode("utf-8", errors="replace")
+            text = decode_header(handle.read())
     except OSError as exc:
         raise RecordError(path, f"cannot read header ({exc.strerror or exc})") from None
     match = _DX_LINE.search(text)

@@ -1,16 +1,24 @@
-"""Reading a challenge record (``NAME.hea`` + ``NAME.mat``) into a checked ``Record`` in millivolts.
+"""Reading a record (``NAME.hea`` + ``NAME.mat``, or a WFDB record's signal files) into a checked ``Record`` in millivolts.
+
+Two ways in, one set of checks: a challenge record's ``NAME.mat`` (MATLAB ``val``,
+read by scipy: the fast path every 2020 record takes), or, for a header without a
+``.mat``, the signal files its signal lines name, in any WFDB storage format and any
+number of files (16, 212, 24, 32, 61, 80, 160, 310, 311, 8, FLAC 508/516/524; PTB-XL,
+MIMIC-IV-ECG, LUDB), read as ADC counts by ``wfdb.rdrecord``, the reference
+implementation. Files pair by name ignoring case (``records.files.matching_file``).
 
 The reading follows WFDB's semantics (header(5), signal(5); checked against the
 ``wfdb`` package by ``tests/test_wfdb_oracle.py``): physical value = (sample -
 baseline) / gain, the gain in ADC units per the header's units (``uV``, ``mV`` or
 ``V``, any case; converted to per mV), the baseline defaulting to the ADC zero, a
 format's invalid-sample value (-32768 in format 16) read as a missing sample, and
-the record line's sample count optional (the ``.mat`` gives the length).
+the record line's sample count optional (the signal file gives the length).
 
 What is checked, and what happens (a ``RecordError`` names the file and the problem):
 
-* header without its ``.mat``; empty, truncated or non-MATLAB ``.mat``; no ``val``
-  variable; non-numeric ``val``; ``val`` not 2-D -> error.
+* header without its signal file(s), ``.mat`` without its header; empty, truncated or
+  non-MATLAB ``.mat``; no ``val`` variable; non-numeric ``val``; ``val`` not 2-D; a
+  WFDB signal file that wfdb cannot read -> error.
 * ``val`` shape differs from the header's lead and sample counts; zero samples -> error.
 * a gain in units other than uV, mV or V -> error (the gain field quoted).
 * a standard lead missing or named twice -> error. Leads in another order are
@@ -49,8 +57,9 @@ Intended deviations from ``wfdb.rdrecord``, each for a reason and each tested:
    network cannot take NaN, and the repair is reported (test_records: NaN and -32768 repair).
 3. Leads come in ``LEADS`` order whatever the header's order, extra leads are
    dropped: the network's input is the standard 12 leads (test_records: reordering).
-4. The signal is read from ``NAME.mat`` beside the header whatever the signal
-   line's file name says: the challenge's convention (test_wfdb_oracle: ``.dat`` names).
+4. The signal is read from ``NAME.mat`` beside the header, when there is one, whatever
+   the signal line's file name says: the challenge's convention (test_wfdb_oracle:
+   ``.dat`` names). Without it, from the files the signal lines name.
 5. Record lines wfdb rejects are read: ``NAME.mat`` as the record name (the 2020
    Georgia headers) and dates written with '-' (wfdb-python #351) (test_wfdb_oracle).
 6. Too-short and all-flat records are refused instead of classified from nothing
@@ -61,6 +70,8 @@ The header is parsed by ``records.header``; ``records.files`` finds the records 
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,8 +82,8 @@ import scipy.io
 from ecgnet.challenge.classes import encode_codes, is_scored
 from ecgnet.errors import RecordError
 from ecgnet.leads import LEADS
-from ecgnet.records.files import source_of
-from ecgnet.records.header import Header, SignalSpec, counts_per_mv, parse_header, read_header, signed_checksum
+from ecgnet.records.files import HEADER_SUFFIX, MAT_SUFFIX, RecordFiles, matching_file, record_file, source_of
+from ecgnet.records.header import Header, SignalSpec, counts_per_mv, parse_header, read_header
 from ecgnet.signal import TARGET_FS, resampled_length
 
 GAIN_POLICIES: tuple[str, ...] = ("auto", "header", "fixed1000")
@@ -89,13 +100,12 @@ MAX_NONFINITE_FRACTION = 0.1  # of all samples; missing samples beyond this refu
 # records are at least 6 s long, so this refuses only files that hold no beat at all.
 MIN_DURATION_S = AMPLITUDE_SEGMENT_S
 
-# WFDB's invalid-sample value of each storage format (signal(5)); formats not listed have none.
-INVALID_SAMPLE: dict[str, int] = {"80": -(2**7), "310": -(2**9), "311": -(2**9), "212": -(2**11), "16": -(2**15),
-                                  "61": -(2**15), "160": -(2**15), "24": -(2**23), "32": -(2**31)}
-# Each format's digital range, the ADC's rails when the header gives no resolution.
-SAMPLE_RANGE: dict[str, tuple[int, int]] = {"80": (-(2**7), 2**7 - 1), "310": (-(2**9), 2**9 - 1), "311": (-(2**9), 2**9 - 1),
-                                            "212": (-(2**11), 2**11 - 1), "16": (-(2**15), 2**15 - 1), "61": (-(2**15), 2**15 - 1),
-                                            "160": (-(2**15), 2**15 - 1), "24": (-(2**23), 2**23 - 1), "32": (-(2**31), 2**31 - 1)}
+# WFDB's invalid-sample value of each storage format (signal(5)); formats not listed (8: first differences) have none.
+INVALID_SAMPLE: dict[str, int] = {"80": -(2**7), "508": -(2**7), "310": -(2**9), "311": -(2**9), "212": -(2**11),
+                                  "16": -(2**15), "61": -(2**15), "160": -(2**15), "516": -(2**15), "24": -(2**23),
+                                  "524": -(2**23), "32": -(2**31)}
+# Each format's digital range, the ADC's rails when the header gives no resolution: the invalid value to its positive mirror less one.
+SAMPLE_RANGE: dict[str, tuple[int, int]] = {fmt: (invalid, -invalid - 1) for fmt, invalid in INVALID_SAMPLE.items()}
 _LEAD_INDEX = {lead.lower(): i for i, lead in enumerate(LEADS)}
 
 
@@ -145,6 +155,66 @@ def load_mat(path: str | Path) -> np.ndarray:
     if "val" not in contents:
         raise RecordError(path, "MATLAB file has no variable 'val'")
     return _validated(contents["val"], path)
+
+
+def load_wfdb(header_path: Path, header: Header) -> tuple[np.ndarray, Path]:
+    """The ADC counts (leads, N) int64 of a WFDB record's signal files, read by ``wfdb.rdrecord``, and its first signal file.
+
+    Counts as stored: the baseline not subtracted, WFDB's invalid-sample value kept
+    (``_assemble`` marks it missing), as in a ``.mat``'s ``val``. Every file the signal
+    lines name is found by the pairing rule; where a name's case differs from the
+    file's (``U0001.HEA``, ``00001_HR.DAT``), wfdb, which opens names as written, reads
+    through links under the written names in a temporary folder. A missing file, or one
+    wfdb cannot read, is a ``RecordError``.
+    """
+    files = _named_files(header_path, header)
+    missing = [name for name, path in files.items() if path is None]
+    if missing:
+        raise RecordError(header_path, f"signal file {', '.join(missing)} is missing")
+    first = files[header.signals[0].file_name]
+    if header_path.suffix == HEADER_SUFFIX and all(path.name == name for name, path in files.items()):
+        return _rdrecord(header_path.with_suffix(""), header_path), first
+    with tempfile.TemporaryDirectory(prefix="ecgnet-wfdb-") as links:
+        for name, path in {header_path.stem + HEADER_SUFFIX: header_path, **files}.items():
+            os.symlink(path.resolve(), Path(links, name))
+        return _rdrecord(Path(links, header_path.stem), header_path), first
+
+
+def _named_files(header_path: Path, header: Header) -> dict[str, Path | None]:
+    """Each signal file the header's signal lines name, found beside it by the pairing rule (None where there is none)."""
+    return {name: matching_file(header_path.parent, name) for name in dict.fromkeys(spec.file_name for spec in header.signals)}
+
+
+def _rdrecord(base: Path, header_path: Path) -> np.ndarray:
+    """``wfdb.rdrecord``'s ADC counts (leads, N) of the record ``base`` (its header ``base.hea``); errors name ``header_path``."""
+    import wfdb  # here, not at the top: it loads pandas (~0.7 s), which no .mat record needs
+
+    try:
+        return wfdb.rdrecord(str(base), physical=False, return_res=64).d_signal.T
+    except Exception as exc:  # noqa: BLE001 - wfdb raises ValueError, IndexError, OSError, ... on odd files
+        raise RecordError(header_path, f"wfdb cannot read this record ({type(exc).__name__}: {exc})") from None
+
+
+def load_signal(header_path: Path, header: Header) -> tuple[np.ndarray, Path]:
+    """A record's raw counts (leads, N) and the file they came from: ``NAME.mat`` beside the header, else the WFDB signal files."""
+    mat_path = matching_file(header_path.parent, header_path.stem + MAT_SUFFIX)
+    if mat_path is not None:
+        return load_mat(mat_path), mat_path
+    return load_wfdb(header_path, header)
+
+
+def source_files(record: RecordFiles) -> list[Path]:
+    """Every file ``record`` is read from (header, ``.mat`` or WFDB signal files), for a data set's fingerprint.
+
+    Never raises: what cannot be found is left out, and reading the record says why.
+    """
+    paths = [path for path in (record.header, record.mat) if path is not None]
+    if record.mat is None and record.header is not None:
+        try:
+            paths += [path for path in _named_files(record.header, read_header(record.header)).values() if path is not None]
+        except RecordError:
+            pass
+    return paths
 
 
 def qrs_amplitude(counts: np.ndarray, fs: float, gains: np.ndarray) -> float:
@@ -208,7 +278,8 @@ def _check_integrity(header: Header, val: np.ndarray, warnings: list[str]) -> No
             sums = val.sum(axis=1, dtype=np.int64)
     checksums = np.array([math.nan if s.checksum is None else s.checksum for s in header.signals])
     firsts = np.array([math.nan if s.init_value is None else s.init_value for s in header.signals])
-    bad_sum = finite & ~np.isnan(checksums) & (signed_checksum(sums) != checksums)
+    # Compared mod 2**16: WFDB's C library writes the checksum signed, wfdb-python unsigned (0-65535).
+    bad_sum = finite & ~np.isnan(checksums) & ((sums - checksums) % 65536 != 0)
     bad_first = finite & ~np.isnan(firsts) & (val[:, 0] != firsts)
     for bad, what in ((bad_sum, "checksum"), (bad_first, "first sample")):
         if bad.any():
@@ -378,22 +449,32 @@ def _assemble(header: Header, val: np.ndarray, name: str, path: Path, mat_where:
     )
 
 
-def read_record(header_path: str | Path, gain_policy: str = "auto", repair: bool = True) -> Record:
-    """Read ``NAME.hea`` and the ``NAME.mat`` beside it into a checked, scaled ``Record``.
+def header_of(path: str | Path) -> Path:
+    """The header of the record ``path`` names (``NAME``, ``NAME.hea``, ``NAME.mat``, ``NAME.dat``, any case), by the pairing rule.
 
-    ``repair=False`` leaves missing samples NaN and skips their limit: the reading
-    before the missing-sample repair, which is what ``wfdb.rdrecord`` returns.
+    Raises ``RecordError`` naming ``path`` when there is none.
     """
-    header_path = Path(header_path)
+    header_path = record_file(path, HEADER_SUFFIX)
+    if header_path is None:
+        raise RecordError(path, f"header file {Path(path).stem}{HEADER_SUFFIX} is missing")
+    return header_path
+
+
+def read_record(path: str | Path, gain_policy: str = "auto", repair: bool = True) -> Record:
+    """Read a record, named by any of its files (``header_of``), into a checked, scaled ``Record``.
+
+    The signal comes from ``NAME.mat`` beside the header, else from the WFDB signal
+    files the header names (``load_signal``). ``repair=False`` leaves missing samples
+    NaN and skips their limit: the reading before the missing-sample repair, which is
+    what ``wfdb.rdrecord`` returns.
+    """
+    header_path = header_of(path)
     header = read_header(header_path)
     warnings: list[str] = []
     if header.name != header_path.stem:
         warnings.append(f"header names the record {header.name!r}; used the file name {header_path.stem!r}")
-    mat_path = header_path.with_suffix(".mat")
-    if not mat_path.exists():
-        raise RecordError(header_path, f"signal file {mat_path.name} is missing")
-    val = load_mat(mat_path)
-    return _assemble(header, val, header_path.stem, header_path, str(mat_path), gain_policy, warnings, repair)
+    val, signal_path = load_signal(header_path, header)
+    return _assemble(header, val, header_path.stem, header_path, str(signal_path), gain_policy, warnings, repair)
 
 
 def record_from_arrays(data: np.ndarray, header_lines: Iterable[str] | str | Header, where: str = "<input>",
