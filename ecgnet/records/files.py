@@ -71,9 +71,8 @@ def matching_file(folder: Path, wanted: str, listing: Mapping[str, list[str]] | 
     spellings are tried on disk and the folder is listed only when all are absent.
     """
     for spelling in _spellings(wanted):
-        path = folder / spelling
-        if spelling in listing.get(spelling.casefold(), ()) if listing is not None else path.is_file():
-            return path
+        if spelling in listing.get(spelling.casefold(), ()) if listing is not None else (folder / spelling).is_file():
+            return folder / spelling
     if listing is None:
         try:
             listing = folded_listing(os.listdir(folder))
@@ -138,24 +137,22 @@ class Found:
 
 def _folder_records(folder: str, files: list[str]) -> list[RecordFiles]:
     """The records of one folder: each header with its ``.mat`` by the pairing rule, then each ``.mat`` no header claimed."""
-    visible = [name for name in files if not name.startswith(".") and os.path.isfile(os.path.join(folder, name))]
-    listing = folded_listing(visible)
+    directory = Path(folder)
+    named = [(name, *os.path.splitext(name)) for name in files if not name.startswith(".")]
+    found = [(name, stem, suffix.casefold()) for name, stem, suffix in named
+             if suffix.casefold() in (HEADER_SUFFIX, MAT_SUFFIX) and os.path.isfile(os.path.join(folder, name))]
+    mats = folded_listing([name for name, _, suffix in found if suffix == MAT_SUFFIX])
     records: list[RecordFiles] = []
     claimed: set[str] = set()
-    for name in visible:
-        stem, suffix = os.path.splitext(name)
-        if suffix.casefold() == HEADER_SUFFIX:
-            try:
-                mat = matching_file(Path(folder), stem + MAT_SUFFIX, listing)
-            except RecordError:  # A.MAT and A.Mat: each stays a record of its own, and the name clashes
-                mat = None
-            if mat:
-                claimed.add(mat.name)
-            records.append(RecordFiles(stem, Path(folder, name), mat))
-    for name in visible:
-        stem, suffix = os.path.splitext(name)
-        if suffix.casefold() == MAT_SUFFIX and name not in claimed:
-            records.append(RecordFiles(stem, None, Path(folder, name)))
+    for name, stem, _ in (entry for entry in found if entry[2] == HEADER_SUFFIX):
+        try:
+            mat = matching_file(directory, stem + MAT_SUFFIX, mats)
+        except RecordError:  # A.MAT and A.Mat: each stays a record of its own, and the name clashes
+            mat = None
+        if mat:
+            claimed.add(mat.name)
+        records.append(RecordFiles(stem, directory / name, mat))
+    records += [RecordFiles(stem, None, directory / name) for name, stem, suffix in found if suffix == MAT_SUFFIX and name not in claimed]
     return records
 
 
