@@ -13,6 +13,16 @@ so the configuration is chosen by the environment variable ``ECGNET_CONFIG``:
 - a path to a JSON file: its keys override the ``default`` preset (or the preset named
   by its optional ``"preset"`` key).
 
+Two keys say what the model is for. ``challenge`` chooses the class set the network
+learns and answers in (``challenge.classes.class_set``): ``"2020"`` (24 classes, the
+default, and what a model directory without the key is) or ``"2021"`` (26 classes).
+``lead_sets`` chooses the leads it reads: ``"12"`` (the twelve, as in 2020: a record
+missing a lead is refused), ``"2021"`` (the five lead sets of the 2021 challenge,
+``leads.LEAD_SETS_2021``), or explicit sets such as ``"I,II;I,II,V2"``. With any value but
+``"12"`` the network is told which leads it has (a 12-value lead-presence vector beside
+the age/sex features) and trains with the leads outside a randomly drawn set zeroed
+(bench/RESULTS.md, "Lead sets", measures this one network against one per lead set).
+
 The network's own settings (width, blocks, kernels, dropout, SE reduction) are a
 ``SEResNetConfig`` held as ``Config.network``; in JSON (files, manifests) they are
 top-level keys like every other setting. The sampling rate is not a setting: windows are
@@ -29,7 +39,9 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ecgnet.challenge.classes import CLASS_SETS, DEFAULT_CLASS_SET, ClassSet, class_set
 from ecgnet.errors import ConfigError
+from ecgnet.leads import LEAD_SETS_2021, LEADS, lead_set
 from ecgnet.records.reader import GAIN_POLICIES
 from ecgnet.signal import OVERLAP, STANDARDISATIONS, TARGET_FS, WINDOW
 
@@ -76,6 +88,27 @@ LEVERS_OFF = {"bandpass_low_hz": 0.0, "bandpass_high_hz": 0.0, "lead_standardisa
               **{key: 0.0 for key in AUGMENT_KEYS}, "challenge_loss_weight": 0.0}
 PADDINGS = ("window", "stride")
 LIST_KEYS = ("blocks", "lr_milestones")
+TWELVE_LEADS = "12"  # lead_sets: the twelve leads only, no lead-presence input (the 2020 network)
+NAMED_LEAD_SETS = {TWELVE_LEADS: (LEADS,), "2021": LEAD_SETS_2021}
+# Keys added after model directories were first written, at the value those directories mean without them: left out
+# of a fold's identity at that value, so folds trained before the keys existed are still reused.
+LATER_KEYS = {"challenge": DEFAULT_CLASS_SET, "lead_sets": TWELVE_LEADS}
+
+
+def parse_lead_sets(text: str) -> tuple[tuple[str, ...], ...]:
+    """The lead sets a ``lead_sets`` value names: ``"12"``, ``"2021"``, or sets of comma-separated leads joined by ``;``.
+
+    Each set in ``LEADS`` order, largest first (sets of one size in the order given). Raises
+    ``ValueError`` for an unknown lead, a lead or a set named twice, or no set.
+    """
+    if text in NAMED_LEAD_SETS:
+        return NAMED_LEAD_SETS[text]
+    sets = [lead_set(part.split(",")) for part in text.split(";") if part.strip()]
+    if not sets:
+        raise ValueError(f"lead_sets {text!r} names no lead set")
+    if len(set(sets)) != len(sets):
+        raise ValueError(f"lead_sets {text!r} names a lead set twice")
+    return tuple(sorted(sets, key=len, reverse=True))
 
 
 def _type_problems(settings: object) -> list[str]:
@@ -154,6 +187,9 @@ class Config:
     train_precision: str = "auto"
     # torch.compile the network for training (compile time first, then faster steps on a GPU).
     compile: bool = False
+    # What the model is for (the module's docstring): the class set, "2020" or "2021", and the lead sets it reads.
+    challenge: str = DEFAULT_CLASS_SET
+    lead_sets: str = TWELVE_LEADS
 
     def __post_init__(self) -> None:
         """Reject wrong types and impossible values at once, before any data are read."""
@@ -179,8 +215,13 @@ class Config:
             (self.threads < 0 or self.workers < 0 or self.time_limit_hours < 0, "threads, workers and time_limit_hours must be >= 0"),
             (self.loader_workers < -1, "loader_workers must be >= 0, or -1 for automatic"),
             (self.threshold_passes < 1, "threshold_passes must be at least 1"),
+            (self.challenge not in CLASS_SETS, f"challenge must be one of {', '.join(CLASS_SETS)}"),
         ]
         messages = [message for failed, message in problems + self._lever_problems() if failed]
+        try:
+            parse_lead_sets(self.lead_sets)
+        except ValueError as error:
+            messages.append(str(error))
         if messages:
             raise ConfigError("invalid configuration: " + "; ".join(messages))
 
@@ -198,6 +239,21 @@ class Config:
             (self.augment_stretch >= 0.5, "augment_stretch must lie in [0, 0.5)"),
             (self.pad_to not in PADDINGS, f"pad_to must be one of {', '.join(PADDINGS)}"),
         ]
+
+    @property
+    def classes(self) -> ClassSet:
+        """The class set the network learns and answers in (``challenge``)."""
+        return class_set(self.challenge)
+
+    @property
+    def trained_lead_sets(self) -> tuple[tuple[str, ...], ...]:
+        """The lead sets the network reads (``lead_sets``), each in ``LEADS`` order, largest first."""
+        return parse_lead_sets(self.lead_sets)
+
+    @property
+    def lead_presence(self) -> bool:
+        """Whether the network reads a lead-presence vector beside the age/sex features (``lead_sets`` other than "12")."""
+        return self.lead_sets != TWELVE_LEADS
 
     @property
     def augmenting(self) -> bool:
@@ -220,9 +276,11 @@ class Config:
         Compute-only settings (threads, workers, time limit, inference batch, precisions and
         compile) change how fast a fold trains or predicts, not what it learns (beyond
         rounding), so they are left out; so are levers that are off, so folds trained before
-        the levers existed are still reused.
+        the levers existed are still reused, and so are keys added later at the value a
+        directory without them means (``LATER_KEYS``).
         """
-        return {k: v for k, v in self.to_dict().items() if k not in COMPUTE_ONLY and (k, v) not in LEVERS_OFF.items()}
+        left_out = {**LEVERS_OFF, **LATER_KEYS}.items()
+        return {k: v for k, v in self.to_dict().items() if k not in COMPUTE_ONLY and (k, v) not in left_out}
 
     def to_dict(self) -> dict:
         """Every setting under its own top-level key (the network's first), tuples as lists: JSON-ready."""

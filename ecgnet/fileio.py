@@ -53,7 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgnet.challenge.classes import CLASSES
+from ecgnet.challenge.classes import CLASS_SETS, DEFAULT, ClassSet, class_set
 from ecgnet.errors import AnalysisError
 
 TEMP_SUFFIX = ".tmp"
@@ -168,15 +168,17 @@ class OutOfFold:
     records: list[str]
     sources: list[str]
     folds: np.ndarray  # (N,) int
-    labels: np.ndarray  # (N, 24) bool
-    probabilities: np.ndarray  # (N, 24) float
-    outputs: np.ndarray  # (N, 24) bool
+    labels: np.ndarray  # (N, C) bool
+    probabilities: np.ndarray  # (N, C) float
+    outputs: np.ndarray  # (N, C) bool
+    classes: ClassSet = DEFAULT  # the C classes, in their order (2020's 24 or 2021's 26)
 
 
 def write_oof(results_dir: Path, oof: OutOfFold) -> Path:
-    """Write ``oof_predictions.csv`` (one row per record, N rows, 3 + 3 x 24 columns); returns its path."""
+    """Write ``oof_predictions.csv`` (one row per record, N rows, 3 + 3 x C columns named by the classes' codes); returns its path."""
+    codes = oof.classes.codes
     header = ["record", "source", "fold"]
-    header += [f"label_{c}" for c in CLASSES] + [f"prob_{c}" for c in CLASSES] + [f"output_{c}" for c in CLASSES]
+    header += [f"label_{c}" for c in codes] + [f"prob_{c}" for c in codes] + [f"output_{c}" for c in codes]
     rows = ([name, oof.sources[i], int(oof.folds[i])] + [int(v) for v in oof.labels[i]]
             + [repr(float(v)) for v in oof.probabilities[i]] + [int(v) for v in oof.outputs[i]] for i, name in enumerate(oof.records))
     return write_csv(Path(results_dir) / OOF_FILE, header, rows)
@@ -196,7 +198,8 @@ def check_results_dir(results_dir: Path) -> None:
 
 
 def read_oof(results_dir: Path) -> OutOfFold:
-    """Read ``oof_predictions.csv``; ``FileNotFoundError`` / ``ValueError`` naming the file when absent or not ours."""
+    """Read ``oof_predictions.csv``, in the class set its columns name; ``FileNotFoundError`` / ``ValueError`` naming the
+    file when absent or not ours."""
     path = Path(results_dir) / OOF_FILE
     check_results_dir(Path(results_dir))
     if not path.is_file():
@@ -205,12 +208,10 @@ def read_oof(results_dir: Path) -> OutOfFold:
         rows = list(csv.DictReader(handle))
     if not rows:
         raise ValueError(f"{path}: holds no records")
-    missing = [c for c in CLASSES if f"prob_{c}" not in rows[0]]
-    if missing:
-        raise ValueError(f"{path}: columns for classes {missing} are missing: written by another version?")
+    classes = class_set_of_columns(path, [column.removeprefix("prob_") for column in rows[0] if column.startswith("prob_")])
 
     def matrix(prefix: str, dtype: type) -> np.ndarray:
-        return np.array([[float(r[f"{prefix}_{c}"]) for c in CLASSES] for r in rows]).astype(dtype)
+        return np.array([[float(r[f"{prefix}_{c}"]) for c in classes.codes] for r in rows]).astype(dtype)
 
     return OutOfFold(
         records=[r["record"] for r in rows],
@@ -219,20 +220,32 @@ def read_oof(results_dir: Path) -> OutOfFold:
         labels=matrix("label", bool),
         probabilities=matrix("prob", np.float64),
         outputs=matrix("output", bool),
+        classes=classes,
     )
 
 
-def write_thresholds(results_dir: Path, thresholds: dict[int, np.ndarray]) -> Path:
-    """Write ``thresholds.csv``: fold -> (24,) thresholds, one row per fold; returns its path."""
+def class_set_of_columns(path: Path, codes: list[str]) -> ClassSet:
+    """The class set whose codes, in order, are ``codes`` (a results file's class columns or rows); ``ValueError`` naming
+    ``path`` otherwise."""
+    for name in CLASS_SETS:
+        if list(class_set(name).codes) == codes:
+            return class_set(name)
+    raise ValueError(f"{path}: its class columns are those of no known class set ({', '.join(CLASS_SETS)}): written by another version?")
+
+
+def write_thresholds(results_dir: Path, thresholds: dict[int, np.ndarray], classes: ClassSet = DEFAULT) -> Path:
+    """Write ``thresholds.csv``: fold -> (C,) thresholds of ``classes``, one row per fold; returns its path."""
     rows = ([fold, *(repr(float(t)) for t in values)] for fold, values in sorted(thresholds.items()))
-    return write_csv(Path(results_dir) / THRESHOLDS_FILE, ["fold", *CLASSES], rows)
+    return write_csv(Path(results_dir) / THRESHOLDS_FILE, ["fold", *classes.codes], rows)
 
 
 def read_thresholds(results_dir: Path) -> dict[int, np.ndarray]:
-    """Read ``thresholds.csv``: fold -> (24,) float thresholds."""
+    """Read ``thresholds.csv``: fold -> (C,) float thresholds, in the order of its class columns."""
     path = Path(results_dir) / THRESHOLDS_FILE
     with open(path, newline="") as handle:
-        return {int(r["fold"]): np.array([float(r[c]) for c in CLASSES]) for r in csv.DictReader(handle)}
+        reader = csv.DictReader(handle)
+        codes = [c for c in reader.fieldnames or [] if c != "fold"]
+        return {int(r["fold"]): np.array([float(r[c]) for c in codes]) for r in reader}
 
 
 def write_summary(results_dir: Path, summary: dict) -> Path:

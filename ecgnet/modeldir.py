@@ -4,9 +4,10 @@ Its files and layout are named and described in one place, ``fileio.py``.
 
 Every file is written atomically (temporary file, then rename), so a crash leaves the
 old file or the new one, never half of one. ``load_manifest`` checks everything a
-prediction depends on before any weights are used: the format version, the class list,
-the preprocessing settings and, for every fold, that its weights file exists and has the
-SHA-256 the manifest records. Any failure raises ``ModelDirError`` naming the file, what
+prediction depends on before any weights are used: the format version, the class list
+(that of the class set its configuration names, ``config.Config.challenge``: 2020's 24
+classes in a manifest from before the key), the preprocessing settings and, for every
+fold, that its weights file exists and has the SHA-256 the manifest records. Any failure raises ``ModelDirError`` naming the file, what
 is wrong and what to do.
 
 Folds trained apart (``python -m ecgnet assemble MODEL_DIR``): folds can be spread over GPUs
@@ -41,7 +42,6 @@ import numpy as np
 import torch
 
 from ecgnet import __version__, fileio
-from ecgnet.challenge.classes import CLASSES
 from ecgnet.config import INPUT_KEYS, LEVERS_OFF, Config
 from ecgnet.errors import ConfigError, ModelDirError
 from ecgnet.fileio import FOLD_RESULT, MANIFEST, TRAINING_STATE, WORK_DIR, atomic_write_bytes, atomic_write_text
@@ -96,10 +96,10 @@ def preprocessing(config: Config) -> dict:
 
 
 def build_manifest(config: Config, folds: list[dict], data: dict, seed: int) -> dict:
-    """The manifest's content; ``folds`` items hold fold, weights, sha256, thresholds (24), seed, ..."""
+    """The manifest's content; ``folds`` items hold fold, weights, sha256, thresholds (C), seed, ..."""
     return {
         "format_version": FORMAT_VERSION,
-        "classes": list(CLASSES),
+        "classes": list(config.classes.codes),
         "preprocessing": preprocessing(config),
         "config": config.to_dict(),
         "seed": seed,
@@ -160,10 +160,15 @@ def load_manifest(model_dir: str | Path, check_weights: bool = True) -> dict:
     if version != FORMAT_VERSION:
         raise ModelDirError(f"{path}: format version {version!r}, but this ecgnet reads version {FORMAT_VERSION}; "
                             f"use the ecgnet release that wrote it or {RETRAIN}")
-    if manifest.get("classes") != list(CLASSES):
-        raise ModelDirError(f"{path}: its class list differs from this ecgnet's 24 classes (weights.csv); {RETRAIN}")
     try:
         config = Config.from_dict(manifest["config"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelDirError(f"{path}: malformed manifest ({error}); {RETRAIN}") from None
+    codes = list(config.classes.codes)
+    if manifest.get("classes") != codes:
+        raise ModelDirError(f"{path}: its class list differs from this ecgnet's {len(codes)} classes of the {config.challenge} "
+                            f"challenge (ecgnet/challenge/tables/{config.challenge}/weights.csv); {RETRAIN}")
+    try:
         folds = manifest["folds"]
         if manifest.get("preprocessing") != preprocessing(config):
             raise ValueError("preprocessing settings disagree with the config")
@@ -173,8 +178,8 @@ def load_manifest(model_dir: str | Path, check_weights: bool = True) -> dict:
             missing = [key for key in ("fold", "weights", "sha256", "thresholds") if key not in fold]
             if missing:
                 raise ValueError(f"a fold entry lacks {', '.join(missing)}")
-            if len(fold["thresholds"]) != len(CLASSES):
-                raise ValueError(f"fold {fold['fold']} has {len(fold['thresholds'])} thresholds, not {len(CLASSES)}")
+            if len(fold["thresholds"]) != len(codes):
+                raise ValueError(f"fold {fold['fold']} has {len(fold['thresholds'])} thresholds, not {len(codes)}")
     except (KeyError, TypeError, ValueError) as error:
         raise ModelDirError(f"{path}: malformed manifest ({error}); {RETRAIN}") from None
     if check_weights:

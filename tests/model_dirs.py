@@ -8,16 +8,18 @@ import torch
 
 from ecgnet.config import PRESETS, Config, SEResNetConfig
 from ecgnet.modeldir import build_manifest, save_weights, weights_name, write_manifest
-from ecgnet.network.model import SEResNet
+from ecgnet.network.model import SEResNet, network_for
 
 
 def random_model_dir(out: Path, folds: int = 3, config: Config = PRESETS["smoke"], threshold: float = 0.5) -> Path:
-    """``out`` as a model directory of ``folds`` untrained ``config`` networks (fold k seeded with k), thresholds ``threshold``."""
+    """``out`` as a model directory of ``folds`` untrained ``config`` networks (fold k seeded with k), thresholds ``threshold``
+    for each of the config's classes."""
     entries = []
     for k in range(folds):
         torch.manual_seed(k)
-        digest = save_weights(out / weights_name(k), SEResNet(config.network).state_dict())
-        entries.append({"fold": k, "weights": weights_name(k), "sha256": digest, "thresholds": [threshold] * 24})
+        digest = save_weights(out / weights_name(k), network_for(config).state_dict())
+        entries.append({"fold": k, "weights": weights_name(k), "sha256": digest,
+                        "thresholds": [threshold] * config.classes.num_classes})
     write_manifest(out, build_manifest(config, entries, {"fingerprint": "x"}, seed=0))
     return out
 

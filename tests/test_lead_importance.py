@@ -57,7 +57,7 @@ def results_dir(tmp_path_factory):
 
 def test_command_writes_the_24_by_12_table_and_heat_map(results_dir):
     assert main(["--quiet", "lead-importance", str(results_dir)]) == 0
-    importance, count = read_lead_importance(results_dir)
+    importance, count, _ = read_lead_importance(results_dir)
     assert importance.shape == (24, 12)
     assert count[ABBREVIATIONS.index("LBBB")] == 2 and count[ABBREVIATIONS.index("AF")] == 2
     assert np.isfinite(importance[ABBREVIATIONS.index("LBBB")]).all()

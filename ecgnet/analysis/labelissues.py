@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES
+from ecgnet.challenge.classes import ClassSet
 from ecgnet.fileio import OutOfFold, read_oof, write_csv
 
 LABEL_ISSUES_FILE = "label_issues.csv"
@@ -33,7 +33,7 @@ COLUMNS = ("record", "class", "code", "given_label", "probability", "label_quali
 
 @dataclass
 class LabelIssues:
-    """The ranking of every (record, class) label; arrays are (N, 24) in ``CLASSES`` order."""
+    """The ranking of every (record, class) label; arrays are (N, C) in the order of ``classes`` (the results' class set)."""
 
     records: list[str]
     labels: np.ndarray  # bool, as given
@@ -41,11 +41,12 @@ class LabelIssues:
     quality: np.ndarray  # float in [0, 1]
     is_issue: np.ndarray  # bool
     rank: np.ndarray  # int, 1 = most doubtful within the class
+    classes: ClassSet
 
     def rows(self) -> list[dict]:
         """One dict per (record, class), class by class, most doubtful first; keys ``COLUMNS`` + is_issue."""
         out = []
-        for c, (abbr, code) in enumerate(zip(ABBREVIATIONS, CLASSES)):
+        for c, (abbr, code) in enumerate(zip(self.classes.abbreviations, self.classes.codes)):
             for i in np.argsort(self.rank[:, c], kind="stable"):
                 out.append({"record": self.records[i], "class": abbr, "code": code,
                             "given_label": int(self.labels[i, c]), "probability": float(self.probabilities[i, c]),
@@ -71,10 +72,11 @@ def rank_label_issues(oof: OutOfFold) -> LabelIssues:
 
     labels = np.asarray(oof.labels, dtype=bool)
     probabilities = np.clip(np.asarray(oof.probabilities, dtype=np.float64), 0.0, 1.0)
-    if labels.shape != probabilities.shape or labels.ndim != 2 or labels.shape[1] != len(CLASSES):
-        raise ValueError(f"labels {labels.shape} and probabilities {probabilities.shape} must both be (N, {len(CLASSES)})")
+    count = oof.classes.num_classes
+    if labels.shape != probabilities.shape or labels.ndim != 2 or labels.shape[1] != count:
+        raise ValueError(f"labels {labels.shape} and probabilities {probabilities.shape} must both be (N, {count})")
     given = [list(np.flatnonzero(row)) for row in labels]
-    quality = np.asarray(get_label_quality_scores_per_class(given, probabilities), dtype=np.float64)  # (N, 24)
+    quality = np.asarray(get_label_quality_scores_per_class(given, probabilities), dtype=np.float64)  # (N, C)
     is_issue = np.zeros(labels.shape, dtype=bool)
     # Confident learning needs both given values in a class to estimate its noise rates.
     mixed = np.flatnonzero(labels.any(axis=0) & ~labels.all(axis=0))
@@ -82,7 +84,8 @@ def rank_label_issues(oof: OutOfFold) -> LabelIssues:
         sub = [list(np.flatnonzero(row[mixed])) for row in labels]
         masks = find_multilabel_issues_per_class(sub, probabilities[:, mixed], n_jobs=1)
         is_issue[:, mixed] = np.asarray(masks, dtype=bool)  # (N, len(mixed))
-    return LabelIssues(list(oof.records), labels, probabilities, quality, is_issue, _within_class_rank(quality, list(oof.records)))
+    return LabelIssues(list(oof.records), labels, probabilities, quality, is_issue, _within_class_rank(quality, list(oof.records)),
+                       oof.classes)
 
 
 def write_label_issues(results_dir: Path, issues: LabelIssues) -> Path:
@@ -101,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     """``python -m ecgnet label-issues``: write ``label_issues.csv`` into the results folder; exit 0."""
     issues = rank_label_issues(read_oof(args.results_dir))
     path = write_label_issues(args.results_dir, issues)
-    print(f"{len(issues.records)} records x {len(CLASSES)} classes ranked; cleanlab flags "
+    print(f"{len(issues.records)} records x {issues.classes.num_classes} classes ranked; cleanlab flags "
           f"{int(issues.is_issue.sum())} labels as likely wrong; written to {path}")
     for line in _top_table(issues, args.top):
         print(line)
@@ -112,7 +115,7 @@ def _top_table(issues: LabelIssues, top: int) -> list[str]:
     flat = np.argsort(issues.quality, axis=None, kind="stable")[:top]
     lines = ["| record | class | given | out-of-fold probability | label quality | flagged |", "|---|---|---:|---:|---:|---|"]
     for i, c in zip(*np.unravel_index(flat, issues.quality.shape)):
-        lines.append(f"| {issues.records[i]} | {ABBREVIATIONS[c]} | {int(issues.labels[i, c])} | "
+        lines.append(f"| {issues.records[i]} | {issues.classes.abbreviations[c]} | {int(issues.labels[i, c])} | "
                      f"{issues.probabilities[i, c]:.3f} | {issues.quality[i, c]:.3f} | {'yes' if issues.is_issue[i, c] else ''} |")
     return lines
 
@@ -120,13 +123,13 @@ def _top_table(issues: LabelIssues, top: int) -> list[str]:
 def _figure(issues: LabelIssues, path: Path) -> str:
     from ecgnet.analysis.plot import plt, save_figure  # matplotlib (Agg backend) only when a figure is drawn
 
-    x = np.arange(len(CLASSES))
+    x = np.arange(issues.classes.num_classes)
     given_1 = (issues.is_issue & issues.labels).sum(axis=0)
     given_0 = (issues.is_issue & ~issues.labels).sum(axis=0)
     fig, ax = plt.subplots(figsize=(13, 4))
     ax.bar(x, given_1, label="given 1, looks absent")
     ax.bar(x, given_0, bottom=given_1, label="given 0, looks present")
-    ax.set_xticks(x, ABBREVIATIONS, rotation=60)
+    ax.set_xticks(x, issues.classes.abbreviations, rotation=60)
     ax.set_ylabel("labels flagged by cleanlab")
     ax.set_title("Likely label issues per class (confident learning on out-of-fold probabilities)")
     ax.legend(fontsize=8)

@@ -9,9 +9,10 @@ probability is recorded. Because the leads are linearly dependent (III = II - I,
 augmented leads), a small drop means the lead was not needed *given the others*.
 
 Each record is scored by the fold model that never saw it (its ``fold`` in
-``oof_predictions.csv``), as in ``cv``. ``importance[c, l]`` (24 x 12) is the mean drop
-of class c's probability over the records labelled c; NaN for a class with none. It is
-written to ``lead_importance.csv`` (class, code, records, I..V6) and drawn as a heat map.
+``oof_predictions.csv``), as in ``cv``. ``importance[c, l]`` (C x 12, C the results' classes:
+24 for 2020, 26 for 2021) is the mean drop of class c's probability over the records labelled c;
+NaN for a class with none. It is written to ``lead_importance.csv`` (class, code, records,
+I..V6) and drawn as a heat map.
 """
 from __future__ import annotations
 
@@ -23,10 +24,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ecgnet.analysis.plot import save_figure
-from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES, NUM_CLASSES
+from ecgnet.challenge.classes import ClassSet
 from ecgnet.console import progress
 from ecgnet.errors import RecordError
-from ecgnet.fileio import SUMMARY_FILE, check_results_dir, read_oof, read_summary, write_csv
+from ecgnet.fileio import SUMMARY_FILE, check_results_dir, class_set_of_columns, read_oof, read_summary, write_csv
 from ecgnet.leads import LEADS
 from ecgnet.records.reader import read_record
 
@@ -40,7 +41,7 @@ LEAD_IMPORTANCE_FIGURE = "lead_importance.png"
 
 
 def occlusion_drops(model: "torch.nn.Module", windows: np.ndarray, demographics: np.ndarray, batch: int = 64) -> np.ndarray:
-    """(12, 24): window-mean probability with every lead minus that with lead l zeroed, for one record.
+    """(12, C): window-mean probability with every lead minus that with lead l zeroed, for one record.
 
     ``windows`` (P, 12, L) mV as ``ensemble.record_inputs`` gives them; at most ``batch`` windows per forward pass.
     """
@@ -49,7 +50,7 @@ def occlusion_drops(model: "torch.nn.Module", windows: np.ndarray, demographics:
     windows = np.asarray(windows, dtype=np.float32)
     count = len(windows)
     total = (len(LEADS) + 1) * count  # variant 0: nothing occluded; variant v: lead v - 1 zeroed
-    sums = np.zeros((len(LEADS) + 1, NUM_CLASSES))
+    sums = None
     d = torch.from_numpy(np.repeat(np.asarray(demographics, dtype=np.float32)[None], batch, axis=0)).to(_device(model))
     model.eval()
     # Variants of all windows share batches: a few large forward passes cost far less than many small ones.
@@ -60,6 +61,7 @@ def occlusion_drops(model: "torch.nn.Module", windows: np.ndarray, demographics:
         x[occluded, variant[occluded] - 1] = 0.0
         with torch.inference_mode():
             p = torch.sigmoid(model(torch.from_numpy(x).to(_device(model)), d[:len(x)])).float().cpu().numpy()
+        sums = np.zeros((len(LEADS) + 1, p.shape[1])) if sums is None else sums
         np.add.at(sums, variant, p)
     means = sums / count
     return means[0][None, :] - means[1:]
@@ -73,21 +75,22 @@ def _fold_models(results_dir: Path) -> tuple[dict[int, "torch.nn.Module"], Confi
     from ecgnet.config import Config
     from ecgnet.device import choose_device
     from ecgnet.modeldir import load_manifest, load_weights
-    from ecgnet.network.model import SEResNet
+    from ecgnet.network.model import network_for
 
     manifest = load_manifest(results_dir)
     config = Config.from_dict(manifest["config"])
     device = choose_device()
     models = {}
     for entry in manifest["folds"]:
-        model = SEResNet(config.network)
+        model = network_for(config)
         model.load_state_dict(load_weights(results_dir, entry))
         models[int(entry["fold"])] = model.to(device).eval()
     return models, config
 
 
-def lead_importance(results_dir: Path, data_dir: Path, max_records: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(importance (24, 12) mean probability drop over each class's labelled records, records per class (24,))."""
+def lead_importance(results_dir: Path, data_dir: Path, max_records: int | None = None, seed: int = 0
+                    ) -> tuple[np.ndarray, np.ndarray, ClassSet]:
+    """(importance (C, 12) mean probability drop over each class's labelled records, records per class (C,), the classes)."""
     from ecgnet.inference.ensemble import record_inputs
 
     oof = read_oof(results_dir)
@@ -95,7 +98,7 @@ def lead_importance(results_dir: Path, data_dir: Path, max_records: int | None =
     chosen = np.arange(len(oof.records))
     if max_records is not None and max_records < len(chosen):
         chosen = np.sort(np.random.default_rng(seed).choice(chosen, max_records, replace=False))
-    total, count = np.zeros((NUM_CLASSES, len(LEADS))), np.zeros(NUM_CLASSES)
+    total, count = np.zeros((oof.classes.num_classes, len(LEADS))), np.zeros(oof.classes.num_classes)
     for i in progress(chosen, "lead occlusion", unit="record"):
         header = data_dir / f"{oof.records[i]}.hea"
         if not header.is_file():
@@ -108,26 +111,28 @@ def lead_importance(results_dir: Path, data_dir: Path, max_records: int | None =
         total[labelled] += occlusion_drops(models[int(oof.folds[i])], windows, demo, config.inference_batch).T[labelled]
         count += labelled
     with np.errstate(invalid="ignore", divide="ignore"):
-        return total / count[:, None], count
+        return total / count[:, None], count, oof.classes
 
 
-def write_lead_importance(results_dir: Path, importance: np.ndarray, count: np.ndarray) -> Path:
-    """``RESULTS_DIR/lead_importance.csv``: per class, records scored and the importance (24, 12) of each lead; its path."""
-    rows = ([abbr, code, int(count[c]), *(repr(float(v)) for v in importance[c])] for c, (abbr, code) in enumerate(zip(ABBREVIATIONS, CLASSES)))
+def write_lead_importance(results_dir: Path, importance: np.ndarray, count: np.ndarray, classes: ClassSet) -> Path:
+    """``RESULTS_DIR/lead_importance.csv``: per class of ``classes``, records scored and the importance (C, 12) of each lead; its path."""
+    rows = ([abbr, code, int(count[c]), *(repr(float(v)) for v in importance[c])]
+            for c, (abbr, code) in enumerate(zip(classes.abbreviations, classes.codes)))
     return write_csv(Path(results_dir) / LEAD_IMPORTANCE_FILE, ["class", "code", "records", *LEADS], rows)
 
 
-def read_lead_importance(results_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(importance (24, 12) per class and lead, records (24,)) from ``lead_importance.csv``; ValueError for other classes."""
-    with open(Path(results_dir) / LEAD_IMPORTANCE_FILE, newline="") as handle:
+def read_lead_importance(results_dir: Path) -> tuple[np.ndarray, np.ndarray, ClassSet]:
+    """(importance (C, 12) per class and lead, records (C,), the classes) from ``lead_importance.csv``; ValueError when its
+    rows are not a known class set's classes."""
+    path = Path(results_dir) / LEAD_IMPORTANCE_FILE
+    with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    if [r["code"] for r in rows] != list(CLASSES):
-        raise ValueError(f"{Path(results_dir) / LEAD_IMPORTANCE_FILE}: its classes are not the 24 scored classes")
-    return np.array([[float(r[lead]) for lead in LEADS] for r in rows]), np.array([int(r["records"]) for r in rows])
+    classes = class_set_of_columns(path, [r["code"] for r in rows])
+    return np.array([[float(r[lead]) for lead in LEADS] for r in rows]), np.array([int(r["records"]) for r in rows]), classes
 
 
-def heat_map(importance: np.ndarray, count: np.ndarray, path: Path) -> str:
-    """Draw the 24 x 12 heat map (classes x leads) and return the file's name."""
+def heat_map(importance: np.ndarray, count: np.ndarray, classes: ClassSet, path: Path) -> str:
+    """Draw the C x 12 heat map (classes x leads) and return the file's name."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -137,7 +142,7 @@ def heat_map(importance: np.ndarray, count: np.ndarray, path: Path) -> str:
     fig, ax = plt.subplots(figsize=(7.5, 9))
     image = ax.imshow(np.ma.masked_invalid(importance), cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
     ax.set_xticks(range(len(LEADS)), LEADS)
-    ax.set_yticks(range(NUM_CLASSES), [f"{a} (n={int(n)})" for a, n in zip(ABBREVIATIONS, count)], fontsize=8)
+    ax.set_yticks(range(classes.num_classes), [f"{a} (n={int(n)})" for a, n in zip(classes.abbreviations, count)], fontsize=8)
     ax.set_title("Lead occlusion: drop in the class probability\nwhen one lead is zeroed (labelled records)", fontsize=10)
     fig.colorbar(image, ax=ax, shrink=0.6, label="mean probability drop")
     return save_figure(fig, path, dpi=110, tight=True).name
@@ -161,9 +166,9 @@ def run(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"{results_dir / SUMMARY_FILE}: missing, so {results_dir} is not a cv result; "
                                     f"run `python -m ecgnet cv DATA_DIR --out {results_dir}` first, or pass --data")
         data_dir = Path(read_summary(results_dir)["data_dir"])
-    importance, count = lead_importance(results_dir, data_dir, args.max_records, args.seed)
-    path = write_lead_importance(results_dir, importance, count)
-    name = heat_map(importance, count, results_dir / LEAD_IMPORTANCE_FIGURE)
+    importance, count, classes = lead_importance(results_dir, data_dir, args.max_records, args.seed)
+    path = write_lead_importance(results_dir, importance, count, classes)
+    name = heat_map(importance, count, classes, results_dir / LEAD_IMPORTANCE_FIGURE)
     print(f"lead importance of {int(count.sum())} labels: {path} and {results_dir / name}")
     return 0
 
@@ -173,8 +178,8 @@ def report_section(results_dir: Path, figure_dir: Path) -> list[str]:
     if not (Path(results_dir) / LEAD_IMPORTANCE_FILE).is_file():
         return ["## Lead importance", "", f"Not computed yet: `python -m ecgnet lead-importance {results_dir}` "
                 "(it re-reads the records and runs every fold model 13 times per record).", ""]
-    importance, count = read_lead_importance(results_dir)
-    name = heat_map(importance, count, Path(figure_dir) / LEAD_IMPORTANCE_FIGURE)
+    importance, count, classes = read_lead_importance(results_dir)
+    name = heat_map(importance, count, classes, Path(figure_dir) / LEAD_IMPORTANCE_FIGURE)
     return ["## Lead importance", "", "Mean drop of each class's probability when one lead is set to zero, over the "
             "records labelled with the class, each scored by its out-of-fold model (lead occlusion: the SE gates act on "
             f"channels that mix all leads). Values in [`{LEAD_IMPORTANCE_FILE}`]({LEAD_IMPORTANCE_FILE}).", "",

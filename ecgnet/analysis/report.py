@@ -26,7 +26,6 @@ from ecgnet.analysis.labelissues import report_section as label_issue_section  #
 from ecgnet.analysis.leadimportance import report_section as lead_importance_section  # noqa: E402
 from ecgnet.analysis.plot import save_figure  # noqa: E402
 from ecgnet.challenge import metrics
-from ecgnet.challenge.classes import ABBREVIATIONS, NUM_CLASSES, load_weights  # noqa: E402
 from ecgnet.challenge.thresholds import top_class_mask  # noqa: E402
 from ecgnet.config import COMPUTE_ONLY, PRESETS  # noqa: E402
 from ecgnet.fileio import (  # noqa: E402
@@ -98,14 +97,15 @@ def _save(fig: plt.Figure, path: Path) -> str:
     return save_figure(fig, path, dpi=110, tight=True).name
 
 
-def _figure_per_class(stats: dict[str, np.ndarray], thresholds_mean: np.ndarray | None, path: Path) -> str:
-    x = np.arange(NUM_CLASSES)
+def _figure_per_class(abbreviations: tuple[str, ...], stats: dict[str, np.ndarray], thresholds_mean: np.ndarray | None,
+                      path: Path) -> str:
+    x = np.arange(len(abbreviations))
     fig, ax = plt.subplots(figsize=(13, 4.8))
     for offset, name in zip((-0.3, -0.1, 0.1, 0.3), ("sensitivity", "specificity", "F1", "AUROC")):
         ax.bar(x + offset, np.nan_to_num(stats[name]), width=0.2, label=name)
     if thresholds_mean is not None:
         ax.plot(x, thresholds_mean, "k_", markersize=14, label="mean threshold")
-    ax.set_xticks(x, ABBREVIATIONS, rotation=60)
+    ax.set_xticks(x, abbreviations, rotation=60)
     ax.set_ylim(0, 1.05)
     ax.set_title("Per-class results (out-of-fold; a missing bar is 0 or undefined)", pad=24)
     # Above the axes, where no bar can be: inside, every placement covers some class's bars.
@@ -114,16 +114,22 @@ def _figure_per_class(stats: dict[str, np.ndarray], thresholds_mean: np.ndarray 
     return _save(fig, path)
 
 
-def _curve_title(c: int, positives: np.ndarray, stats: dict[str, np.ndarray], kind: str) -> str:
+def _curve_title(name: str, positives: np.ndarray, stats: dict[str, np.ndarray], c: int, kind: str) -> str:
     area = ("AUROC", stats["AUROC"][c]) if kind == "roc" else ("AUPRC", stats["AUPRC"][c])
-    return f"{ABBREVIATIONS[c]} n={int(positives.sum())}, {area[0]} {_fmt(area[1])}"
+    return f"{name} n={int(positives.sum())}, {area[0]} {_fmt(area[1])}"
+
+
+CURVE_COLUMNS = 6  # panels per row of the curve figures: 4 rows for 2020's 24 classes, 5 for 2021's 26
 
 
 def _figure_curves(oof: OutOfFold, stats: dict[str, np.ndarray], path: Path, kind: str) -> str:
-    fig, axes = plt.subplots(4, 6, figsize=(15, 10), sharex=True, sharey=True)
-    for c, ax in enumerate(axes.ravel()):
+    rows = -(-oof.classes.num_classes // CURVE_COLUMNS)
+    fig, axes = plt.subplots(rows, CURVE_COLUMNS, figsize=(15, 2.5 * rows), sharex=True, sharey=True)
+    for ax in axes.ravel()[oof.classes.num_classes:]:
+        ax.set_visible(False)
+    for c, (name, ax) in enumerate(zip(oof.classes.abbreviations, axes.ravel())):
         positives = oof.labels[:, c]
-        ax.set_title(_curve_title(c, positives, stats, kind), fontsize=9)
+        ax.set_title(_curve_title(name, positives, stats, c, kind), fontsize=9)
         if positives.all() or not positives.any():
             ax.text(0.5, 0.5, "undefined", ha="center", va="center", fontsize=8)
             continue
@@ -163,10 +169,10 @@ def _annotate_cells(ax: plt.Axes, values: np.ndarray, colour_fraction: np.ndarra
 
 
 def confusion_figure(oof: OutOfFold) -> plt.Figure:
-    """The "Where the reward is lost" figure: two 24 x 24 panels, one above the other (top: the challenge's modified
+    """The "Where the reward is lost" figure: two C x C panels, one above the other (top: the challenge's modified
     confusion matrix A; bottom: the reward lost, A x (1 - W)), each cell printing its value at ``CELL_FONT_PT``."""
     matrix = metrics.modified_confusion_matrix(oof.labels, oof.outputs)
-    lost = matrix * (1.0 - load_weights())
+    lost = matrix * (1.0 - oof.classes.weights)
     row_sums = matrix.sum(axis=1, keepdims=True)
     # Per row: the normal class holds most records, so one shared scale hides every other row; a square-root
     # scale because a row spreads over up to 24 output classes, so the fractions that matter are small.
@@ -183,12 +189,12 @@ def confusion_figure(oof: OutOfFold) -> plt.Figure:
          "fraction of the row (square-root scale)"),
         (axes[1], shown_lost, log_norm, "magma", "Reward lost: A x (1 - W), log colour scale\n(cells: lost reward, in records; k: thousands)", "lost reward (log scale)"),
     )
-    true_counts = oof.labels.sum(axis=0)
+    true_counts, names, count = oof.labels.sum(axis=0), oof.classes.abbreviations, oof.classes.num_classes
     for ax, data, norm, cmap, title, bar_label in panels:
         image = ax.imshow(data, cmap=cmap, norm=norm)
         _annotate_cells(ax, matrix if ax is axes[0] else lost, np.asarray(norm(data)))
-        ax.set_xticks(range(NUM_CLASSES), ABBREVIATIONS, rotation=90, fontsize=9)
-        ax.set_yticks(range(NUM_CLASSES), [f"{name} ({int(n)})" for name, n in zip(ABBREVIATIONS, true_counts)], fontsize=9)
+        ax.set_xticks(range(count), names, rotation=90, fontsize=9)
+        ax.set_yticks(range(count), [f"{name} ({int(n)})" for name, n in zip(names, true_counts)], fontsize=9)
         ax.set_xlabel("output class", fontsize=11)
         ax.set_ylabel("true class (positive records)", fontsize=11)
         ax.set_title(title, fontsize=12)
@@ -207,7 +213,8 @@ def global_threshold_curve(oof: OutOfFold, steps: int = 101) -> tuple[np.ndarray
     """
     grid = np.linspace(0.0, 1.0, steps)
     candidates = (oof.probabilities[None] >= grid[:, None, None]) | top_class_mask(oof.probabilities)[None]
-    return grid, np.asarray(metrics.ChallengeMetric(oof.labels).score(candidates))
+    metric = metrics.ChallengeMetric(oof.labels, oof.classes.weights, oof.classes.normal_index)
+    return grid, np.asarray(metric.score(candidates))
 
 
 def _figure_thresholds(oof: OutOfFold, held_out_global: float | None, path: Path) -> str:
@@ -274,7 +281,8 @@ def preset_of(config: dict) -> tuple[str, list[str]]:
     identity = {key: value for key, value in config.items() if key not in COMPUTE_ONLY}
 
     def changed(name: str) -> list[str]:
-        return sorted(key for key, value in PRESETS[name].training_identity().items() if identity.get(key, value) != value)
+        preset = {key: value for key, value in PRESETS[name].to_dict().items() if key not in COMPUTE_ONLY}
+        return sorted(key for key, value in preset.items() if identity.get(key, value) != value)
 
     name = min(PRESETS, key=lambda preset: len(changed(preset)))
     return name, changed(name)
@@ -355,13 +363,14 @@ def _code_and_time(results_dir: Path, manifest: dict) -> list[str]:
 def _data_lines(oof: OutOfFold, summary: dict) -> list[str]:
     sources = ", ".join(f"{source or '(no prefix)'} {oof.sources.count(source)}" for source in sorted(set(oof.sources)))
     counts = oof.labels.sum(axis=0)
-    missing = [name for name, n in zip(ABBREVIATIONS, counts) if n == 0]
+    missing = [name for name, n in zip(oof.classes.abbreviations, counts) if n == 0]
     unreadable = summary.get("unreadable_records")
     return [
         f"| data | {summary.get('data_dir', 'directory not recorded')}: {len(oof.records)} labelled records in "
         f"{len(np.unique(oof.folds))} folds ({'?' if unreadable is None else unreadable} unreadable); per source: {sources} |",
-        f"| labels | {int(counts.sum())} positive labels ({counts.sum() / len(oof.records):.2f} per record); positive records "
-        f"per class in the column n below; classes without any: {', '.join(missing) or 'none'} |",
+        f"| labels | the {oof.classes.name} challenge's {oof.classes.num_classes} classes; {int(counts.sum())} positive labels "
+        f"({counts.sum() / len(oof.records):.2f} per record); positive records per class in the column n below; classes "
+        f"without any: {', '.join(missing) or 'none'} |",
     ]
 
 
@@ -398,7 +407,8 @@ def header_lines(results_dir: Path, oof: OutOfFold, summary: dict) -> list[str]:
 
 
 def _summary_lines(oof: OutOfFold, summary: dict) -> list[str]:
-    pooled = metrics.with_sensitivity_specificity(oof.labels, oof.outputs, oof.probabilities)
+    pooled = metrics.with_sensitivity_specificity(oof.labels, oof.outputs, oof.probabilities, oof.classes.weights,
+                                                  oof.classes.normal_index)
     lines = [
         "| metric | pooled out-of-fold |",
         "|---|---:|",
@@ -444,10 +454,11 @@ def by_source_lines(summary: dict) -> list[str]:
     return lines
 
 
-def _per_class_table(counts: np.ndarray, stats: dict[str, np.ndarray], thresholds_mean: np.ndarray | None) -> list[str]:
+def _per_class_table(abbreviations: tuple[str, ...], counts: np.ndarray, stats: dict[str, np.ndarray],
+                     thresholds_mean: np.ndarray | None) -> list[str]:
     lines = ["| class | n | prevalence | sensitivity | specificity | F1 | AUROC | AUPRC | threshold |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for c, name in enumerate(ABBREVIATIONS):
+    for c, name in enumerate(abbreviations):
         threshold = _fmt(thresholds_mean[c]) if thresholds_mean is not None else "n/a"
         cells = " | ".join(_fmt(stats[key][c]) for key in ("prevalence", "sensitivity", "specificity", "F1", "AUROC", "AUPRC"))
         lines.append(f"| {name} | {counts[c]} | {cells} | {threshold} |")
@@ -467,9 +478,9 @@ def render_report(results_dir: Path) -> Path:
     lines += _summary_lines(oof, summary)
     stats = metrics.per_class(oof.labels, oof.outputs, oof.probabilities)
     lines += ["", *by_source_lines(summary)]
-    lines += ["## Per class", "", *_per_class_table(oof.labels.sum(axis=0), stats, thresholds_mean), ""]
+    lines += ["## Per class", "", *_per_class_table(oof.classes.abbreviations, oof.labels.sum(axis=0), stats, thresholds_mean), ""]
     sections = [
-        ("Per-class bars", _figure_per_class(stats, thresholds_mean, figures / "per_class.png")),
+        ("Per-class bars", _figure_per_class(oof.classes.abbreviations, stats, thresholds_mean, figures / "per_class.png")),
         ("ROC curves", _figure_curves(oof, stats, figures / "roc.png", "roc")),
         ("Precision-recall curves", _figure_curves(oof, stats, figures / "pr.png", "pr")),
         ("Where the reward is lost", _figure_confusion(oof, figures / "confusion.png")),

@@ -265,8 +265,10 @@ def challenge_metric(y_true: np.ndarray, y_pred: np.ndarray, weights: np.ndarray
     return float(ChallengeMetric(y_true, weights, normal_index).score(y_pred))
 
 
-def compute_all(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray) -> dict[str, float]:
-    """The seven values of the official scores file from (N, C) arrays, keyed by ``METRIC_NAMES`` in that order."""
+def compute_all(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray, weights: np.ndarray | None = None,
+                normal_index: int | None = None) -> dict[str, float]:
+    """The seven values of the official scores file from (N, C) arrays, keyed by ``METRIC_NAMES`` in that order
+    (the challenge metric with ``weights`` and ``normal_index``, as ``challenge_metric``)."""
     auroc, auprc, _, _ = auroc_auprc(y_true, y_score)
     f_beta, g_beta = beta_measures(y_true, y_pred)
     values = (
@@ -276,14 +278,15 @@ def compute_all(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray) -> 
         f_measure(y_true, y_pred)[0],
         f_beta,
         g_beta,
-        challenge_metric(y_true, y_pred),
+        challenge_metric(y_true, y_pred, weights, normal_index),
     )
     return dict(zip(METRIC_NAMES, values))
 
 
-def with_sensitivity_specificity(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray) -> dict[str, float]:
-    """``compute_all`` plus the seed paper's sensitivity and specificity (macro over classes)."""
-    values = compute_all(y_true, y_pred, y_score)
+def with_sensitivity_specificity(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray, weights: np.ndarray | None = None,
+                                 normal_index: int | None = None) -> dict[str, float]:
+    """``compute_all`` (same arguments) plus the seed paper's sensitivity and specificity (macro over classes)."""
+    values = compute_all(y_true, y_pred, y_score, weights, normal_index)
     sensitivity, specificity = sensitivity_specificity(y_true, y_pred)
     values["Sensitivity"] = _nanmean(sensitivity)
     values["Specificity"] = _nanmean(specificity)

@@ -2,8 +2,12 @@
 
 ``SEResNet(SEResNetConfig())`` maps a batch of 12-lead windows ``(B, 12, L)`` in mV at
 ``signal.TARGET_FS`` (257 Hz) and the demographics vector ``(B, 5)``
-(``signal.encode_demographics``) to 24 logits, one per scored SNOMED CT class. With the
-default settings it is the seed's network, 8,837,060 parameters:
+(``signal.encode_demographics``) to 24 logits, one per scored SNOMED CT class of 2020. With the
+default settings it is the seed's network, 8,837,060 parameters. ``network_for(config)``
+builds the network a ``config.Config`` describes: C logits for its class set (26 for
+2021) and, for a model of reduced lead sets, side features ``(B, 17)``: the five
+demographic values, then the 12-value lead-presence vector (``leads.presence``; absent
+leads are zero in the windows).
 
 - Zhao Z, Fang H, Relton SD, et al. "Adaptive lead weighted ResNet trained with
   different duration signals for classifying 12-lead ECGs". Computing in Cardiology
@@ -32,10 +36,11 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torch.utils.flop_counter import FlopCounterMode
 
 from ecgnet.challenge.classes import NUM_CLASSES
-from ecgnet.config import SEResNetConfig
+from ecgnet.config import Config, SEResNetConfig
+from ecgnet.leads import LEADS
 from ecgnet.signal import DEMOGRAPHIC_FEATURES, WINDOW
 
-LEADS_IN = 12
+LEADS_IN = len(LEADS)
 DEMOGRAPHIC_EMBEDDING = 10
 
 
@@ -96,9 +101,13 @@ def _blocks(network: SEResNetConfig) -> Iterator[BasicBlock]:
 
 
 class SEResNet(nn.Module):
-    """Stem, the stages of basic blocks, global average pool, then the pooled features with the age/sex embedding."""
+    """Stem, the stages of basic blocks, global average pool, then the pooled features with the age/sex embedding.
 
-    def __init__(self, network: SEResNetConfig | None = None):
+    ``num_classes`` logits; ``side_features`` inputs to the age/sex branch (5, or 17 with the lead-presence vector).
+    """
+
+    def __init__(self, network: SEResNetConfig | None = None, num_classes: int = NUM_CLASSES,
+                 side_features: int = DEMOGRAPHIC_FEATURES):
         super().__init__()
         network = network or SEResNetConfig()
         self.network = network
@@ -111,17 +120,24 @@ class SEResNet(nn.Module):
         )
         # One flat Sequential (not one per stage): the state-dict keys stay those of saved weights.
         self.stages = nn.Sequential(*_blocks(network))
-        self.demographics = nn.Linear(DEMOGRAPHIC_FEATURES, DEMOGRAPHIC_EMBEDDING)
+        self.demographics = nn.Linear(side_features, DEMOGRAPHIC_EMBEDDING)
         features = width * 2 ** (len(network.blocks) - 1)
-        self.head = nn.Linear(features + DEMOGRAPHIC_EMBEDDING, NUM_CLASSES)
+        self.head = nn.Linear(features + DEMOGRAPHIC_EMBEDDING, num_classes)
         for module in self.modules():
             if isinstance(module, nn.Conv1d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, signal: torch.Tensor, demographics: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, 24)`` from windows ``(B, 12, L)`` (any L >= 1) and demographics ``(B, 5)``."""
+        """Logits ``(B, C)`` from windows ``(B, 12, L)`` (any L >= 1) and side features ``(B, 5)`` (or ``(B, 17)``)."""
         features = self.stages(self.stem(signal)).mean(dim=2)
         return self.head(torch.cat([features, self.demographics(demographics)], dim=1))
+
+
+def network_for(config: Config) -> SEResNet:
+    """A fresh network for ``config``: ``config.network``'s layers, ``config.classes``' logits, the lead-presence
+    input when ``config.lead_presence``."""
+    side = DEMOGRAPHIC_FEATURES + (LEADS_IN if config.lead_presence else 0)
+    return SEResNet(config.network, config.classes.num_classes, side)
 
 
 def _folded_conv2d(conv: nn.Conv1d, norm: nn.BatchNorm1d) -> nn.Conv2d:
@@ -152,7 +168,7 @@ class _InferenceBlock(nn.Module):
 
 
 class InferenceSEResNet(nn.Module):
-    """An inference-only form of a trained ``SEResNet``: the same logits ``(B, 24)`` to float tolerance, faster on the CPU.
+    """An inference-only form of a trained ``SEResNet``: the same logits ``(B, C)`` to float tolerance, faster on the CPU.
 
     Each convolution absorbs the batch norm after it (its running statistics: eval
     mode), and runs as a 2-D convolution with a (1, k) kernel on channels-last tensors
@@ -172,7 +188,7 @@ class InferenceSEResNet(nn.Module):
         self.eval()
 
     def forward(self, signal: torch.Tensor, demographics: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, 24)`` from windows ``(B, 12, L)`` and demographics ``(B, 5)``, as ``SEResNet.forward``."""
+        """Logits ``(B, C)`` from windows ``(B, 12, L)`` and side features, as ``SEResNet.forward``."""
         x = signal.unsqueeze(2).contiguous(memory_format=torch.channels_last)
         features = self.stages(self.pool(torch.relu(self.stem(x)))).mean(dim=(2, 3))
         return self.head(torch.cat([features, self.demographics(demographics)], dim=1))

@@ -2,12 +2,18 @@
 
 The clinical criteria are built in, not left to chance: the QRS duration is set to a
 target range per conduction class (normal 60-78 ms, LAnFB 90-112, IRBBB 94-106,
-NSIVCB 118-150, CRBBB 125-160, LBBB 135-180, paced 140-190, PVC 130-180 ms), the
+NSIVCB 118-150, CRBBB 125-160, BBB 125-165, LBBB 135-180, paced 140-190, PVC 130-180 ms), the
 frontal QRS axis (net area in I and aVF) to -20..+82 degrees, LAD -40..-75 (LAnFB
 -50..-80), RAD +100..+160, and the QRS amplitude to a largest limb-lead
 peak-to-peak of 0.8-2.2 mV (raised up to 3 mV to reach 1.2 mV in some chest lead), or 0.28-0.45 mV
 for LQRSV. Everything else (heart orientation, wave amplitudes and widths) varies
 between subjects.
+
+The two classes new in 2021: BBB (bundle branch block, 6374002) is a wide QRS with a
+notched R and neither bundle's pattern (no rSR' in V1, the T not opposed to the QRS);
+PRWP (poor R-wave progression, 365413008) turns the main QRS force backwards and shrinks
+the septal force, so the R wave stays small from V1 to V4 instead of growing (V3 and V4
+read mostly the anterior-posterior axis, ``dipole.LEAD_MATRIX``).
 
 The durations are the generator's own measure (4 % of the peak spatial magnitude,
 ``_duration``), which reads 10-15 ms shorter than a slope-based delineation of the
@@ -29,6 +35,7 @@ QRS_DURATION = {  # seconds, by conduction pattern
     "IRBBB": (0.094, 0.106),
     "NSIVCB": (0.118, 0.150),
     "CRBBB": (0.125, 0.160),
+    "BBB": (0.125, 0.165),
     "LBBB": (0.135, 0.180),
     "paced": (0.140, 0.190),
     "pvc": (0.130, 0.180),
@@ -39,6 +46,8 @@ MIN_CHEST_P2P = 1.2
 MAX_LIMB_P2P = 3.0
 QTC = {"normal": (0.37, 0.44), "LQT": (0.48, 0.56)}  # Fridericia-corrected QT, seconds
 _TEMPLATE_FS = 1000.0
+PRWP_BACKWARD = np.array([0.0, 0.0, 0.9])  # added to the main QRS force's direction (Z: to the back) in PRWP
+PRWP_SEPTAL = 0.3  # the septal force's scale in PRWP
 
 
 def _unit(v: np.ndarray | list[float]) -> np.ndarray:
@@ -111,7 +120,7 @@ def _t_wave(direction: np.ndarray, amplitude: float, rng: np.random.Generator) -
 
 
 def _conduction(labels: frozenset[str]) -> str:
-    for name in ("LBBB", "CRBBB", "NSIVCB", "IRBBB", "LAnFB"):
+    for name in ("LBBB", "CRBBB", "BBB", "NSIVCB", "IRBBB", "LAnFB"):
         if name in labels:
             return name
     return "normal"
@@ -130,6 +139,9 @@ def _conducted_qrs(kind: str, labels: frozenset[str], rng: np.random.Generator) 
         fixed.append((0.014, 0.007, 0.007, np.array([-0.1, 0.3, -0.05]) * rng.uniform(0.5, 1.0)))
         septal = None
         terminal_s = (0.066, 0.009, 0.01, jitter([-0.2, -0.2, 0.5]) * 0.2)
+    if "PRWP" in labels:  # the R fails to grow across V1-V4: a main force turned backwards, a small septal one
+        main = (*main[:3], _unit(main[3] + PRWP_BACKWARD))
+        septal = septal if septal is None else (*septal[:3], septal[3] * PRWP_SEPTAL)
     if kind == "LBBB":
         rows = [(0.030, 0.016, 0.018, jitter([0.35, 0.15, 0.6]) * 0.8), (0.080, 0.020, 0.020, jitter([0.6, 0.0, 0.45]))]
     elif kind in ("CRBBB", "IRBBB"):
@@ -140,6 +152,9 @@ def _conducted_qrs(kind: str, labels: frozenset[str], rng: np.random.Generator) 
                 (*r_prime, jitter([-0.5, 0.1, -0.7]) * size)]
         if septal is not None:
             rows.insert(0, septal)
+    elif kind == "BBB":  # the main force in two humps (a notched R), then the terminal force
+        rows = [(0.032, 0.012, 0.010, main[3] * 0.8), (0.072, 0.013, 0.015, jitter(main[3]) * 0.8), terminal_s]
+        rows += [septal] if septal is not None else []
     else:  # normal, NSIVCB, LAnFB
         rows = [main, terminal_s] + ([septal] if septal is not None else [])
         if kind == "NSIVCB":

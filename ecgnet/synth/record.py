@@ -1,4 +1,10 @@
-"""One synthetic record in memory: labels, subject, beats, dipole, leads and noise."""
+"""One synthetic record in memory: labels, subject, beats, dipole, leads and noise.
+
+A record of 2021 data (``challenge="2021"``) is the 2020 record of the same (seed, index)
+with, now and then, one of the classes new in 2021 added (``labels.NEW_IN_2021``), drawn
+from a stream of its own: 2020 data stay what they were, and a 2021 record differs from
+its 2020 twin only where a new class was drawn.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -7,10 +13,10 @@ from functools import cache
 
 import numpy as np
 
-from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES, abbreviation, canonical_code
+from ecgnet.challenge.classes import ABBREVIATIONS, CLASS_SETS, CLASSES, DEFAULT_CLASS_SET, abbreviation, canonical_code
 from ecgnet.synth import tables
 from ecgnet.synth.dipole import Lobes, project, render
-from ecgnet.synth.labels import CODE, make_consistent
+from ecgnet.synth.labels import CODE, KNOWN, NEW_IN_2021, make_consistent
 from ecgnet.synth.morphology import Heart, Wave, make_heart
 from ecgnet.synth.noise import make_noise
 from ecgnet.synth.profiles import Profile
@@ -30,11 +36,19 @@ def label_table() -> tuple[tuple[frozenset[str], ...], np.ndarray]:
     return tuple(sets), weights / weights.sum()
 
 
+# Each class new in 2021 is added to this fraction of 2021 records: about 6 times the real share (BBB 522 and PRWP
+# 638 of the 88,253 records of 2021; its dx_mapping_scored.csv), so that a demo-size set holds some of each.
+NEW_CLASS_RATE = 0.04
+# Their age and sex follow the nearest 2020 class's records (2020's labels have none of them).
+DEMOGRAPHIC_STAND_IN = {"BBB": "NSIVCB", "PRWP": "QAb"}
+
+
 @cache
 def _marginals() -> dict[str, float]:
     sets, p = label_table()
     kept = tables.KEPT_FRACTION
-    return {a: kept * float(sum(pi for s, pi in zip(sets, p) if a in s)) + tables.TAIL_DEFICIT[a] / 100 for a in ABBREVIATIONS}
+    marginals = {a: kept * float(sum(pi for s, pi in zip(sets, p) if a in s)) + tables.TAIL_DEFICIT[a] / 100 for a in ABBREVIATIONS}
+    return {**marginals, **dict.fromkeys(NEW_IN_2021, NEW_CLASS_RATE)}
 
 
 def sample_labels(rng: np.random.Generator) -> frozenset[str]:
@@ -48,10 +62,16 @@ def sample_labels(rng: np.random.Generator) -> frozenset[str]:
     return labels
 
 
+def with_new_classes(labels: frozenset[str], rng: np.random.Generator) -> frozenset[str]:
+    """``labels`` with each class new in 2021 added at ``NEW_CLASS_RATE`` (drawn from ``rng``), made consistent again."""
+    added = {name for name in NEW_IN_2021 if rng.random() < NEW_CLASS_RATE}
+    return make_consistent(labels | added) if added else labels
+
+
 def sample_demographics(labels: frozenset[str], rng: np.random.Generator) -> tuple[float | None, str]:
     """Age (None when missing) and sex, following the real records of the set's rarest class."""
     rarest = min(labels, key=lambda a: _marginals()[a])
-    mean, sd, male = tables.DEMOGRAPHICS[rarest]
+    mean, sd, male = tables.DEMOGRAPHICS[DEMOGRAPHIC_STAND_IN.get(rarest, rarest)]
     sex = "Male" if rng.random() < male else "Female"
     age = float(np.clip(np.round(rng.normal(mean, sd)), *tables.AGE_RANGE))
     if rng.random() < tables.MISSING_AGE:
@@ -183,7 +203,8 @@ def _first(*values):
 
 
 def to_abbreviations(codes: Iterable[str]) -> frozenset[str]:
-    """SNOMED codes (or abbreviations) -> scored class abbreviations."""
+    """SNOMED codes (or abbreviations) -> the generator's class abbreviations (2020's scored classes, BBB, PRWP)."""
+    new = {code: name for name, code in CODE.items() if name in NEW_IN_2021}
     out = set()
     for code in codes:
         code = code.strip()
@@ -191,16 +212,23 @@ def to_abbreviations(codes: Iterable[str]) -> frozenset[str]:
             out.add(code)
         elif canonical_code(code) in CLASSES:
             out.add(abbreviation(canonical_code(code)))
+        elif code in new:
+            out.add(new[code])
         else:
             raise ValueError(f"not a scored class: {code!r}")
     return frozenset(out)
 
 
 def _plan(index: int, seed: int, codes: Iterable[str] | None, fs: float | None, duration: float | None,
-          fs_choices: Sequence[float] | None, duration_range: tuple[float, float] | None, profile: Profile | None):
+          fs_choices: Sequence[float] | None, duration_range: tuple[float, float] | None, profile: Profile | None,
+          challenge: str = DEFAULT_CLASS_SET):
     """Everything drawn before the signal: (rng, source_rng, profile, labels, age, sex, fs, duration, mains, heart, schedule)."""
+    if challenge not in CLASS_SETS:
+        raise ValueError(f"unknown challenge {challenge!r}: known are {', '.join(CLASS_SETS)}")
     rng = np.random.default_rng([int(seed), int(index)])
     labels = sample_labels(rng) if codes is None else make_consistent(to_abbreviations(codes))
+    if challenge == "2021" and codes is None:  # its own stream: the record's other draws stay those of 2020
+        labels = with_new_classes(labels, np.random.default_rng([int(seed), int(index), 2]))
     if not labels:
         raise ValueError("a record needs at least one class")
     age, sex = sample_demographics(labels, rng)
@@ -221,16 +249,18 @@ def _plan(index: int, seed: int, codes: Iterable[str] | None, fs: float | None, 
 def generate_record(index: int, seed: int = 0, *, codes: Iterable[str] | None = None, fs: float | None = None,
                     duration: float | None = None, fs_choices: Sequence[float] | None = None,
                     duration_range: tuple[float, float] | None = None, profile: Profile | None = None,
-                    ) -> tuple[np.ndarray, float, float | None, str, list[str]]:
+                    challenge: str = DEFAULT_CLASS_SET) -> tuple[np.ndarray, float, float | None, str, list[str]]:
     """Record ``index`` of the dataset ``seed``: (signal 12 x N in mV, fs, age, sex, SNOMED codes).
 
     The random stream depends only on (seed, index), so a dataset is the same whatever
     the number of workers. ``codes`` forces the label set (made consistent first);
     ``fs`` and ``duration`` force the format. ``profile`` (``profiles.PROFILES``) sets the
     source: its format, mains, noise levels and recorder; the default is the real-source mix.
+    ``challenge="2021"`` adds the classes new in 2021 now and then (the module's docstring);
+    ``ValueError`` for an unknown challenge.
     """
     rng, source_rng, profile, labels, age, sex, fs, duration, mains, heart, schedule = _plan(
-        index, seed, codes, fs, duration, fs_choices, duration_range, profile)
+        index, seed, codes, fs, duration, fs_choices, duration_range, profile, challenge)
     n = int(round(duration * fs))
     dipole = _dipole(heart, schedule, n, fs, rng)
     if "AF" in labels:
@@ -238,7 +268,7 @@ def generate_record(index: int, seed: int = 0, *, codes: Iterable[str] | None = 
     noise = make_noise(n, fs, mains, schedule.respiration_hz, rng, hum_mv=profile.hum_mv,
                        wander_scale=profile.wander, muscle_scale=profile.muscle)
     signal = profile.record(project(dipole) + noise, fs, source_rng)
-    codes_out = [CODE[a] for a in ABBREVIATIONS if a in labels]
+    codes_out = [CODE[a] for a in KNOWN if a in labels]
     return signal, fs, age, sex, codes_out
 
 
@@ -254,9 +284,10 @@ class Fiducials:
 
 def record_fiducials(index: int, seed: int = 0, *, codes: Iterable[str] | None = None, fs: float | None = None,
                      duration: float | None = None, fs_choices: Sequence[float] | None = None,
-                     duration_range: tuple[float, float] | None = None, profile: Profile | None = None) -> Fiducials:
+                     duration_range: tuple[float, float] | None = None, profile: Profile | None = None,
+                     challenge: str = DEFAULT_CLASS_SET) -> Fiducials:
     """The wave boundaries of the record ``generate_record`` makes from the same arguments (e.g. to check attributions)."""
-    *_, heart, schedule = _plan(index, seed, codes, fs, duration, fs_choices, duration_range, profile)
+    *_, heart, schedule = _plan(index, seed, codes, fs, duration, fs_choices, duration_range, profile, challenge)
     qrs = {CONDUCTED: heart.conducted.duration, PAC: heart.conducted.duration, PVC: heart.pvc.duration, PACED: heart.paced.duration}
     qrs_end = schedule.qrs_on + np.array([qrs[int(k)] for k in schedule.kind])
     return Fiducials(schedule.qrs_on, qrs_end, schedule.p_on, schedule.p_on + heart.p_wave.end)

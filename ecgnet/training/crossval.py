@@ -24,16 +24,16 @@ from pathlib import Path
 import numpy as np
 
 from ecgnet.challenge import metrics
-from ecgnet.challenge.classes import CLASSES
+from ecgnet.challenge.classes import ClassSet
 from ecgnet.challenge.thresholds import apply_thresholds, global_threshold
 from ecgnet.config import Config, load_config
-from ecgnet.data.cache import Cache, build_cache
+from ecgnet.data.cache import Cache
 from ecgnet.device import choose_device, is_main_process, set_threads
 from ecgnet.fileio import OutOfFold, write_oof, write_summary, write_thresholds
 from ecgnet.inference.ensemble import inference_forms, predict_probabilities
 from ecgnet.modeldir import load_manifest, load_weights, parse_folds
-from ecgnet.network.model import SEResNet
-from ecgnet.training.train import inner_split, labelled_records, train_ensemble
+from ecgnet.network.model import network_for
+from ecgnet.training.train import inner_split, labelled_records, metric_for, train_ensemble, training_cache
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +76,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fold_thresholds(fold_entry: dict, val_labels: np.ndarray, val_probabilities: np.ndarray) -> dict[str, np.ndarray]:
+def _fold_thresholds(fold_entry: dict, val_labels: np.ndarray, val_probabilities: np.ndarray, classes: ClassSet) -> dict[str, np.ndarray]:
+    count = classes.num_classes
     return {
-        "none": np.full(len(CLASSES), 0.5),
-        "global": np.full(len(CLASSES), global_threshold(val_labels, val_probabilities)),
+        "none": np.full(count, 0.5),
+        "global": np.full(count, global_threshold(val_labels, val_probabilities, metric_for(val_labels, classes))),
         "constrained": np.asarray(fold_entry["thresholds"], dtype=np.float64),
     }
 
@@ -88,7 +89,12 @@ def _per_class(oof: OutOfFold, thresholds: dict[int, np.ndarray]) -> list[dict]:
     values = metrics.per_class(oof.labels, oof.outputs, oof.probabilities)
     mean_thresholds = np.mean(list(thresholds.values()), axis=0)
     return [{"class": code, **{name: float(column[c]) for name, column in values.items()}, "threshold": float(mean_thresholds[c])}
-            for c, code in enumerate(CLASSES)]
+            for c, code in enumerate(oof.classes.codes)]
+
+
+def scores(labels: np.ndarray, outputs: np.ndarray, probabilities: np.ndarray, classes: ClassSet) -> dict[str, float]:
+    """``metrics.with_sensitivity_specificity`` of (N, C) arrays with the challenge metric of ``classes``."""
+    return metrics.with_sensitivity_specificity(labels, outputs, probabilities, classes.weights, classes.normal_index)
 
 
 def _fold_assignment(cache: Cache, usable: np.ndarray, manifest: dict, out: Path) -> np.ndarray:
@@ -102,30 +108,30 @@ def _fold_assignment(cache: Cache, usable: np.ndarray, manifest: dict, out: Path
 
 def _predict_folds(cache, usable: np.ndarray, assignment: np.ndarray, manifest: dict, config: Config,
                    device, out: Path, thresholding: str) -> tuple[np.ndarray, dict, dict, dict]:
-    """Each fold model on its held-out records: (probabilities (N, 24), outputs, thresholds, per-fold scores per ablation).
+    """Each fold model on its held-out records: (probabilities (N, C), outputs, thresholds, per-fold scores per ablation).
 
     ``usable`` (N,) are the cache rows scored, ``assignment`` (N,) their folds; each fold's
     thresholds come from its inner split of the training folds (``_fold_thresholds``).
     """
-    n = len(usable)
-    probabilities = np.zeros((n, len(CLASSES)))
-    outputs = {name: np.zeros((n, len(CLASSES)), dtype=bool) for name in ABLATIONS}
+    n, classes = len(usable), config.classes
+    probabilities = np.zeros((n, classes.num_classes))
+    outputs = {name: np.zeros((n, classes.num_classes), dtype=bool) for name in ABLATIONS}
     thresholds: dict[str, dict[int, np.ndarray]] = {name: {} for name in ABLATIONS}
     per_fold: dict[str, dict[str, dict[str, float]]] = {name: {} for name in ABLATIONS}
     for entry in manifest["folds"]:
         k = int(entry["fold"])
         held = np.flatnonzero(assignment == k)
         _, val_idx = inner_split(cache, usable[assignment != k], config, config.seed, k)
-        model = SEResNet(config.network)
+        model = network_for(config)
         model.load_state_dict(load_weights(out, entry))
         networks = inference_forms([model.to(device)], device)  # faster on the CPU, same outputs to float tolerance
         fold_probabilities = predict_probabilities(networks, cache, config, indices=usable[held], device=device)
         val_probabilities = predict_probabilities(networks, cache, config, indices=val_idx, device=device)
         probabilities[held] = fold_probabilities
-        for name, values in _fold_thresholds(entry, cache.labels[val_idx], val_probabilities).items():
+        for name, values in _fold_thresholds(entry, cache.labels[val_idx], val_probabilities, classes).items():
             thresholds[name][k] = values
             outputs[name][held] = apply_thresholds(fold_probabilities, values)
-            per_fold[name][str(k)] = metrics.with_sensitivity_specificity(cache.labels[usable[held]], outputs[name][held], fold_probabilities)
+            per_fold[name][str(k)] = scores(cache.labels[usable[held]], outputs[name][held], fold_probabilities, classes)
         log.info("fold %d: %d held-out records, challenge score %.3f", k, len(held), per_fold[thresholding][str(k)]["Challenge metric"])
 
     return probabilities, outputs, thresholds, per_fold
@@ -151,7 +157,7 @@ def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, th
     set_threads(config.threads)
     device = choose_device()
     # The same settings find the cache train_ensemble just built (or reused): nothing is read twice.
-    cache = build_cache(data_dir, cache_root, gain_policy=config.gain_policy, workers=config.workers or None)
+    cache = training_cache(data_dir, cache_root, config)
     usable = labelled_records(cache)
     assignment = _fold_assignment(cache, usable, manifest, out)
 
@@ -162,20 +168,20 @@ def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, th
     usable, assignment, probabilities, outputs = usable[keep], assignment[keep], probabilities[keep], {k: v[keep] for k, v in outputs.items()}
     n, labels = len(usable), np.asarray(cache.labels[usable], dtype=bool)
     oof = OutOfFold([str(x) for x in cache.names[usable]], [str(x) for x in cache.sources[usable]], assignment,
-                    labels, probabilities, outputs[thresholding])
+                    labels, probabilities, outputs[thresholding], config.classes)
     write_oof(out, oof)
-    write_thresholds(out, thresholds[thresholding])
+    write_thresholds(out, thresholds[thresholding], config.classes)
     fold_scores = np.array([v["Challenge metric"] for v in per_fold[thresholding].values()])
     summary = {
         "data_dir": str(data_dir.resolve()),
         "records": n,
         "unreadable_records": len(cache.bad_records),
         "thresholding": thresholding,
-        "pooled": metrics.with_sensitivity_specificity(labels, outputs[thresholding], probabilities),
+        "pooled": scores(labels, outputs[thresholding], probabilities, config.classes),
         "per_fold": per_fold[thresholding],
         "fold_mean": float(fold_scores.mean()),
         "fold_sd": float(fold_scores.std(ddof=1)) if len(fold_scores) > 1 else 0.0,
-        "ablations": {name: metrics.challenge_metric(labels, outputs[name]) for name in ABLATIONS},
+        "ablations": {name: metric_for(labels, config.classes).score(outputs[name]) for name in ABLATIONS},
         "ablation_per_fold": {name: {k: v["Challenge metric"] for k, v in per_fold[name].items()} for name in ABLATIONS},
         "per_class": _per_class(oof, thresholds[thresholding]),
         "config": config.to_dict(),

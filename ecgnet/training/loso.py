@@ -33,12 +33,11 @@ from pathlib import Path
 import numpy as np
 
 from ecgnet.config import Config
-from ecgnet.data.cache import build_cache
 from ecgnet.errors import AnalysisError, TooFewRecordsError
 from ecgnet.fileio import MANIFEST, write_summary
 from ecgnet.training.crossval import CACHE_DIR, cross_validate, cross_validate_from_arguments
 from ecgnet.training.crossval import add_arguments as add_cv_arguments
-from ecgnet.training.train import labelled_records
+from ecgnet.training.train import labelled_records, training_cache
 
 MIN_SOURCE_RECORDS = 50
 BY_SOURCE_DIR = "by_source"
@@ -113,7 +112,7 @@ def leave_one_source_out(data_dir: str | Path, out_dir: str | Path, config: Conf
     """
     out = Path(out_dir)
     cache_root = out / CACHE_DIR
-    cache = build_cache(data_dir, cache_root, gain_policy=config.gain_policy, workers=config.workers or None)
+    cache = training_cache(data_dir, cache_root, config)  # labelled in the config's class set, as training reads them
     usable = labelled_records(cache)
     groups = group_sources([str(s) for s in cache.sources[usable]], min_records)
     fold = {str(n): groups.fold_of(str(s)) for n, s in zip(cache.names[usable], cache.sources[usable])}

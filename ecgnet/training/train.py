@@ -36,7 +36,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,8 +44,8 @@ import torch
 from torch import nn
 
 from ecgnet import fileio
-from ecgnet.challenge.classes import NUM_CLASSES
-from ecgnet.challenge.metrics import challenge_metric
+from ecgnet.challenge.classes import ClassSet
+from ecgnet.challenge.metrics import ChallengeMetric
 from ecgnet.challenge.thresholds import apply_thresholds, search_thresholds
 from ecgnet.config import Config, load_config
 from ecgnet.console import is_quiet, progress
@@ -69,6 +69,7 @@ from ecgnet.device import (
     uses_grad_scaler,
 )
 from ecgnet.errors import TooFewRecordsError
+from ecgnet.leads import presence
 from ecgnet.fileio import EPOCH_LOG, FOLD_RESULT, MANIFEST, TRAINING_STATE, WORK_DIR, atomic_write_text, write_csv
 from ecgnet.inference.ensemble import inference_forms, predict_probabilities
 from ecgnet.modeldir import (
@@ -84,8 +85,9 @@ from ecgnet.modeldir import (
     write_plan,
 )
 from ecgnet.network.losses import soft_challenge_score
-from ecgnet.network.model import SEResNet
+from ecgnet.network.model import SEResNet, network_for
 from ecgnet.signal import TARGET_FS
+from ecgnet.training.labels import class_labels
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +101,7 @@ class FoldResult:
 
     fold: int
     state_dict: dict
-    thresholds: np.ndarray  # (24,)
+    thresholds: np.ndarray  # (C,)
     best_epoch: int
     inner_val_score: float
     epochs_run: int
@@ -120,12 +122,23 @@ def inner_split(cache: Cache, train_idx: np.ndarray, config: Config, seed: int, 
     return train_idx[assignment != 0], train_idx[assignment == 0]
 
 
-def _inner_score(model: nn.Module, cache: Cache, val_idx: np.ndarray, config: Config, device: torch.device) -> tuple[float, np.ndarray]:
-    """(challenge score at probability >= 0.5 plus the top class, probabilities (N, 24)) on ``val_idx``."""
+def _inner_score(model: nn.Module, cache: Cache, val_idx: np.ndarray, config: Config, device: torch.device
+                 ) -> tuple[float, np.ndarray, np.ndarray]:
+    """(challenge score at probability >= 0.5 plus the top class, labels (S N, C), probabilities (S N, C)) on ``val_idx``'s
+    N records read through each of the S lead sets the model reads (``config.trained_lead_sets``), pooled."""
     # The inference form: faster on the CPU, the same outputs to float tolerance (a fresh one: the model trains on).
-    probabilities = predict_probabilities(inference_forms([model], device), cache, config, indices=val_idx, device=device)
+    networks = inference_forms([model], device)
+    lead_sets = config.trained_lead_sets
+    probabilities = np.concatenate([predict_probabilities(networks, cache, config, indices=val_idx, device=device,
+                                                          lead_sets=[leads] * len(val_idx)) for leads in lead_sets])
+    labels = np.tile(np.asarray(cache.labels[val_idx], dtype=bool), (len(lead_sets), 1))
     outputs = apply_thresholds(probabilities, CHECKPOINT_THRESHOLD)
-    return challenge_metric(cache.labels[val_idx], outputs), probabilities
+    return metric_for(labels, config.classes).score(outputs), labels, probabilities
+
+
+def metric_for(labels: np.ndarray, classes: ClassSet) -> ChallengeMetric:
+    """The challenge metric of ``classes`` (its weights and normal class) on (N, C) ``labels``."""
+    return ChallengeMetric(labels, classes.weights, classes.normal_index)
 
 
 def _current(stored: dict) -> dict:
@@ -134,22 +147,23 @@ def _current(stored: dict) -> dict:
 
 
 def training_model(config: Config, device: torch.device) -> SEResNet:
-    """A fresh ``SEResNet(config.network)`` on ``device``, compiled in place when ``config.compile``.
+    """A fresh ``model.network_for(config)`` on ``device``, compiled in place when ``config.compile``.
 
     ``nn.Module.compile`` keeps the module and its state-dict keys, so checkpoints, resume
     and DDP wrapping work as for the eager network.
     """
-    model = SEResNet(config.network).to(device)
+    model = network_for(config).to(device)
     if config.compile:
         model.compile()
     return model
 
 
 def batch_loss(net: nn.Module, signals: torch.Tensor, demographics: torch.Tensor, targets: torch.Tensor,
-               global_count: int, challenge_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(the loss this process backpropagates, its summed BCE): windows (B, 12, W), demographics (B, 5), targets (B, 24).
+               global_count: int, challenge_weight: float = 0.0, classes: ClassSet | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the loss this process backpropagates, its summed BCE): windows (B, 12, W), side features (B, 5) or (B, 17),
+    targets (B, C) in ``classes`` (default: 2020's).
 
-    The loss is the BCE with logits summed over this process's B records and 24 classes,
+    The loss is the BCE with logits summed over this process's B records and C classes,
     scaled (``device.loss_scale``) so that the gradient is that of the mean over the
     ``global_count`` records of the global batch: in one process, the plain mean. With
     ``challenge_weight`` > 0 it adds that multiple of 1 - the differentiable challenge
@@ -160,8 +174,25 @@ def batch_loss(net: nn.Module, signals: torch.Tensor, demographics: torch.Tensor
     bce = nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="sum")
     loss = bce * loss_scale(global_count * targets.shape[1])
     if challenge_weight > 0:
-        loss = loss + challenge_weight * (1 - soft_challenge_score(torch.sigmoid(logits), targets))
+        table = {} if classes is None else {"weights": classes.weights, "normal_index": classes.normal_index}
+        loss = loss + challenge_weight * (1 - soft_challenge_score(torch.sigmoid(logits), targets, **table))
     return loss, bce
+
+
+def read_through_lead_sets(signals: torch.Tensor, demographics: torch.Tensor, config: Config,
+                           rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A training batch as a model of reduced lead sets reads it: (windows (B, 12, W), side features (B, 17)).
+
+    Each record's window is read through a lead set drawn uniformly from
+    ``config.trained_lead_sets`` with ``rng``: the other leads zeroed, the set's lead-presence
+    vector appended to the five demographic values (inference does the same,
+    ``ensemble.record_inputs``). A twelve-lead model's batch is returned as it is, drawing nothing.
+    """
+    if not config.lead_presence:
+        return signals, demographics
+    masks = torch.tensor([presence(leads) for leads in config.trained_lead_sets], dtype=signals.dtype, device=signals.device)
+    chosen = masks[torch.from_numpy(rng.integers(len(masks), size=len(signals))).to(signals.device)]
+    return signals * chosen[:, :, None], torch.cat([demographics, chosen.to(demographics.dtype)], dim=1)
 
 
 def _saved_state(path: Path, identity: dict, device: torch.device) -> dict | None:
@@ -232,6 +263,7 @@ def train_fold(cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray, config:
         # The data order and crops of an epoch depend on (seed, fold, epoch) alone; dropout masks on the rank too.
         torch.manual_seed(derive_seed(seed, fold, epoch + 1, 2, *([rank] if rank else [])))
         rng = np.random.default_rng(derive_seed(seed, fold, epoch + 1, 3))
+        lead_rng = np.random.default_rng(derive_seed(seed, fold, epoch + 1, 4, rank))  # which leads each window keeps
         model.train()
         total, seen = torch.zeros((), dtype=torch.float64, device=device), 0  # on the device: no step waits for the GPU
         batches, count = feed.epoch(train_idx, config.batch_size, rng, rank, world)
@@ -240,8 +272,9 @@ def train_fold(cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray, config:
                 stopped = True
                 break
             signals, demographics, targets = (x.to(device, non_blocking=True) for x in (signals, demographics, targets))
+            signals, demographics = read_through_lead_sets(signals, demographics, config, lead_rng)
             with training_autocast(device, dtype):
-                loss, bce = batch_loss(net, signals, demographics, targets, global_count, config.challenge_loss_weight)
+                loss, bce = batch_loss(net, signals, demographics, targets, global_count, config.challenge_loss_weight, config.classes)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -251,7 +284,7 @@ def train_fold(cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray, config:
         if stopped:
             log.warning("fold %d: time limit reached after epoch %d; keeping the best checkpoint (epoch %d)", fold, epoch, best["epoch"])
             break
-        mean_loss = sum_over_ranks(total).item() / max(seen * NUM_CLASSES, 1)
+        mean_loss = sum_over_ranks(total).item() / max(seen * config.classes.num_classes, 1)
 
         # End of epoch: step the schedule, score the inner split, keep the best checkpoint, save what a restart needs.
         lr = optimizer.param_groups[0]["lr"]
@@ -272,10 +305,10 @@ def train_fold(cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray, config:
 
     # The best checkpoint, and its per-class thresholds searched on the inner split by rank 0.
     model.load_state_dict(best["state"])
-    thresholds = np.zeros(NUM_CLASSES)
+    thresholds = np.zeros(config.classes.num_classes)
     if writes:
-        thresholds = search_thresholds(cache.labels[val_idx], _inner_score(model, cache, val_idx, config, device)[1],
-                                       passes=config.threshold_passes)
+        _, labels, probabilities = _inner_score(model, cache, val_idx, config, device)
+        thresholds = search_thresholds(labels, probabilities, passes=config.threshold_passes, metric=metric_for(labels, config.classes))
     thresholds = np.asarray(from_rank_zero([float(x) for x in thresholds]))
     return FoldResult(fold, best["state"], thresholds, best["epoch"], float(best["score"]), len(rows), stopped, rows)
 
@@ -295,10 +328,17 @@ def minimum_records(config: Config) -> int:
     return config.n_folds * config.inner_folds
 
 
+def training_cache(data_dir: Path, cache_root: Path, config: Config, lists_dir: Path | None = None) -> Cache:
+    """The record cache of ``data_dir`` (built, or reused when it is current) with its labels in ``config``'s class set
+    (``labels.class_labels``); ``lists_dir`` keeps copies of its lists of skipped records and repairs."""
+    cache = build_cache(data_dir, cache_root, gain_policy=config.gain_policy, workers=config.workers or None, lists_dir=lists_dir)
+    return replace(cache, labels=class_labels(cache, data_dir, config.classes))
+
+
 def _read_training_data(data_dir: Path, model_dir: Path, config: Config, cache_root: Path) -> tuple[Cache, np.ndarray]:
     """The record cache and its labelled records; MODEL_DIR keeps the cache's lists of skipped records and repairs."""
     # The cache's own lists go when MODEL_DIR/work is removed: MODEL_DIR keeps copies (one per torchrun job), and the log names those.
-    cache = build_cache(data_dir, cache_root, gain_policy=config.gain_policy, workers=config.workers or None, lists_dir=model_dir if is_main_process() else None)
+    cache = training_cache(data_dir, cache_root, config, lists_dir=model_dir if is_main_process() else None)
     usable = labelled_records(cache)
     if len(usable) < minimum_records(config):
         raise TooFewRecordsError(
@@ -408,11 +448,15 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
                         device=str(device), threads=threads)
 
 
-def train_from_environment(data_dir: str | Path, model_dir: str | Path) -> dict | None:
+def train_from_environment(data_dir: str | Path, model_dir: str | Path, challenge: str | None = None) -> dict | None:
     """``train_ensemble`` with the configuration ``$ECGNET_CONFIG`` names and the folds ``$ECGNET_FOLDS`` names (all when unset).
 
-    What ``train_model.py`` and the contract's ``train_12ECG_classifier`` run; raises
-    ``ConfigError`` for a bad ``$ECGNET_CONFIG`` or ``$ECGNET_FOLDS``.
+    What ``train_model.py`` and the contracts' training functions run; raises ``ConfigError``
+    for a bad ``$ECGNET_CONFIG`` or ``$ECGNET_FOLDS``. ``challenge="2021"`` (the 2021
+    contract's ``training_code``) trains the 2021 classes, and the 2021 lead sets unless the
+    configuration names its own.
     """
     config = load_config()
+    if challenge == "2021":
+        config = config.replace(challenge="2021", lead_sets="2021" if not config.lead_presence else config.lead_sets)
     return train_ensemble(data_dir, model_dir, config, only_folds=folds_from_environment(config))
