@@ -178,12 +178,22 @@ def start_distributed(device: torch.device) -> None:
     if dist.get_rank() != 0:
         set_quiet(True)
         logging.getLogger("ecgnet").setLevel(logging.WARNING)
-    log.info("data-parallel training: %d processes, backend %s", dist.get_world_size(), backend)
+    log.info("torchrun: %d processes joined, backend %s", dist.get_world_size(), backend)
 
 
 def _stop_distributed() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def gather(value: object) -> list:
+    """Every rank's ``value``, in rank order, on every rank (``[value]`` in a single process); over the gloo group."""
+    rank, world = rank_and_world()
+    if world < 2:
+        return [value]
+    values: list = [None] * world
+    dist.all_gather_object(values, value, group=_control)
+    return values
 
 
 def barrier() -> None:

@@ -129,10 +129,14 @@ def train_main(argv: list[str]) -> int:
 def driver_main(argv: list[str]) -> int:
     """``python driver.py MODEL_DIR INPUT_DIR OUTPUT_DIR``; returns the exit status."""
     prog = "driver.py"
-    args = _parser(prog, "Classify every INPUT_DIR/NAME.mat into OUTPUT_DIR/NAME.csv with the ensemble in MODEL_DIR.",
+    parser = _parser(prog, "Classify every INPUT_DIR/NAME.mat into OUTPUT_DIR/NAME.csv with the ensemble in MODEL_DIR.",
                    [("MODEL_DIR", "a model directory written by train_model.py (or python -m ecgnet cv / demo)"),
                     ("INPUT_DIR", "folder of NAME.hea + NAME.mat records"),
-                    ("OUTPUT_DIR", "folder for the NAME.csv outputs (created if missing)")]).parse_args(argv)
+                    ("OUTPUT_DIR", "folder for the NAME.csv outputs (created if missing)")])
+    parser.add_argument("--skip-existing", action="store_true",
+                      help="leave out records whose output file already holds answers (to finish a stopped run); "
+                           "under torchrun --nproc_per_node=N, each process classifies every N-th record")
+    args = parser.parse_args(argv)
     if not args.model_dir.is_dir():
         return _fail(prog, f"MODEL_DIR {args.model_dir}: no such model directory")
     if not args.input_dir.is_dir():
@@ -145,7 +149,7 @@ def driver_main(argv: list[str]) -> int:
     try:
         from ecgnet.inference.predict import main  # the heavy import, now that the arguments are good
 
-        return main(str(args.model_dir), str(args.input_dir), str(args.output_dir))
+        return main(str(args.model_dir), str(args.input_dir), str(args.output_dir), skip_existing=args.skip_existing)
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted; every output file already in {args.output_dir} is whole (written atomically). "
               "Run the same command again to classify every record.", file=sys.stderr)

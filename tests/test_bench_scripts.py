@@ -32,6 +32,7 @@ SCRIPTS = sorted(f"{folder}/{path.name}" for folder in FOLDERS for path in (REPO
 # The smallest run of each script; {records}: 12 synthetic 10-s records, {review}: a review packet's key and
 # sheet, {out}: an empty folder of the script's own.
 RUNS = {
+    "bench/bench_archive.py": ["--smoke"],
     "bench/bench_driver_memory.py": ["--smoke", "--threads", "1"],
     "bench/bench_inference.py": ["--smoke", "--threads", "1"],
     "bench/bench_loader.py": ["--smoke", "--data", "{records}"],

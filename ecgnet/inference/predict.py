@@ -30,7 +30,16 @@ On top, ``predict_directory``:
   are classified one by one, so a bad record loses only its own answers;
 - writes files atomically: no half-written CSV after a crash;
 - never replaces an existing output file whose content differs silently: each
-  replacement is logged with the file's name, and counted at the end.
+  replacement is logged with the file's name, and counted at the end;
+- with ``skip_existing``, leaves out each record whose output file already holds answers
+  (a failed record's empty answers do not count: it is tried again), so a stopped run
+  started again with it classifies only what is left;
+- under ``torchrun`` (``$WORLD_SIZE`` processes, on one machine or several), each process
+  classifies its share of the records sorted by name (every ``WORLD_SIZE``-th, from its
+  ``RANK``), on its own GPU where there are GPUs (``device.choose_device``), writing each
+  file as it finishes; the processes then gather their failures, so every process
+  returns the same list and process 0 logs one summary. The output files are those of
+  one process (bench/RESULTS.md, "Inference over an archive").
 """
 from __future__ import annotations
 
@@ -43,15 +52,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ecgnet.challenge.classes import CLASSES
 from ecgnet.console import progress
-from ecgnet.device import set_threads
-from ecgnet.errors import ModelDirError, RecordError
+from ecgnet.device import barrier, gather, is_main_process, rank_and_world, set_threads, start_distributed
+from ecgnet.errors import ModelDirError, OutputFileError, RecordError
 from ecgnet.fileio import temporary_files
 from ecgnet.inference.ensemble import Ensemble
-from ecgnet.inference.outputs import format_output, write_output
+from ecgnet.inference.outputs import format_output, read_output, write_output
 from ecgnet.records.files import RecordFiles, find_records
 from ecgnet.records.header import parse_header, read_header_text
 from ecgnet.records.header import record_name as name_on_record_line
@@ -215,12 +225,22 @@ def _remove_leftovers(output_dir: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-def predict_directory(model_dir: str | Path, input_dir: str | Path, output_dir: str | Path, model: Ensemble | None = None) -> list[str]:
+def has_answers(output: Path) -> bool:
+    """Whether ``output`` is a readable output file naming at least one class (a failed record's has none)."""
+    try:
+        return output.is_file() and read_output(output)[0].size > 0
+    except OutputFileError:  # a failed record's file (no data lines), or one that is not ours
+        return False
+
+
+def predict_directory(model_dir: str | Path, input_dir: str | Path, output_dir: str | Path, model: Ensemble | None = None,
+                      skip_existing: bool = False) -> list[str]:
     """Write ``OUTPUT_DIR/NAME.csv`` for every record of ``INPUT_DIR`` (``NAME.mat`` or WFDB; empty answers where it failed).
 
     Returns the files that failed (both paths of a name found twice), also listed in
-    the log at the end. Raises ``FileNotFoundError`` when ``input_dir`` is not a
-    directory, ``RecordError`` when it holds no record.
+    the log at the end; under ``torchrun``, those of every process. Raises
+    ``FileNotFoundError`` when ``input_dir`` is not a directory, ``RecordError`` when it
+    holds no record.
     """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if not input_dir.is_dir():
@@ -228,29 +248,44 @@ def predict_directory(model_dir: str | Path, input_dir: str | Path, output_dir: 
     found = find_records(input_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     model = model or load_model(model_dir)
-    _remove_leftovers(output_dir)
+    start_distributed(torch.device("cpu"))  # a gloo group for the failures' summary only: each process classifies alone
+    share, shares = rank_and_world()
+    if is_main_process():
+        _remove_leftovers(output_dir)
+    barrier()  # before any process writes: process 0 removes only an earlier run's temporary files
+    records = found.records[share::shares]
+    skipped = [r for r in records if skip_existing and has_answers(output_dir / f"{r.name}.csv")]
+    records = [r for r in records if r not in skipped]
     failures: list[str] = []
     replaced = 0
-    for clash in found.clashes:
+    for clash in found.clashes if is_main_process() else []:
         replaced += _write(output_dir, clash.name, failed(clash.paths[0], clash.error))
         failures.append(" and ".join(str(path) for path in clash.paths))
-    total = len(found.records) + len(failures)
     # Log lines go through tqdm while its bar is shown, else they are glued to the bar's last state.
     with ThreadPoolExecutor(max_workers=1) as reader, logging_redirect_tqdm():
-        bar = progress(_answered(model, _read_ahead(reader, found.records)), desc="records", total=len(found.records), unit="record")
+        bar = progress(_answered(model, _read_ahead(reader, records)), desc="records", total=len(records), unit="record")
         for files, answered in bar:
             if not answered[2]:
                 failures.append(str(files.path))
             replaced += _write(output_dir, files.name, answered)
+    shared = gather((failures, replaced, len(skipped)))
+    failures = [failure for share_failures, _, _ in shared for failure in share_failures]
+    replaced, skipped_count = sum(r for _, r, _ in shared), sum(s for _, _, s in shared)
+    total = len(found.records) + len(found.clashes) - skipped_count
+    if not is_main_process():
+        return failures
     if replaced:
         log.warning("%d existing output file(s) in %s were replaced (listed above)", replaced, output_dir)
-    log.info("%d of %d record(s) classified into %s", total - len(failures), total, output_dir)
+    if skipped_count:
+        log.info("%d record(s) skipped: their output files already hold answers (skip_existing)", skipped_count)
+    log.info("%d of %d record(s) classified into %s%s", total - len(failures), total, output_dir,
+             f" by {shares} processes" if shares > 1 else "")
     if failures:
-        log.error("%d of %d record(s) failed:\n  %s", len(failures), total, "\n  ".join(failures))
+        log.error("%d of %d record(s) failed:\n  %s", len(failures), total, "\n  ".join(sorted(failures)))
     return failures
 
 
-def main(model_dir: str, input_dir: str, output_dir: str) -> int:
+def main(model_dir: str, input_dir: str, output_dir: str, skip_existing: bool = False) -> int:
     """``driver.py``'s body: exit status 1 when any record failed (after all outputs are written), 2 for a bad model directory."""
     print("Loading 12ECG model...")
     try:
@@ -259,6 +294,6 @@ def main(model_dir: str, input_dir: str, output_dir: str) -> int:
         log.error("%s", error)
         return 2
     print("Extracting 12ECG features...")
-    failures = predict_directory(model_dir, input_dir, output_dir, model=model)
+    failures = predict_directory(model_dir, input_dir, output_dir, model=model, skip_existing=skip_existing)
     print("Done." if not failures else f"Done, but {len(failures)} record(s) failed (see the log above).")
     return 1 if failures else 0
