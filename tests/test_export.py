@@ -17,6 +17,7 @@ from bench.bench_onnx import readme_code
 from ecgnet.api import signal_record
 from ecgnet.cli import main as cli_main
 from ecgnet.config import PRESETS
+from ecgnet.errors import ModelDirError
 from ecgnet.fileio import EXPORT_SPEC, MANIFEST, PREPROCESS_GRAPH
 from ecgnet.inference.ensemble import Ensemble
 from ecgnet.inference.export import PARITY_TOLERANCE, export_model, preprocess_graph
@@ -120,3 +121,24 @@ def test_without_onnxruntime_export_says_what_to_install(exported, monkeypatch, 
     model_dir, out = exported
     assert cli_main(["export", str(model_dir), str(out.parent / "elsewhere")]) == 2
     assert "requirements-onnx.txt" in caplog.text and not (out.parent / "elsewhere").exists()
+
+
+def test_a_2021_model_exports_its_26_classes(tmp_path):
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    random_model_dir(model_dir, folds=2, config=PRESETS["smoke"].replace(challenge="2021"))
+    spec = export_model(model_dir, tmp_path / "exported")
+    assert spec["challenge"] == "2021" and len(spec["classes"]) == 26 and len(spec["thresholds"][0]) == 26
+    assert "PRWP" in [c["abbreviation"] for c in spec["classes"]]
+    windows, demographics = np.zeros((2, 12, 640), np.float32), np.zeros((2, 5), np.float32)
+    session = ort.InferenceSession(str(tmp_path / "exported" / "fold_1.onnx"))
+    assert session.run(None, {"windows": windows, "demographics": demographics})[0].shape == (2, 26)
+
+
+def test_a_model_of_reduced_lead_sets_is_refused_with_the_reason(tmp_path):
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    random_model_dir(model_dir, folds=2, config=PRESETS["smoke"].replace(challenge="2021", lead_sets="2021"))
+    with pytest.raises(ModelDirError, match="lead-presence|twelve-lead"):
+        export_model(model_dir, tmp_path / "exported")
+    assert not (tmp_path / "exported").exists()

@@ -5,7 +5,7 @@ OUT_DIR receives (names in ``fileio``; batch B and length N or L are dynamic in 
 - ``preprocess.onnx``: ``signal`` (B, 12, N) float32 mV at 257 Hz -> ``filtered`` (B, 12, N), the recipe's input
   levers of ``signal.prepare_input`` (its band-pass, its lead standardisation; the identity when it has neither);
 - ``fold_K.onnx``, one per fold: ``windows`` (B, 12, L) and ``demographics`` (B, 5) float32 -> ``probabilities``
-  (B, 24), the sigmoid of fold K's logits;
+  (B, C), the sigmoid of fold K's logits (C: the model's class set, 24 for 2020, 26 for 2021);
 - ``ecgnet_export.json`` (``EXPORT_SPEC``): what the graphs expect and what follows them: rate, units, lead order, the
   resampling call, the window rule, the age/sex encoding, each fold's thresholds, the vote, the classes.
 
@@ -45,8 +45,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ecgnet import __version__
-from ecgnet.challenge.classes import abbreviation, description
 from ecgnet.config import Config
+from ecgnet.errors import ModelDirError
 from ecgnet.fileio import EXPORT_SPEC, MANIFEST, PREPROCESS_GRAPH, atomic_write_bytes, atomic_write_text
 from ecgnet.inference.ensemble import Ensemble
 from ecgnet.leads import LEADS
@@ -150,7 +150,7 @@ class _Preprocess(nn.Module):
 
 
 class _Probabilities(nn.Module):
-    """A fold model with its sigmoid: windows (B, 12, L), demographics (B, 5) -> probabilities (B, 24)."""
+    """A fold model with its sigmoid: windows (B, 12, L), demographics (B, 5) -> probabilities (B, C)."""
 
     def __init__(self, model: SEResNet):
         super().__init__()
@@ -238,11 +238,13 @@ def export_spec(ensemble: Ensemble, graphs: list[str], manifest_sha256: str) -> 
                      "from 0, the last one moved back to end at sample N"),
         },
         "demographics": {"features": list(DEMOGRAPHICS), "age": "years", "sex": ["Female", "Male", None]},
-        "networks": {"graphs": graphs, "inputs": ["windows (B, 12, L)", "demographics (B, 5)"], "output": "probabilities (B, 24)",
+        "networks": {"graphs": graphs, "inputs": ["windows (B, 12, L)", "demographics (B, 5)"],
+                     "output": f"probabilities (B, {config.classes.num_classes})",
                      "record": "each fold's probabilities are averaged over the record's windows"},
         "thresholds": ensemble.thresholds.tolist(),
         "vote": VOTE,
-        "classes": [{"code": code, "abbreviation": abbreviation(code), "name": description(code)}
+        "challenge": config.classes.name,
+        "classes": [{"code": code, "abbreviation": config.classes.abbreviation(code), "name": config.classes.description(code)}
                     for code in ensemble.manifest["classes"]],
     }
 
@@ -250,12 +252,16 @@ def export_spec(ensemble: Ensemble, graphs: list[str], manifest_sha256: str) -> 
 def export_model(model_dir: str | Path, out_dir: str | Path, overwrite: bool = False) -> dict:
     """Write ``OUT_DIR``'s graphs and ``EXPORT_SPEC`` for the model directory ``model_dir``; returns the spec.
 
-    Raises ``ModelDirError`` for a bad model directory (``modeldir.load_manifest``), ``FileExistsError`` when an
-    output file exists and ``overwrite`` is off, ``RuntimeError`` when onnxruntime disagrees with torch or scipy.
+    Raises ``ModelDirError`` for a bad model directory (``modeldir.load_manifest``) or one of reduced lead sets (its
+    networks read a lead-presence vector the exported code does not make yet), ``FileExistsError`` when an output
+    file exists and ``overwrite`` is off, ``RuntimeError`` when onnxruntime disagrees with torch or scipy.
     Every graph is made and checked before the first file is written; each file is written atomically.
     """
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     ensemble = Ensemble.load(model_dir, device="cpu", precision="fp32")
+    if ensemble.config.lead_presence:
+        raise ModelDirError(f"{model_dir}: trained for the lead sets {ensemble.config.lead_sets!r}; export covers twelve-lead "
+                            f"models (lead_sets \"12\"), whose networks take age and sex only")
     names = [fold_graph_name(fold) for fold in ensemble.manifest["folds"]]
     existing = [str(out_dir / name) for name in (PREPROCESS_GRAPH, *names, EXPORT_SPEC) if (out_dir / name).exists()]
     if existing and not overwrite:
