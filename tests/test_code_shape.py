@@ -5,6 +5,7 @@ A newcomer reads ecgnet one function at a time; these checks keep that possible 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,12 @@ def test_every_public_function_has_a_docstring(path):
     tree = ast.parse(path.read_text(encoding="utf-8"))
     missing = [node.name for node, public in _functions(tree, nested=False) if public and not ast.get_docstring(node)]
     assert not missing, f"{path.name}: public functions without a docstring: {', '.join(missing)}"
+
+
+def test_references_point_where_a_reader_can_look():
+    """A clone has no issue tracker: code and docs cite papers, specifications and bench/RESULTS.md, never an issue number."""
+    texts = [*SOURCES, *REPO.glob("*.md"), *(REPO / "bench").glob("*.md"), *(REPO / "docs").glob("*.md")]
+    cited = [f"{path.relative_to(REPO)}:{number}: {line.strip()}" for path in texts
+             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if re.search(r"\bissues? #?\d+\b", line, re.IGNORECASE)]
+    assert not cited, "issue numbers cited:\n" + "\n".join(cited)

@@ -115,7 +115,7 @@ def test_the_ensemble_predicts_with_inference_forms_that_answer_as_the_eager_mod
 
 
 def test_on_the_shared_real_records_the_driver_answers_as_the_per_record_eager_path(model_dir, tmp_path):
-    """Issue 17's acceptance: batched forward passes through the inference forms change no label of real records."""
+    """Batched forward passes through the inference forms change no label of real records."""
     real = tmp_path / "real"  # the top-level records: edge-cases/ reuses some names on purpose
     real.mkdir()
     for path in shared_path("data", "cinc2020-real").glob("*.*"):

@@ -161,7 +161,7 @@ def test_cli_directory_errors_are_clear_and_non_zero(tmp_path, problem):
     assert "Traceback" not in result.stderr and not scores.exists()
 
 
-# Issue 12 item 5: the official scorer reads files in text mode (universal newlines), so CR-only,
+# The official scorer reads files in text mode (universal newlines), so CR-only,
 # LF and CRLF label headers all give their #Dx. The official values of shared/hunt-cases/scorer-cr-line-ends.
 CR_CASE_LABELS = {"C1": "164889003", "C2": "426783006", "C3": "270492004", "C4": "164889003"}  # AF, SNR, IAVB, AF
 CR_CASE_OFFICIAL = {"AUROC": 0.861, "AUPRC": 0.750, "Accuracy": 0.750, "F-measure": 0.778, "Fbeta-measure": 0.796,

@@ -147,7 +147,7 @@ CONDUCTION = ("LBBB", "CRBBB", "IRBBB", "NSIVCB", "LAnFB", "PR")
     ("LBBB/CRBBB/NSIVCB/paced: QRS >= 120 ms", lambda m: m["qrs_ms"] >= 120, has("LBBB", "CRBBB", "NSIVCB", "PR"), 0.95),
     ("IRBBB: QRS 100-130 ms", lambda m: 100 <= m["qrs_ms"] <= 130, has("IRBBB"), 0.95),
     ("normal conduction: QRS < 115 ms", lambda m: m["qrs_ms"] < 115, lacks(*CONDUCTION, "AFL"), 0.95),
-    # Issue 16's defects: normal QRS read 100-119 ms and IRBBB mostly >= 120 ms; real STach centres near 106/min.
+    # The generator's measured defects (bench/RESULTS.md, "Synthetic defects"): normal QRS read 100-119 ms and IRBBB mostly >= 120 ms; real STach centres near 106/min.
     ("normal conduction: QRS < 100 ms, like real records", lambda m: m["qrs_ms"] < 100, lacks(*CONDUCTION, "AFL"), 0.95),
     ("IRBBB: QRS < 120 ms (incomplete)", lambda m: m["qrs_ms"] < 120, has("IRBBB"), 0.95),
     ("STach: rate < 125/min, like most real sinus tachycardia", lambda m: m["rate"] < 125, has("STach"), 0.9),

@@ -67,7 +67,7 @@ def test_bad_training_records_are_skipped_listed_and_the_model_trains(tmp_path):
     assert {"LATIN1", "TWOHOURS", "NANFEW", "FS300", "FS128"} <= trained_on
     assert not trained_on & set(failed)
     assert len(manifest["folds"]) == 5 and not (tmp_path / "model" / "work").exists()
-    # Issue 12 item 7: the repair warnings outlive the working cache, in MODEL_DIR, and the log names that copy.
+    # The repair warnings outlive the working cache, in MODEL_DIR, and the log names that copy.
     notes = tmp_path / "model" / "warnings.csv"
     with open(notes, newline="") as handle:
         repaired = {row["name"]: row["warning"] for row in csv.DictReader(handle)}
