@@ -1,4 +1,8 @@
-"""The bodies of ``train_model.py`` and ``driver.py``: arguments, folder checks, Ctrl-C and exit statuses.
+"""The bodies of ``train_model.py``, ``driver.py`` and ``test_model.py``: arguments, folder checks, Ctrl-C and exit statuses.
+
+``test_model.py`` is the 2021 challenge's name for the driver (the same arguments: model,
+data and output folders): both run one command, ``driver_main``. ``train_model.py
+--challenge 2021`` trains what the 2021 contract's ``team_code.training_code`` trains.
 
 The arguments are parsed and the folders checked before anything heavy is imported,
 so ``--help`` and a mistyped path answer at once (importing torch takes seconds to
@@ -18,6 +22,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from ecgnet.challenge.classes import CLASS_SETS, DEFAULT_CLASS_SET
 from ecgnet.config import ENV_VAR, PRECISIONS, PRESETS, load_config
 from ecgnet.console import LOG_FORMAT
 from ecgnet.errors import USER_ERRORS
@@ -87,11 +92,14 @@ def _remove_if_ours_and_empty(model_dir: Path, created: bool) -> None:
 
 
 def train_main(argv: list[str]) -> int:
-    """``python train_model.py TRAINING_DIR MODEL_DIR``; returns the exit status."""
+    """``python train_model.py [--challenge 2021] TRAINING_DIR MODEL_DIR``; returns the exit status."""
     prog = "train_model.py"
-    args = _parser(prog, "Train the 5-fold ensemble (team_code.train_12ECG_classifier) and write MODEL_DIR.",
-                   [("TRAINING_DIR", "folder of NAME.hea + NAME.mat records with #Dx labels"),
-                    ("MODEL_DIR", "folder for the model (created if missing); a rerun resumes what it holds")]).parse_args(argv)
+    parser = _parser(prog, "Train the 5-fold ensemble (team_code.train_12ECG_classifier) and write MODEL_DIR.",
+                     [("TRAINING_DIR", "folder of NAME.hea + NAME.mat records with #Dx labels"),
+                      ("MODEL_DIR", "folder for the model (created if missing); a rerun resumes what it holds")])
+    parser.add_argument("--challenge", choices=CLASS_SETS, default=DEFAULT_CLASS_SET,
+                        help="2021: the 2021 challenge's 26 classes and five lead sets (team_code.training_code); default 2020")
+    args = parser.parse_args(argv)
     data_dir, model_dir = args.training_dir, args.model_dir
     if not data_dir.is_dir():
         return _fail(prog, f"TRAINING_DIR {data_dir}: no such directory")
@@ -109,7 +117,7 @@ def train_main(argv: list[str]) -> int:
         from ecgnet.training.train import train_from_environment  # the heavy import, now that the arguments are good
 
         model_dir.mkdir(parents=True, exist_ok=True)
-        train_from_environment(data_dir, model_dir)
+        train_from_environment(data_dir, model_dir, challenge=args.challenge)
     except KeyboardInterrupt:
         saved = _fold_progress(model_dir)
         _remove_if_ours_and_empty(model_dir, created)
@@ -126,10 +134,10 @@ def train_main(argv: list[str]) -> int:
     return 0
 
 
-def driver_main(argv: list[str]) -> int:
-    """``python driver.py MODEL_DIR INPUT_DIR OUTPUT_DIR``; returns the exit status."""
-    prog = "driver.py"
-    parser = _parser(prog, "Classify every INPUT_DIR/NAME.mat into OUTPUT_DIR/NAME.csv with the ensemble in MODEL_DIR.",
+def driver_main(argv: list[str], prog: str = "driver.py") -> int:
+    """``python driver.py MODEL_DIR INPUT_DIR OUTPUT_DIR`` (``prog``: or 2021's ``test_model.py``); returns the exit status."""
+    parser = _parser(prog, "Classify every INPUT_DIR/NAME.mat into OUTPUT_DIR/NAME.csv with the ensemble in MODEL_DIR "
+                           "(a 2021 model: records of any of its lead sets).",
                    [("MODEL_DIR", "a model directory written by train_model.py (or python -m ecgnet cv / demo)"),
                     ("INPUT_DIR", "folder of NAME.hea + NAME.mat records"),
                     ("OUTPUT_DIR", "folder for the NAME.csv outputs (created if missing)")])

@@ -16,7 +16,7 @@ SEED_FOLD_SIZES = (7549, 7549, 7557, 7545, 7549)
 
 @pytest.mark.parametrize("name, source", [
     ("A0001", "CPSC"), ("Q0002", "CPSC-Extra"), ("I0001", "INCART"), ("S0001", "PTB"), ("HR01014", "PTB-XL"),
-    ("E00015", "Georgia"), ("JS20005", "JS"), ("ETEST", "ETEST"), ("12345", ""),
+    ("E00015", "Georgia"), ("JS20005", "Chapman-Shaoxing-Ningbo"), ("XY20005", "XY"), ("ETEST", "ETEST"), ("12345", ""),
 ])
 def test_source_of(name, source):
     assert source_of(name) == source

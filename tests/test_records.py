@@ -94,7 +94,7 @@ def test_dx_variants_of_real_headers():
     js = read_record(edge / "JS20005.hea")  # "284470004,89792004,427084000,,427172004"
     assert {c for c in CLASS_INDEX if js.labels[CLASS_INDEX[c]]} == {"284470004", "427084000", "427172004"}
     assert js.unscored == ("89792004",)
-    assert js.source == "JS"
+    assert js.source == "Chapman-Shaoxing-Ningbo"
     blank = read_record(edge / "A0001.hea")
     assert not blank.labels.any() and blank.unscored == ()
 

@@ -11,6 +11,13 @@ the same way (``scaled_record``), then classifies the records read so far togeth
 so its labels equal per-record calls of the official interface and its scores equal them to
 float tolerance (about 1e-7; the kernels' summation order depends on the batch size).
 
+Lead sets: a twelve-lead model (every 2020 model) refuses a record without the twelve
+leads, as the reader does; a model of reduced lead sets reads what a record has
+(``records.reader.record_from_arrays(..., all_leads=False)``) through the largest of its
+lead sets the record holds (``Ensemble.lead_set_for``), with one warning naming any lead
+dropped, and fails a record holding none of them. The answers are the model's classes
+(``config.Config.classes``: 2020's 24 or 2021's 26).
+
 Failure policy (one, for both): a record that cannot be read or classified gets empty
 answers ``([], [], [])`` and one log line naming the file and the reason. Empty answers,
 written as the organisers' later harnesses do with ``allow_failures``, make an output
@@ -47,7 +54,7 @@ import io
 import logging
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -55,7 +62,6 @@ import numpy as np
 import torch
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from ecgnet.challenge.classes import CLASSES
 from ecgnet.console import progress
 from ecgnet.device import barrier, gather, is_main_process, rank_and_world, set_threads, start_distributed
 from ecgnet.errors import ModelDirError, OutputFileError, RecordError
@@ -82,40 +88,59 @@ def record_name(header_data) -> str:
     return name_on_record_line(first[0])
 
 
-def load_model(model_dir: str | Path) -> Ensemble:
-    """``load_12ECG_model``'s contract: the validated ensemble, threads set, precision from ``$ECGNET_PRECISION``."""
+def load_model(model_dir: str | Path, leads: Sequence[str] | None = None) -> Ensemble:
+    """``load_12ECG_model``'s contract: the validated ensemble, threads set, precision from ``$ECGNET_PRECISION``.
+
+    With ``leads`` (2021's ``load_model(model_directory, leads)``): checked to read records
+    of those leads (``Ensemble.lead_set_for``), the leads it drops logged once; a
+    ``ModelDirError`` saying which leads it reads when it cannot.
+    """
     model = Ensemble.load(model_dir, precision=os.environ.get("ECGNET_PRECISION") or None)
     set_threads(model.config.threads)
+    if leads is not None:
+        try:
+            chosen, dropped = model.lead_set_for(leads, model_dir)
+        except RecordError as error:
+            raise ModelDirError(f"{model_dir}: cannot classify records of leads {', '.join(leads)}: {error.reason}") from None
+        log.info("%s: records of leads %s are read through the lead set %s", model_dir, ",".join(leads), ",".join(chosen))
+        if dropped:
+            log.warning("%s: records of leads %s are %s", model_dir, ",".join(leads), dropped)
     return model
 
 
 def classify(model: Ensemble, data: np.ndarray, header_data, where: str | Path | None = None) -> Answers:
-    """``run_12ECG_classifier``'s contract: raw ``val`` counts (12, N) + header lines -> (labels, scores, classes).
+    """``run_12ECG_classifier``'s contract: raw ``val`` counts (leads, N) + header lines -> (labels, scores, classes).
 
+    ``data`` holds the header's leads in the header's order (twelve for a 2020 model).
     ``labels`` are 0/1 ints, ``scores`` floats in [0, 1] (plain Python types, so the
-    official driver's ``str()`` of them equals our files), ``classes`` the 24 SNOMED CT
-    codes. Never raises: a record that cannot be classified gets ``([], [], [])`` and one
-    ERROR line naming ``where`` (default: the header's record name) and the reason.
+    official driver's ``str()`` of them equals our files), ``classes`` the model's SNOMED
+    CT codes (24 for 2020). Never raises: a record that cannot be classified gets
+    ``([], [], [])`` and one ERROR line naming ``where`` (default: the header's record
+    name) and the reason.
     """
     try:
         where = where or record_name(header_data)
-        outputs, scores = model.predict_record(scaled_record(model, data, header_data, where))
+        record = scaled_record(model, data, header_data, where)
+        outputs, scores = model.predict_record(record, record.leads)
     except Exception as error:  # noqa: BLE001 - the organisers' driver stops at the first exception
         return failed(where or "<record>", error)
-    return as_answers(outputs, scores)
+    return as_answers(model, outputs, scores)
 
 
 def scaled_record(model: Ensemble, data: np.ndarray, header_data, where: str | Path) -> Record:
-    """The checked ``Record`` in mV of raw ``val`` counts and header lines; raises ``RecordError`` naming ``where``."""
-    record = record_from_arrays(data, header_data, where=str(where), gain_policy=model.config.gain_policy)
-    for warning in record.warnings:  # repairs (e.g. a wrong source-wide gain): once per file, never silent
+    """The checked ``Record`` in mV of raw ``val`` counts and header lines, with the leads ``model`` reads (the module's
+    docstring); raises ``RecordError`` naming ``where``."""
+    record = record_from_arrays(data, header_data, where=str(where), gain_policy=model.config.gain_policy,
+                                all_leads=not model.config.lead_presence)
+    _, dropped = model.lead_set_for(record.leads, where)
+    for warning in (*record.warnings, *([dropped] if dropped else [])):  # repairs, leads dropped: once per file, never silent
         log.warning("%s: %s", record.name, warning)
     return record
 
 
-def as_answers(outputs: np.ndarray, scores: np.ndarray) -> Answers:
-    """One record's (labels 0/1 ints, scores floats, classes) as plain Python values, so ``str()`` of them is exact."""
-    return [int(x) for x in outputs], [float(x) for x in scores], list(CLASSES)
+def as_answers(model: Ensemble, outputs: np.ndarray, scores: np.ndarray) -> Answers:
+    """One record's (labels 0/1 ints, scores floats, the model's classes) as plain Python values, so ``str()`` of them is exact."""
+    return [int(x) for x in outputs], [float(x) for x in scores], list(model.config.classes.codes)
 
 
 def failed(where: str | Path, error: BaseException) -> Answers:
@@ -170,8 +195,8 @@ def _classify_batch(model: Ensemble, batch: list[tuple[RecordFiles, Record]]) ->
     """Every record's answers from shared forward passes; one record at a time when that fails, to isolate the bad one."""
     if len(batch) > 1:
         try:
-            outputs, scores = model.predict_records([record for _, record in batch])
-            return [(files, as_answers(o, s)) for (files, _), o, s in zip(batch, outputs, scores)]
+            outputs, scores = model.predict_records([record for _, record in batch], [record.leads for _, record in batch])
+            return [(files, as_answers(model, o, s)) for (files, _), o, s in zip(batch, outputs, scores)]
         except Exception as error:  # noqa: BLE001 - the retry below logs the record at fault by name
             log.info("a batch of %d records failed (%s); classifying them one by one", len(batch), _error_text(error))
     return [(files, _classify_alone(model, files.path, record)) for files, record in batch]
@@ -179,7 +204,7 @@ def _classify_batch(model: Ensemble, batch: list[tuple[RecordFiles, Record]]) ->
 
 def _classify_alone(model: Ensemble, path: Path, record: Record) -> Answers:
     try:
-        return as_answers(*model.predict_record(record))
+        return as_answers(model, *model.predict_record(record, record.leads))
     except Exception as error:  # noqa: BLE001 - one bad record must not stop the others
         return failed(path, error)
 

@@ -31,6 +31,7 @@ SOURCES: dict[str, str] = {
     "S": "PTB",
     "HR": "PTB-XL",
     "E": "Georgia",
+    "JS": "Chapman-Shaoxing-Ningbo",  # 2021: both databases' records are named JS (Chapman-Shaoxing JS00001-JS10646)
 }
 _PREFIX_RE = re.compile(r"^[A-Za-z]*")
 
@@ -38,8 +39,8 @@ _PREFIX_RE = re.compile(r"^[A-Za-z]*")
 def source_of(name: str) -> str:
     """The database a record comes from, by its name's letter prefix (``HR01014`` -> ``PTB-XL``).
 
-    An unknown prefix is its own group, named by the prefix itself (``JS20005``
-    -> ``JS``); a name without letters falls in the group ``""``.
+    An unknown prefix is its own group, named by the prefix itself (``XY20005``
+    -> ``XY``); a name without letters falls in the group ``""``.
     """
     prefix = _PREFIX_RE.match(name)[0]
     return SOURCES.get(prefix.upper(), prefix.upper())

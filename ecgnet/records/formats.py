@@ -31,9 +31,10 @@ COLLECTED_SUFFIXES = (".hea", *DICOM_SUFFIXES, *XML_SUFFIXES)
 XML_READERS = {muse.ROOT: muse.muse_record, aecg.ROOT: aecg.aecg_record}
 
 
-def read_any(path: str | Path, gain_policy: str = "auto") -> Record:
+def read_any(path: str | Path, gain_policy: str = "auto", all_leads: bool = True) -> Record:
     """The checked ``Record`` (mV, leads in ``LEADS`` order) of a WFDB, DICOM, GE MUSE XML or HL7 aECG file.
 
+    ``all_leads=False`` lets a WFDB record lack some of the twelve leads (``records.reader.read_record``).
     Raises ``RecordError`` naming the file: missing, of no supported kind, or refused by its reader.
     """
     path = Path(path)
@@ -42,7 +43,7 @@ def read_any(path: str | Path, gain_policy: str = "auto") -> Record:
         raise RecordError(path, missing if not path.exists() else "not a file")
     suffix = path.suffix.lower()
     if suffix in WFDB_SUFFIXES:  # the record by its header (NAME.hea: the reader pairs the signal files, any case)
-        return read_record(path.with_suffix(".hea"), gain_policy=gain_policy)
+        return read_record(path.with_suffix(".hea"), gain_policy=gain_policy, all_leads=all_leads)
     kind = _kind(path, suffix)
     if kind == "dicom":
         return read_dicom(path)

@@ -24,6 +24,9 @@ What is checked, and what happens (a ``RecordError`` names the file and the prob
 * a standard lead missing or named twice -> error. Leads in another order are
   reordered by name (case-insensitive); extra leads are dropped with a warning;
   a header with no lead names at all is taken in the standard order, with a warning.
+  With ``all_leads=False`` (for a model of reduced lead sets: the 2021 challenge's
+  records of 2, 3, 4 or 6 signal lines) missing standard leads are allowed: their rows
+  of the signal are 0 and ``Record.leads`` names the leads read; at least one is needed.
 * per-lead checksum (sum of samples mod 2**16, signed) or first value differs
   from the header -> warning only (the data are still usable).
 * missing samples (NaN, inf, or the format's invalid-sample value, in ``val`` as
@@ -56,7 +59,8 @@ Intended deviations from ``wfdb.rdrecord``, each for a reason and each tested:
 2. Missing samples become 0 mV (``repair=False`` keeps them NaN, as wfdb does): the
    network cannot take NaN, and the repair is reported (test_records: NaN and -32768 repair).
 3. Leads come in ``LEADS`` order whatever the header's order, extra leads are
-   dropped: the network's input is the standard 12 leads (test_records: reordering).
+   dropped: the network's input is the standard 12 leads (test_records: reordering),
+   a lead the record lacks a row of zeros named absent by ``Record.leads``.
 4. The signal is read from ``NAME.mat`` beside the header, when there is one, whatever
    the signal line's file name says: the challenge's convention (test_wfdb_oracle:
    ``.dat`` names). Without it, from the files the signal lines name.
@@ -114,6 +118,8 @@ class Record:
     """One record, checked and scaled: the signal is float32 (12, N) in mV, leads in ``LEADS`` order.
 
     Missing samples are 0 mV (NaN only in a ``read_record(..., repair=False)`` reading).
+    ``leads``: the leads the record holds signal for, in ``LEADS`` order; the rows of the
+    others are 0 (only a reading with ``all_leads=False`` lacks any).
     """
 
     name: str
@@ -126,6 +132,7 @@ class Record:
     unscored: tuple[str, ...]
     source: str
     warnings: tuple[str, ...]
+    leads: tuple[str, ...] = LEADS
 
 
 def _validated(val: object, where: str | Path) -> np.ndarray:
@@ -238,27 +245,28 @@ def qrs_amplitude(counts: np.ndarray, fs: float, gains: np.ndarray) -> float:
     return float(np.median(per_lead)) if per_lead else math.nan
 
 
-def _lead_order(header: Header, where: str, warnings: list[str]) -> list[int]:
-    """Header row of each standard lead, in ``LEADS`` order."""
+def _lead_order(header: Header, where: str, warnings: list[str], all_leads: bool = True) -> tuple[list[int], tuple[str, ...]]:
+    """(header row of each standard lead the record has, those leads), in ``LEADS`` order; every lead when ``all_leads``."""
     names = [s.lead.strip().lower() for s in header.signals]
     if not any(names) and header.num_leads == len(LEADS):
         warnings.append("header names no leads; assumed the standard order " + ",".join(LEADS))
-        return list(range(len(LEADS)))
+        return list(range(len(LEADS))), LEADS
     rows: dict[str, int] = {}
     for row, name in enumerate(names):
         if name in rows and name in _LEAD_INDEX:
             raise RecordError(where, f"lead {header.signals[row].lead!r} appears twice in the header")
         rows.setdefault(name, row)
     missing = [lead for lead in LEADS if lead.lower() not in rows]
-    if missing:
+    if missing and (all_leads or len(missing) == len(LEADS)):
         raise RecordError(where, f"missing lead(s) {', '.join(missing)}; header leads are {', '.join(s.lead for s in header.signals)}")
     extra = [header.signals[r].lead for n, r in rows.items() if n not in _LEAD_INDEX]
     if extra:
         warnings.append(f"ignored extra lead(s) {', '.join(extra)}")
-    order = [rows[lead.lower()] for lead in LEADS]
-    if order != list(range(len(LEADS))):
+    present = tuple(lead for lead in LEADS if lead.lower() in rows)
+    order = [rows[lead.lower()] for lead in present]
+    if order != list(range(len(order))):
         warnings.append("leads reordered to the standard order")
-    return order
+    return order, present
 
 
 def _check_integrity(header: Header, val: np.ndarray, warnings: list[str]) -> None:
@@ -384,32 +392,33 @@ def _check_length(header: Header, val: np.ndarray, where: str, mat_where: str) -
         raise RecordError(where, f"record {problem}")
 
 
-def _check_flat(spans: np.ndarray, mat_where: str, warnings: list[str]) -> None:
+def _check_flat(spans: np.ndarray, leads: tuple[str, ...], mat_where: str, warnings: list[str]) -> None:
     """From each lead's peak-to-peak span: a flat (constant) lead is a warning, every lead flat a ``RecordError``."""
     if not spans.any():
         raise RecordError(mat_where, "every lead is flat (constant): no signal")
-    flat = [LEADS[i] for i in np.flatnonzero(spans == 0)]
+    flat = [leads[i] for i in np.flatnonzero(spans == 0)]
     if flat:
         warnings.append(f"flat (constant) lead(s) {', '.join(flat)}")
 
 
-def _repair_missing(signal: np.ndarray, missing: np.ndarray, specs: list[SignalSpec], warnings: list[str]) -> None:
+def _repair_missing(signal: np.ndarray, missing: np.ndarray, specs: list[SignalSpec], names: tuple[str, ...],
+                    warnings: list[str]) -> None:
     """Missing samples to 0 mV (the lead's baseline), in place, with one warning saying how many and where."""
     signal[missing] = 0.0
-    leads = ", ".join(LEADS[i] for i in np.flatnonzero(missing.any(axis=1)))
+    leads = ", ".join(names[i] for i in np.flatnonzero(missing.any(axis=1)))
     invalid = sorted({f"{INVALID_SAMPLE[s.format_code]} in format {s.format_code}" for s in specs if s.format_code in INVALID_SAMPLE})
     warnings.append(f"{int(missing.sum())} NaN/infinite or invalid sample(s) (WFDB's invalid value: {', '.join(invalid) or 'none'}) "
                     f"in lead(s) {leads} set to 0 mV")
 
 
 def _assemble(header: Header, val: np.ndarray, name: str, path: Path, mat_where: str, gain_policy: str, warnings: list[str],
-              repair: bool = True) -> Record:
+              repair: bool = True, all_leads: bool = True) -> Record:
     """The checks and scaling shared by ``read_record`` and ``record_from_arrays``."""
     if gain_policy not in GAIN_POLICIES:
         raise ValueError(f"gain_policy must be one of {GAIN_POLICIES}, got {gain_policy!r}")
     where = str(path)
     _check_length(header, val, where, mat_where)
-    order = _lead_order(header, where, warnings)
+    order, leads = _lead_order(header, where, warnings, all_leads)
     _check_integrity(header, val, warnings)
     specs = [header.signals[r] for r in order]
     header_gains = np.array([counts_per_mv(spec, where) for spec in specs], dtype=np.float32)
@@ -422,9 +431,9 @@ def _assemble(header: Header, val: np.ndarray, name: str, path: Path, mat_where:
     counts = raw.astype(np.float32)
     counts -= np.array([spec.baseline for spec in specs], dtype=np.float32)[:, None]
     if missing is None:
-        _check_flat(high.astype(np.float64) - low, mat_where, warnings)
+        _check_flat(high.astype(np.float64) - low, leads, mat_where, warnings)
     else:
-        _check_flat(np.ptp(np.where(missing, np.float32(0), counts), axis=1), mat_where, warnings)
+        _check_flat(np.ptp(np.where(missing, np.float32(0), counts), axis=1), leads, mat_where, warnings)
         counts[missing] = np.nan
 
     def measurable() -> np.ndarray:  # only built when the gain check runs: clipped samples out as well
@@ -434,7 +443,11 @@ def _assemble(header: Header, val: np.ndarray, name: str, path: Path, mat_where:
     gains = _choose_gains(specs, header_gains, measurable, header.fs, gain_policy, warnings)
     counts /= gains[:, None]
     if repair and missing is not None:
-        _repair_missing(counts, missing, specs, warnings)
+        _repair_missing(counts, missing, specs, leads, warnings)
+    if leads != LEADS:  # a reduced-lead record: the leads it lacks are rows of zeros
+        signal = np.zeros((len(LEADS), counts.shape[1]), dtype=np.float32)
+        signal[[_LEAD_INDEX[lead.lower()] for lead in leads]] = counts
+        counts = signal
     return Record(
         name=name,
         path=path,
@@ -446,6 +459,7 @@ def _assemble(header: Header, val: np.ndarray, name: str, path: Path, mat_where:
         unscored=tuple(code for code in header.dx if not is_scored(code)),
         source=source_of(name),
         warnings=tuple(warnings),
+        leads=leads,
     )
 
 
@@ -460,13 +474,14 @@ def header_of(path: str | Path) -> Path:
     return header_path
 
 
-def read_record(path: str | Path, gain_policy: str = "auto", repair: bool = True) -> Record:
+def read_record(path: str | Path, gain_policy: str = "auto", repair: bool = True, all_leads: bool = True) -> Record:
     """Read a record, named by any of its files (``header_of``), into a checked, scaled ``Record``.
 
     The signal comes from ``NAME.mat`` beside the header, else from the WFDB signal
     files the header names (``load_signal``). ``repair=False`` leaves missing samples
     NaN and skips their limit: the reading before the missing-sample repair, which is
-    what ``wfdb.rdrecord`` returns.
+    what ``wfdb.rdrecord`` returns. ``all_leads=False`` reads a record that lacks some of
+    the twelve leads (``Record.leads``).
     """
     header_path = header_of(path)
     header = read_header(header_path)
@@ -474,18 +489,18 @@ def read_record(path: str | Path, gain_policy: str = "auto", repair: bool = True
     if header.name != header_path.stem:
         warnings.append(f"header names the record {header.name!r}; used the file name {header_path.stem!r}")
     val, signal_path = load_signal(header_path, header)
-    return _assemble(header, val, header_path.stem, header_path, str(signal_path), gain_policy, warnings, repair)
+    return _assemble(header, val, header_path.stem, header_path, str(signal_path), gain_policy, warnings, repair, all_leads)
 
 
 def record_from_arrays(data: np.ndarray, header_lines: Iterable[str] | str | Header, where: str = "<input>",
-                       gain_policy: str = "auto") -> Record:
+                       gain_policy: str = "auto", all_leads: bool = True) -> Record:
     """A ``Record`` from what the challenge driver hands ``run_12ECG_classifier``: raw counts and header lines.
 
     ``data`` is ``loadmat(...)['val']`` (float64 counts: the format's invalid value,
     -32768 in format 16, is a missing sample here too); ``header_lines`` the header's
     lines with or without their newlines, or a ``Header`` already built (the clinical
     formats' readers make one from their files' fields). Same checks and scaling as
-    ``read_record``; ``where`` names the input in errors.
+    ``read_record`` (``all_leads`` too); ``where`` names the input in errors.
     """
     if isinstance(header_lines, Header):
         header = header_lines
@@ -493,4 +508,4 @@ def record_from_arrays(data: np.ndarray, header_lines: Iterable[str] | str | Hea
         text = header_lines if isinstance(header_lines, str) else "\n".join(line.rstrip("\r\n") for line in header_lines)
         header = parse_header(text, where)
     val = _validated(data, where)
-    return _assemble(header, val, header.name, Path(where), where, gain_policy, [])
+    return _assemble(header, val, header.name, Path(where), where, gain_policy, [], all_leads=all_leads)

@@ -9,6 +9,13 @@ it. Three thresholding rules are scored side by side, as in the seed paper's abl
 - ``global``: one threshold for all classes, searched on the inner validation split;
 - ``constrained``: the per-class constrained search (what the ensemble uses).
 
+A model of reduced lead sets (``config.Config.trained_lead_sets``, e.g. the 2021
+challenge's five) is scored on every one of its lead sets, each time on the same held-out
+records read through that set (``summary["lead_sets"]``); ``oof_predictions.csv`` and the
+scores above it are those of its largest set, the twelve leads for the 2021 sets. The
+thresholds are the fold's, chosen on its inner split pooled over the lead sets, as training
+chooses them.
+
 Resumable: a fold whose weights are complete is not trained again (``train_ensemble``),
 and predictions are recomputed deterministically from the weights. ``--only-folds 0,2``
 trains just those folds into the results directory (one run per GPU or machine); the
@@ -31,6 +38,7 @@ from ecgnet.data.cache import Cache
 from ecgnet.device import choose_device, is_main_process, set_threads
 from ecgnet.fileio import OutOfFold, write_oof, write_summary, write_thresholds
 from ecgnet.inference.ensemble import inference_forms, predict_probabilities
+from ecgnet.leads import lead_set_name
 from ecgnet.modeldir import load_manifest, load_weights, parse_folds
 from ecgnet.network.model import network_for
 from ecgnet.training.train import inner_split, labelled_records, metric_for, train_ensemble, training_cache
@@ -106,18 +114,27 @@ def _fold_assignment(cache: Cache, usable: np.ndarray, manifest: dict, out: Path
     return np.array([recorded[n] for n in names])
 
 
+def _read_through(networks, cache, config: Config, indices: np.ndarray, device) -> dict[tuple[str, ...], np.ndarray]:
+    """Lead set -> probabilities (N, C) of the records ``indices`` read through it, for each set the model reads."""
+    return {leads: predict_probabilities(networks, cache, config, indices=indices, device=device, lead_sets=[leads] * len(indices))
+            for leads in config.trained_lead_sets}
+
+
 def _predict_folds(cache, usable: np.ndarray, assignment: np.ndarray, manifest: dict, config: Config,
-                   device, out: Path, thresholding: str) -> tuple[np.ndarray, dict, dict, dict]:
-    """Each fold model on its held-out records: (probabilities (N, C), outputs, thresholds, per-fold scores per ablation).
+                   device, out: Path, thresholding: str) -> tuple[dict, dict, dict, dict]:
+    """Each fold model on its held-out records: (probabilities, outputs, thresholds, per-fold scores per ablation).
 
     ``usable`` (N,) are the cache rows scored, ``assignment`` (N,) their folds; each fold's
-    thresholds come from its inner split of the training folds (``_fold_thresholds``).
+    thresholds come from its inner split of the training folds (``_fold_thresholds``), read
+    through every lead set and pooled. ``probabilities`` and ``outputs`` map each lead set to
+    (N, C) arrays, ``outputs`` under every ablation for the largest set (key ``None`` and the
+    ablation's name) and under ``thresholding`` for each set (key: the set).
     """
-    n, classes = len(usable), config.classes
-    probabilities = np.zeros((n, classes.num_classes))
-    outputs = {name: np.zeros((n, classes.num_classes), dtype=bool) for name in ABLATIONS}
+    n, classes, sets = len(usable), config.classes, config.trained_lead_sets
+    probabilities = {leads: np.zeros((n, classes.num_classes)) for leads in sets}
+    outputs = {key: np.zeros((n, classes.num_classes), dtype=bool) for key in (*ABLATIONS, *sets)}
     thresholds: dict[str, dict[int, np.ndarray]] = {name: {} for name in ABLATIONS}
-    per_fold: dict[str, dict[str, dict[str, float]]] = {name: {} for name in ABLATIONS}
+    per_fold: dict = {key: {} for key in (*ABLATIONS, *sets)}
     for entry in manifest["folds"]:
         k = int(entry["fold"])
         held = np.flatnonzero(assignment == k)
@@ -125,16 +142,32 @@ def _predict_folds(cache, usable: np.ndarray, assignment: np.ndarray, manifest: 
         model = network_for(config)
         model.load_state_dict(load_weights(out, entry))
         networks = inference_forms([model.to(device)], device)  # faster on the CPU, same outputs to float tolerance
-        fold_probabilities = predict_probabilities(networks, cache, config, indices=usable[held], device=device)
-        val_probabilities = predict_probabilities(networks, cache, config, indices=val_idx, device=device)
-        probabilities[held] = fold_probabilities
-        for name, values in _fold_thresholds(entry, cache.labels[val_idx], val_probabilities, classes).items():
+        fold_probabilities = _read_through(networks, cache, config, usable[held], device)
+        val_probabilities = np.concatenate(list(_read_through(networks, cache, config, val_idx, device).values()))
+        val_labels = np.tile(np.asarray(cache.labels[val_idx], dtype=bool), (len(sets), 1))
+        held_labels = cache.labels[usable[held]]
+        for name, values in _fold_thresholds(entry, val_labels, val_probabilities, classes).items():
             thresholds[name][k] = values
-            outputs[name][held] = apply_thresholds(fold_probabilities, values)
-            per_fold[name][str(k)] = scores(cache.labels[usable[held]], outputs[name][held], fold_probabilities, classes)
+            outputs[name][held] = apply_thresholds(fold_probabilities[sets[0]], values)
+            per_fold[name][str(k)] = scores(held_labels, outputs[name][held], fold_probabilities[sets[0]], classes)
+        for leads, values in fold_probabilities.items():
+            probabilities[leads][held] = values
+            outputs[leads][held] = apply_thresholds(values, thresholds[thresholding][k])
+            per_fold[leads][str(k)] = metric_for(held_labels, classes).score(outputs[leads][held])
         log.info("fold %d: %d held-out records, challenge score %.3f", k, len(held), per_fold[thresholding][str(k)]["Challenge metric"])
 
     return probabilities, outputs, thresholds, per_fold
+
+
+def _lead_set_rows(labels: np.ndarray, probabilities: dict, outputs: dict, per_fold: dict, classes: ClassSet) -> list[dict]:
+    """``summary["lead_sets"]``: per lead set, its name and leads, the pooled scores and the per-fold challenge scores."""
+    rows = []
+    for leads, values in probabilities.items():
+        fold_scores = np.array(list(per_fold[leads].values()))
+        rows.append({"name": lead_set_name(leads), "leads": ",".join(leads), "pooled": scores(labels, outputs[leads], values, classes),
+                     "per_fold": per_fold[leads], "fold_mean": float(fold_scores.mean()),
+                     "fold_sd": float(fold_scores.std(ddof=1)) if len(fold_scores) > 1 else 0.0})
+    return rows
 
 
 def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, thresholding: str = "constrained",
@@ -161,11 +194,12 @@ def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, th
     usable = labelled_records(cache)
     assignment = _fold_assignment(cache, usable, manifest, out)
 
-    probabilities, outputs, thresholds, per_fold = _predict_folds(cache, usable, assignment, manifest, config, device, out,
-                                                                  thresholding)
+    by_set, outputs, thresholds, per_fold = _predict_folds(cache, usable, assignment, manifest, config, device, out, thresholding)
 
     keep = assignment >= 0  # fold -1 (leave-one-source-out): trained on by every fold, held out by none
-    usable, assignment, probabilities, outputs = usable[keep], assignment[keep], probabilities[keep], {k: v[keep] for k, v in outputs.items()}
+    usable, assignment = usable[keep], assignment[keep]
+    by_set, outputs = {k: v[keep] for k, v in by_set.items()}, {k: v[keep] for k, v in outputs.items()}
+    probabilities = by_set[config.trained_lead_sets[0]]
     n, labels = len(usable), np.asarray(cache.labels[usable], dtype=bool)
     oof = OutOfFold([str(x) for x in cache.names[usable]], [str(x) for x in cache.sources[usable]], assignment,
                     labels, probabilities, outputs[thresholding], config.classes)
@@ -186,6 +220,8 @@ def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, th
         "per_class": _per_class(oof, thresholds[thresholding]),
         "config": config.to_dict(),
     }
+    if config.lead_presence:
+        summary["lead_sets"] = _lead_set_rows(labels, by_set, outputs, per_fold, config.classes)
     write_summary(out, summary)
     return summary
 
@@ -199,6 +235,8 @@ def format_summary(summary: dict, out: Path) -> str:
         f"  AUROC {pooled['AUROC']:.3f}  AUPRC {pooled['AUPRC']:.3f}  F-measure {pooled['F-measure']:.3f}  "
         f"sensitivity {pooled['Sensitivity']:.3f}  specificity {pooled['Specificity']:.3f}",
         "  ablation (pooled challenge score): " + ", ".join(f"{k} {v:.3f}" for k, v in summary["ablations"].items()),
-        f"  files: {out}/oof_predictions.csv, {out}/summary.json; report: python -m ecgnet report {out}",
     ]
+    lines += [f"  {row['name']}-lead set ({row['leads']}): challenge score pooled {row['pooled']['Challenge metric']:.3f}, "
+              f"AUROC {row['pooled']['AUROC']:.3f}" for row in summary.get("lead_sets", [])]
+    lines.append(f"  files: {out}/oof_predictions.csv, {out}/summary.json; report: python -m ecgnet report {out}")
     return "\n".join(lines)
