@@ -1,7 +1,7 @@
 """One network for every lead set, or one network per lead set? Both designs, cross-validated on the same records.
 
 Usage: .venv/bin/python experiments/lead_sets.py [--out runs/exp-lead-sets] [--n 1000] [--folds 3]
-       [--config demo] [--seed 0] [--smoke]
+       [--config demo] [--seed 0] [--equal-budget] [--smoke]
 
 The 2021 challenge runs every model on five lead sets (``ecgnet.leads.LEAD_SETS_2021``).
 Its winner trained one network per set; ecgnet can also train one network for all of them
@@ -9,8 +9,9 @@ Its winner trained one network per set; ecgnet can also train one network for al
 leads zeroed, a 12-value lead-presence vector beside age and sex). This script
 
 1. writes ``n`` synthetic records with the 2021 classes (10 s, 500 Hz, as the demo's);
-2. cross-validates the shared design once (``challenge: "2021"``, ``lead_sets: "2021"``) and
-   the per-set design once per lead set (``lead_sets`` that set alone), all with the same
+2. cross-validates the shared design once (``challenge: "2021"``, ``lead_sets: "2021"``),
+   with ``--equal-budget`` once more with five times the epochs (the five networks' budget),
+   and the per-set design once per lead set (``lead_sets`` that set alone), all with the same
    folds, seed and preset (``ecgnet.training.crossval``: resumable, a rerun reuses every fold);
 3. prints, per lead set, each design's pooled out-of-fold challenge score and AUROC, the
    per-fold difference of the challenge scores (mean ± standard error, the folds paired),
@@ -45,6 +46,11 @@ def _run(data: Path, out: Path, config) -> tuple[dict, float]:
     return summary, sum(json.loads(path.read_text())["seconds"] for path in (out / FOLDS_DIR).glob(f"fold_*/{FOLD_RESULT}"))
 
 
+def _cell(row: dict) -> str:
+    """A lead set's pooled challenge score and AUROC, as one table cell."""
+    return f"{row['pooled']['Challenge metric']:.3f} ({row['pooled']['AUROC']:.3f})"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/exp-lead-sets"))
@@ -52,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=3, help="cross-validation folds (default 3)")
     parser.add_argument("--config", default="demo", help="preset or JSON file (default demo)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--equal-budget", action="store_true",
+                        help="also the one network trained for the five networks' epochs (epochs x 5)")
     parser.add_argument("--smoke", action="store_true", help="the suite's check: 40 records, 2 folds, smoke preset, 1 epoch")
     args = parser.parse_args(argv)
     config = load_config("smoke" if args.smoke else args.config).replace(n_folds=2 if args.smoke else args.folds, seed=args.seed,
@@ -63,26 +71,34 @@ def main(argv: list[str] | None = None) -> int:
     if not (data / "SYN00001.hea").is_file():
         generate_dataset(data, n, seed=args.seed, workers=1 if args.smoke else None, fs_choices=[500], duration_range=(10, 10),
                          challenge="2021")
-    shared, shared_seconds = _run(data, args.out / "shared", config.replace(lead_sets="2021"))
-    rows, per_set_seconds = [], 0.0
-    for row in shared["lead_sets"]:
-        leads = tuple(row["leads"].split(","))
-        alone, seconds = _run(data, args.out / f"per_set_{lead_set_name(leads)}", config.replace(lead_sets=row["leads"]))
-        per_set_seconds += seconds
-        own = alone["lead_sets"][0]
-        difference = np.array([row["per_fold"][k] - own["per_fold"][k] for k in row["per_fold"]])
-        error = difference.std(ddof=1) / np.sqrt(len(difference)) if len(difference) > 1 else float("nan")
-        rows.append([row["name"], row["leads"], f"{row['pooled']['Challenge metric']:.3f}", f"{row['pooled']['AUROC']:.3f}",
-                     f"{own['pooled']['Challenge metric']:.3f}", f"{own['pooled']['AUROC']:.3f}",
-                     f"{difference.mean():+.3f} ± {error:.3f}"])
-    assert len(rows) == len(LEAD_SETS_2021)
-    print(f"{shared['records']} synthetic 2021 records, {config.n_folds} folds, preset {args.config if not args.smoke else 'smoke'}; "
-          f"{machine(config.threads or None)}")
-    print_table(["lead set", "leads", "one network: challenge", "AUROC", "one per set: challenge", "AUROC",
-                 "difference per fold (one - per set)"], rows, "llrrrrr")
-    print_table(["design", "networks per fold", "training time (folds' own seconds)"],
-                [["one network for every lead set", 1, f"{shared_seconds:.0f}"],
-                 ["one network per lead set", len(rows), f"{per_set_seconds:.0f}"]], "lrr")
+    sets = len(LEAD_SETS_2021)
+    # The designs: one network for every set with the preset's budget and with the five per-set networks' budget
+    # (epochs and milestones x 5: each set then meets as many windows as its own network does), and one network per set.
+    longer = config.replace(epochs=config.epochs * sets, lr_milestones=tuple(m * sets for m in config.lr_milestones))
+    designs = {"one network": _run(data, args.out / "shared", config.replace(lead_sets="2021"))}
+    if args.equal_budget:
+        designs[f"one network, epochs x {sets}"] = _run(data, args.out / "shared_long", longer.replace(lead_sets="2021"))
+    per_set = [_run(data, args.out / f"per_set_{lead_set_name(leads)}", config.replace(lead_sets=",".join(leads)))
+               for leads in LEAD_SETS_2021]
+    rows = []
+    for k, leads in enumerate(LEAD_SETS_2021):
+        own = per_set[k][0]["lead_sets"][0]
+        row = [lead_set_name(leads), ",".join(leads), _cell(own)]
+        for summary, _ in designs.values():
+            shared = summary["lead_sets"][k]
+            difference = np.array([shared["per_fold"][fold] - own["per_fold"][fold] for fold in own["per_fold"]])
+            error = difference.std(ddof=1) / np.sqrt(len(difference)) if len(difference) > 1 else float("nan")
+            row += [_cell(shared), f"{difference.mean():+.3f} ± {error:.3f}"]
+        rows.append(row)
+    print(f"{per_set[0][0]['records']} synthetic 2021 records, {config.n_folds} folds, preset {'smoke' if args.smoke else args.config} "
+          f"({config.epochs} epochs); {machine(config.threads or None)}")
+    header = ["lead set", "leads", "one per set: challenge (AUROC)"]
+    for name in designs:
+        header += [f"{name}: challenge (AUROC)", "minus one per set, per fold"]
+    print_table(header, rows, "ll" + "r" * (len(header) - 2))
+    timing = [["one network per lead set", sets, f"{sum(seconds for _, seconds in per_set):.0f}"]]
+    timing += [[name, 1, f"{seconds:.0f}"] for name, (_, seconds) in designs.items()]
+    print_table(["design", "networks per fold", "training time (folds' own seconds)"], timing, "lrr")
     return 0
 
 

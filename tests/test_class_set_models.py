@@ -159,3 +159,28 @@ def test_prwp_keeps_the_r_wave_small_from_v1_to_v4_and_bbb_is_a_wide_qrs():
     _, bbb_width = _chest_r_and_width(["426783006", "6374002"])
     assert prwp[2] < 0.3 and prwp[3] < 0.5 * normal[3]  # V3 under 3 mm; V4 far below a normal one
     assert normal_width < 0.1 < 0.12 < bbb_width
+
+
+def test_the_report_of_a_2021_lead_set_model_shows_its_26_classes_and_a_row_per_lead_set(tmp_path):
+    from ecgnet.analysis.report import render_report
+    from ecgnet.fileio import write_summary
+    from ecgnet.leads import LEAD_SETS_2021, lead_set_name
+
+    rng = np.random.default_rng(1)
+    n = 30
+    labels = rng.random((n, 26)) < 0.15
+    labels[:, SET_2021.normal_index] |= ~labels.any(axis=1)
+    probabilities = np.clip(labels * 0.4 + rng.random(labels.shape) * 0.6, 0, 1)
+    write_oof(tmp_path, OutOfFold([f"JS{i:05d}" for i in range(n)], ["Chapman-Shaoxing-Ningbo"] * n, np.arange(n) % 3, labels,
+                                  probabilities, probabilities > 0.5, SET_2021))
+    write_thresholds(tmp_path, {k: np.full(26, 0.5) for k in range(3)}, SET_2021)
+    rows = [{"name": lead_set_name(leads), "leads": ",".join(leads), "per_fold": {"0": 0.5, "1": 0.4, "2": 0.45},
+             "fold_mean": 0.45, "fold_sd": 0.05 + 0.01 * k,
+             "pooled": {"Challenge metric": 0.6 - 0.05 * k, "AUROC": 0.9, "AUPRC": 0.5, "F-measure": 0.4}}
+            for k, leads in enumerate(LEAD_SETS_2021)]
+    write_summary(tmp_path, {"data_dir": "/data/x", "records": n, "config": SMOKE_2021.replace(lead_sets="2021").to_dict(),
+                             "lead_sets": rows})
+    text = render_report(tmp_path).read_text()
+    assert "the 2021 challenge's 26 classes" in text and "| PRWP |" in text and "| BBB |" in text
+    assert "| 2 | I,II | 0.400 | 0.900 | 0.500 | 0.400 | 0.450 ± 0.090 |" in text
+    assert (tmp_path / "figures" / "lead_sets.png").stat().st_size > 0

@@ -76,6 +76,9 @@ CAPTIONS = {
                                           "threshold chosen on its inner split and scored on its held-out records.",
     "Learning curves": "Per fold: training loss and the challenge score on the inner validation split (which also "
                        "chooses the checkpoint and the thresholds), by epoch.",
+    "Scores per lead set": "The pooled out-of-fold challenge score and AUROC of the one network on each of its lead sets, every "
+                 "bar over the same held-out records read through that set (the other leads zeroed); the whiskers are "
+                 "the standard deviation of the per-fold challenge scores.",
 }
 REPORT_FILE = "report.md"
 FIGURE_DIR = "figures"
@@ -433,6 +436,11 @@ def _summary_lines(oof: OutOfFold, summary: dict) -> list[str]:
     return lines
 
 
+def _score_cells(scores: dict) -> str:
+    """A table row's challenge score, AUROC, AUPRC and F-measure cells."""
+    return " | ".join(_fmt(scores[name]) for name in ("Challenge metric", "AUROC", "AUPRC", "F-measure"))
+
+
 def by_source_lines(summary: dict) -> list[str]:
     """The leave-one-source-out section (``summary["by_source"]``, ``loso.py``): one row per held-out group, then pooled."""
     section = summary.get("by_source")
@@ -444,14 +452,43 @@ def by_source_lines(summary: dict) -> list[str]:
              + section["rule"], "",
              "| held-out source | records | challenge score | AUROC | AUPRC | F-measure |", "|---|---:|---:|---:|---:|---:|"]
     for row in section["groups"]:
-        lines.append(f"| {row['group'] or '(no prefix)'} | {row['records']} | {_fmt(row['Challenge metric'])} | {_fmt(row['AUROC'])} | "
-                     f"{_fmt(row['AUPRC'])} | {_fmt(row['F-measure'])} |")
-    pooled = section["pooled"]
-    lines.append(f"| pooled | {section['records']} | {_fmt(pooled['Challenge metric'])} | {_fmt(pooled['AUROC'])} | "
-                 f"{_fmt(pooled['AUPRC'])} | {_fmt(pooled['F-measure'])} |")
+        lines.append(f"| {row['group'] or '(no prefix)'} | {row['records']} | {_score_cells(row)} |")
+    lines.append(f"| pooled | {section['records']} | {_score_cells(section['pooled'])} |")
     lines += ["", f"Challenge score per held-out source: {section['mean']:.3f} ± {section['sd']:.3f} (mean ± sd), against "
               f"{summary['fold_mean']:.3f} ± {summary['fold_sd']:.3f} over the stratified folds above.", ""]
     return lines
+
+
+def lead_set_lines(summary: dict) -> list[str]:
+    """The lead-set section's table (``summary["lead_sets"]``, a model of reduced lead sets): one row per lead set."""
+    rows = summary.get("lead_sets")
+    if not rows:
+        return []
+    lines = ["## Lead sets", "",
+             f"The model reads {len(rows)} lead sets; each row scores the same {summary['records']} held-out records read "
+             "through that set alone, with the fold's thresholds.", "",
+             "| lead set | leads | challenge score | AUROC | AUPRC | F-measure | challenge score per fold (mean ± sd) |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        lines.append(f"| {row['name']} | {row['leads']} | {_score_cells(row['pooled'])} | {row['fold_mean']:.3f} ± {row['fold_sd']:.3f} |")
+    return lines + [""]
+
+
+def _figure_lead_sets(summary: dict, path: Path) -> str | None:
+    rows = summary.get("lead_sets")
+    if not rows:
+        return None
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.bar(x - 0.2, [row["pooled"]["Challenge metric"] for row in rows], width=0.4, yerr=[row["fold_sd"] for row in rows],
+           capsize=3, label="challenge score")
+    ax.bar(x + 0.2, [row["pooled"]["AUROC"] for row in rows], width=0.4, label="AUROC")
+    ax.set_xticks(x, [f"{row['name']} leads" if row["name"].isdigit() else row["name"] for row in rows])
+    ax.set_ylim(0, 1.05)
+    ax.set_title("One network on each lead set (pooled out-of-fold)")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
 
 
 def _per_class_table(abbreviations: tuple[str, ...], counts: np.ndarray, stats: dict[str, np.ndarray],
@@ -477,7 +514,7 @@ def render_report(results_dir: Path) -> Path:
     lines = header_lines(results_dir, oof, summary) + ["", "## Scores", ""]
     lines += _summary_lines(oof, summary)
     stats = metrics.per_class(oof.labels, oof.outputs, oof.probabilities)
-    lines += ["", *by_source_lines(summary)]
+    lines += ["", *by_source_lines(summary), *lead_set_lines(summary)]
     lines += ["## Per class", "", *_per_class_table(oof.classes.abbreviations, oof.labels.sum(axis=0), stats, thresholds_mean), ""]
     sections = [
         ("Per-class bars", _figure_per_class(oof.classes.abbreviations, stats, thresholds_mean, figures / "per_class.png")),
@@ -486,6 +523,7 @@ def render_report(results_dir: Path) -> Path:
         ("Where the reward is lost", _figure_confusion(oof, figures / "confusion.png")),
         ("Score against one global threshold", _figure_thresholds(oof, summary.get("ablations", {}).get("global"), figures / "thresholds.png")),
         ("Learning curves", _figure_learning(results_dir, figures / "learning.png")),
+        ("Scores per lead set", _figure_lead_sets(summary, figures / "lead_sets.png")),
     ]
     for title, name in sections:
         if name:
