@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES, description
+from ecgnet.challenge.classes import ClassSet
 from ecgnet.console import progress
 from ecgnet.errors import RecordError
 from ecgnet.fileio import atomic_write_text, write_csv
@@ -48,7 +48,7 @@ FIRST_COLUMNS = ("path", "record", "status", "error", "codes", "abbreviations", 
 
 @dataclass(frozen=True)
 class Row:
-    """One input file's answer: ``labels`` (24,) bool and ``scores`` (24,) float in ``CLASSES`` order, or the ``error``."""
+    """One input file's answer: ``labels`` (C,) bool and ``scores`` (C,) float in the model's class order, or the ``error``."""
 
     path: Path
     record: str = ""
@@ -66,53 +66,60 @@ class Row:
 
 
 def classify_files(model: Ensemble, paths: Iterable[Path]) -> Iterator[Row]:
-    """A ``Row`` per file, as each is classified; a file that fails is logged (ERROR) and answered with its reason."""
+    """A ``Row`` per file, as each is classified; a file that fails is logged (ERROR) and answered with its reason.
+
+    A model of reduced lead sets reads a file of any leads it can (``Ensemble.lead_set_for``); a twelve-lead model needs all twelve.
+    """
     for path in paths:
         try:
-            record = read_any(path, gain_policy=model.config.gain_policy)
-            labels, scores = model.predict_record(record)
+            record = read_any(path, gain_policy=model.config.gain_policy, all_leads=not model.config.lead_presence)
+            _, dropped = model.lead_set_for(record.leads, path)
+            labels, scores = model.predict_record(record, record.leads)
         except Exception as error:  # noqa: BLE001 - one bad file must not cost the others
             reason = error.reason if isinstance(error, RecordError) else f"unexpected {type(error).__name__}: {error}"
             log.error("%s: %s", path, reason)
             yield Row(path, error=reason)
             continue
-        for warning in record.warnings:  # repairs are never silent
+        warnings = (*record.warnings, *([dropped] if dropped else []))
+        for warning in warnings:  # repairs and dropped leads are never silent
             log.warning("%s: %s", path, warning)
-        yield Row(path, record.name, np.asarray(labels, dtype=bool), np.asarray(scores, dtype=np.float64), record.warnings)
+        yield Row(path, record.name, np.asarray(labels, dtype=bool), np.asarray(scores, dtype=np.float64), warnings)
 
 
-def csv_table(rows: Sequence[Row]) -> tuple[list[str], list[list[str]]]:
-    """The CSV's header (``FIRST_COLUMNS``, then one probability column per class abbreviation) and lines."""
+def csv_table(rows: Sequence[Row], classes: ClassSet) -> tuple[list[str], list[list[str]]]:
+    """The CSV's header (``FIRST_COLUMNS``, then one probability column per abbreviation of ``classes``) and lines."""
+    codes, names = classes.codes, classes.abbreviations
     lines = []
     for row in rows:
         found = row.diagnoses
-        probabilities = [repr(float(p)) for p in row.scores] if row.scores is not None else [""] * len(CLASSES)
+        probabilities = [repr(float(p)) for p in row.scores] if row.scores is not None else [""] * len(codes)
         lines.append([str(row.path), row.record, "failed" if row.error else "classified", row.error,
-                      "; ".join(CLASSES[i] for i in found), "; ".join(ABBREVIATIONS[i] for i in found),
-                      "; ".join(description(CLASSES[i]) for i in found), "; ".join(row.warnings), *probabilities])
-    return [*FIRST_COLUMNS, *ABBREVIATIONS], lines
+                      "; ".join(codes[i] for i in found), "; ".join(names[i] for i in found),
+                      "; ".join(classes.description(codes[i]) for i in found), "; ".join(row.warnings), *probabilities])
+    return [*FIRST_COLUMNS, *names], lines
 
 
-def json_table(rows: Sequence[Row]) -> dict:
+def json_table(rows: Sequence[Row], classes: ClassSet) -> dict:
     """The JSON document: the ``classes`` (code, abbreviation, name) and one object per file."""
+    codes, names = classes.codes, classes.abbreviations
     records = []
     for row in rows:
         entry = {"path": str(row.path), "record": row.record, "status": "failed" if row.error else "classified", "error": row.error,
-                 "diagnoses": [{"code": CLASSES[i], "abbreviation": ABBREVIATIONS[i], "name": description(CLASSES[i]),
+                 "diagnoses": [{"code": codes[i], "abbreviation": names[i], "name": classes.description(codes[i]),
                                 "probability": float(row.scores[i])} for i in row.diagnoses],
-                 "probabilities": {} if row.scores is None else dict(zip(ABBREVIATIONS, map(float, row.scores))),
+                 "probabilities": {} if row.scores is None else dict(zip(names, map(float, row.scores))),
                  "warnings": list(row.warnings)}
         records.append(entry)
-    classes = [{"code": code, "abbreviation": abbreviation, "name": description(code)} for code, abbreviation in zip(CLASSES, ABBREVIATIONS)]
-    return {"classes": classes, "records": records}
+    table = [{"code": code, "abbreviation": name, "name": classes.description(code)} for code, name in zip(codes, names)]
+    return {"classes": table, "records": records}
 
 
-def write_table(rows: Sequence[Row], out: Path | None) -> None:
-    """The table to ``out`` (CSV or JSON by its suffix, written atomically), or as CSV to stdout when ``out`` is None."""
+def write_table(rows: Sequence[Row], out: Path | None, classes: ClassSet) -> None:
+    """The table of ``classes`` to ``out`` (CSV or JSON by its suffix, written atomically), or as CSV to stdout when ``out`` is None."""
     if out is not None and out.suffix.lower() == ".json":
-        atomic_write_text(out, json.dumps(json_table(rows), indent=1) + "\n")
+        atomic_write_text(out, json.dumps(json_table(rows, classes), indent=1) + "\n")
         return
-    header, lines = csv_table(rows)
+    header, lines = csv_table(rows, classes)
     if out is not None:
         write_csv(out, header, lines)
         return
@@ -156,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model_dir)
     with logging_redirect_tqdm():
         rows = list(progress(classify_files(model, paths), desc="files", total=len(paths), unit="file"))
-    write_table(rows, args.out)
+    write_table(rows, args.out, model.config.classes)
     failed = [row for row in rows if row.error]
     log.info("%d of %d file(s) classified%s", len(rows) - len(failed), len(rows), f" into {args.out}" if args.out else "")
     if failed:
