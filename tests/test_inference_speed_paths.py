@@ -86,10 +86,10 @@ def test_a_record_that_breaks_its_batch_loses_only_its_own_answers(model_dir, re
     reference = _per_record(ensemble, records)
     original = Ensemble.predict_records
 
-    def breaks_on_r05(self, batch):
+    def breaks_on_r05(self, batch, leads=None):
         if any(record.name == "R05" for record in batch):
             raise RuntimeError("simulated kernel failure")
-        return original(self, batch)
+        return original(self, batch, leads)
 
     monkeypatch.setattr(Ensemble, "predict_records", breaks_on_r05)
     failures = predict_directory(model_dir, records, tmp_path, model=ensemble)
