@@ -34,7 +34,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ecgnet.challenge.classes import DEFAULT, ClassSet
-from ecgnet.inference.ensemble import Ensemble
+from ecgnet.inference.ensemble import Ensemble, LeadSetEnsembles, load_ensemble
 from ecgnet.leads import LEADS, lead_set
 from ecgnet.records.files import source_of
 from ecgnet.records.header import SEX_NAMES
@@ -139,9 +139,10 @@ def signal_record(signal, fs: float, age: float | None = None, sex: str | None =
 
 
 class Classifier:
-    """A loaded model directory (``Ensemble``) that classifies one record at a time."""
+    """A loaded model directory (``Ensemble``, or ``LeadSetEnsembles`` for one ensemble per lead set) that classifies one
+    record at a time."""
 
-    def __init__(self, ensemble: Ensemble):
+    def __init__(self, ensemble: Ensemble | LeadSetEnsembles):
         self.ensemble = ensemble
 
     @classmethod
@@ -149,7 +150,7 @@ class Classifier:
         """Validate and load ``model_dir``; ``device`` "cpu"/"cuda" (default: ``$ECGNET_DEVICE``,
         else CUDA when present), ``precision`` "fp32"/"bf16" for CPU inference (default: the
         directory's). Raises ``ModelDirError`` naming the file and the fix."""
-        return cls(Ensemble.load(model_dir, device=device, precision=precision))
+        return cls(load_ensemble(model_dir, device=device, precision=precision))
 
     def classify_file(self, path: str | Path) -> Prediction:
         """Classify the record in ``path``: a WFDB record (``NAME.hea``, ``NAME.mat``), a DICOM ECG, a GE MUSE XML or an HL7 aECG file

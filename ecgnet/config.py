@@ -20,8 +20,11 @@ default, and what a model directory without the key is) or ``"2021"`` (26 classe
 missing a lead is refused), ``"2021"`` (the five lead sets of the 2021 challenge,
 ``leads.LEAD_SETS_2021``), or explicit sets such as ``"I,II;I,II,V2"``. With any value but
 ``"12"`` the network is told which leads it has (a 12-value lead-presence vector beside
-the age/sex features) and trains with the leads outside a randomly drawn set zeroed
-(bench/RESULTS.md, "Lead sets", measures this one network against one per lead set).
+the age/sex features) and trains with the leads outside its set zeroed. Of several sets,
+``lead_networks`` makes one ensemble per set (``"per_set"``, the default: each a model
+directory of its own, ``Config.member``) or one network for them all (``"one"``: each
+training window read through a randomly drawn set); bench/RESULTS.md, "Lead sets",
+measured the two.
 
 The network's own settings (width, blocks, kernels, dropout, SE reduction) are a
 ``SEResNetConfig`` held as ``Config.network``; in JSON (files, manifests) they are
@@ -90,9 +93,10 @@ PADDINGS = ("window", "stride")
 LIST_KEYS = ("blocks", "lr_milestones")
 TWELVE_LEADS = "12"  # lead_sets: the twelve leads only, no lead-presence input (the 2020 network)
 NAMED_LEAD_SETS = {TWELVE_LEADS: (LEADS,), "2021": LEAD_SETS_2021}
+LEAD_NETWORKS = ("per_set", "one")
 # Keys added after model directories were first written, at the value those directories mean without them: left out
 # of a fold's identity at that value, so folds trained before the keys existed are still reused.
-LATER_KEYS = {"challenge": DEFAULT_CLASS_SET, "lead_sets": TWELVE_LEADS}
+LATER_KEYS = {"challenge": DEFAULT_CLASS_SET, "lead_sets": TWELVE_LEADS, "lead_networks": LEAD_NETWORKS[0]}
 
 
 def parse_lead_sets(text: str) -> tuple[tuple[str, ...], ...]:
@@ -190,6 +194,7 @@ class Config:
     # What the model is for (the module's docstring): the class set, "2020" or "2021", and the lead sets it reads.
     challenge: str = DEFAULT_CLASS_SET
     lead_sets: str = TWELVE_LEADS
+    lead_networks: str = LEAD_NETWORKS[0]
 
     def __post_init__(self) -> None:
         """Reject wrong types and impossible values at once, before any data are read."""
@@ -216,6 +221,7 @@ class Config:
             (self.loader_workers < -1, "loader_workers must be >= 0, or -1 for automatic"),
             (self.threshold_passes < 1, "threshold_passes must be at least 1"),
             (self.challenge not in CLASS_SETS, f"challenge must be one of {', '.join(CLASS_SETS)}"),
+            (self.lead_networks not in LEAD_NETWORKS, f"lead_networks must be one of {', '.join(LEAD_NETWORKS)}"),
         ]
         messages = [message for failed, message in problems + self._lever_problems() if failed]
         try:
@@ -254,6 +260,16 @@ class Config:
     def lead_presence(self) -> bool:
         """Whether the network reads a lead-presence vector beside the age/sex features (``lead_sets`` other than "12")."""
         return self.lead_sets != TWELVE_LEADS
+
+    @property
+    def per_set(self) -> bool:
+        """Whether the model is one ensemble per lead set (several sets, ``lead_networks`` "per_set"): ``member`` each."""
+        return self.lead_presence and self.lead_networks == "per_set" and len(self.trained_lead_sets) > 1
+
+    def member(self, leads: tuple[str, ...]) -> Config:
+        """The configuration of the per-set design's ensemble for ``leads`` (one of ``trained_lead_sets``): that set alone,
+        with its share of the time limit."""
+        return self.replace(lead_sets=",".join(leads), time_limit_hours=self.time_limit_hours / len(self.trained_lead_sets))
 
     @property
     def augmenting(self) -> bool:

@@ -55,6 +55,7 @@ import numpy as np
 
 from ecgnet.challenge.classes import CLASS_SETS, DEFAULT, ClassSet, class_set
 from ecgnet.errors import AnalysisError
+from ecgnet.leads import lead_set_name
 
 TEMP_SUFFIX = ".tmp"
 NEW_FILE_MODE = 0o666  # what open() asks for; the umask takes its share
@@ -142,6 +143,7 @@ FOLD_RESULT = "result.json"
 TRAINING_STATE = "state.pt"
 FOLDS_PLAN = "plan.json"
 WORK_DIR = "work"  # a training run's own record cache (MODEL_DIR/work), removed once the manifest is written
+LEAD_SET_MODELS = "lead_sets.json"  # a model of one ensemble per lead set: its sets and their model directories
 EXPORT_SPEC = "ecgnet_export.json"  # what `python -m ecgnet export` writes beside its graphs (inference/export.py)
 PREPROCESS_GRAPH = "preprocess.onnx"
 
@@ -149,6 +151,11 @@ PREPROCESS_GRAPH = "preprocess.onnx"
 def fold_dir(root: str | Path, fold: int) -> Path:
     """``root/folds/fold_K``: fold ``fold``'s epoch log, result and training state (``root``: a model directory)."""
     return Path(root) / FOLDS_DIR / f"fold_{fold}"
+
+
+def lead_set_dir(root: str | Path, leads: Sequence[str]) -> Path:
+    """The model (or results) directory of the lead set ``leads`` inside a model of one ensemble per lead set: ``leads_NAME``."""
+    return Path(root) / f"leads_{lead_set_name(leads)}"
 
 
 def plan_path(root: str | Path) -> Path:

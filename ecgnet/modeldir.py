@@ -26,6 +26,11 @@ process training every fold would write: the same fold entries, thresholds and c
 for the same seed, device and thread count. ``data.training_seconds`` is then the sum of
 the folds' own training times; ``data.device`` and ``data.threads`` list every value the
 folds were trained with. Any problem raises ``ModelDirError`` naming the folds and the fix.
+
+One ensemble per lead set (``config.Config.per_set``): the model directory holds one model
+directory per lead set (``fileio.lead_set_dir``: ``leads_12``, ``leads_6``, ...), each
+complete as above, and ``lead_sets.json`` (``write_lead_set_models``), written once every
+one of them has its manifest: the configuration and each set's directory.
 """
 from __future__ import annotations
 
@@ -44,7 +49,16 @@ import torch
 from ecgnet import __version__, fileio
 from ecgnet.config import INPUT_KEYS, LEVERS_OFF, Config
 from ecgnet.errors import ConfigError, ModelDirError
-from ecgnet.fileio import FOLD_RESULT, MANIFEST, TRAINING_STATE, WORK_DIR, atomic_write_bytes, atomic_write_text
+from ecgnet.fileio import (
+    FOLD_RESULT,
+    LEAD_SET_MODELS,
+    MANIFEST,
+    TRAINING_STATE,
+    WORK_DIR,
+    atomic_write_bytes,
+    atomic_write_text,
+    lead_set_dir,
+)
 from ecgnet.signal import TARGET_FS
 
 FORMAT_VERSION = 1
@@ -131,7 +145,10 @@ def not_a_model_dir(model_dir: Path) -> str:
                 f"(`python train_model.py TRAINING_DIR {model_dir}`, or the same `python -m ecgnet cv`/`demo`; finished folds "
                 f"are reused), or, when separate runs trained its folds ({FOLDS_ENV_VAR}), `python -m ecgnet assemble {model_dir}`")
     hint = ""
-    if (model_dir / "model" / MANIFEST).is_file():  # e.g. runs/demo given for runs/demo/model
+    if (model_dir / LEAD_SET_MODELS).is_file():
+        hint = (f"; it holds one model directory per lead set ({LEAD_SET_MODELS}): give one of them, or load the whole with "
+                f"ecgnet.inference.ensemble.load_ensemble")
+    elif (model_dir / "model" / MANIFEST).is_file():  # e.g. runs/demo given for runs/demo/model
         hint = f"; did you mean {model_dir / 'model'}?"
     elif next(model_dir.glob("*.hea"), None) is not None:
         hint = "; it holds records (.hea): is it the data directory, given in the model directory's place?"
@@ -191,6 +208,37 @@ def load_manifest(model_dir: str | Path, check_weights: bool = True) -> dict:
                 raise ModelDirError(f"{weights}: checksum differs from the manifest (truncated, corrupted or replaced); "
                                     f"copy the whole model directory again or {RETRAIN}")
     return manifest
+
+
+def write_lead_set_models(model_dir: str | Path, config: Config) -> dict:
+    """Write ``MODEL_DIR/lead_sets.json`` for a model of one ensemble per lead set (``config.per_set``); returns its content.
+
+    Call it once every set's model directory (``fileio.lead_set_dir``) has its manifest: ``read_lead_set_models`` checks them.
+    """
+    content = {"format_version": FORMAT_VERSION, "config": config.to_dict(),
+               "lead_sets": [{"leads": list(leads), "dir": lead_set_dir(model_dir, leads).name} for leads in config.trained_lead_sets]}
+    atomic_write_text(Path(model_dir) / LEAD_SET_MODELS, json.dumps(content, indent=2) + "\n")
+    return content
+
+
+def read_lead_set_models(model_dir: str | Path) -> tuple[Config, dict[tuple[str, ...], Path]]:
+    """(the configuration, each lead set's model directory) of ``MODEL_DIR/lead_sets.json``, every one with its manifest.
+
+    Raises ``ModelDirError`` naming the file when it is unreadable, of another format, or names a directory without a manifest.
+    """
+    path = Path(model_dir) / LEAD_SET_MODELS
+    try:
+        content = json.loads(path.read_text())
+        config = Config.from_dict(content["config"])
+        members = {tuple(entry["leads"]): Path(model_dir) / entry["dir"] for entry in content["lead_sets"]}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ModelDirError(f"{path}: unreadable ({error}); {RETRAIN}") from None
+    if content.get("format_version") != FORMAT_VERSION or set(members) != set(config.trained_lead_sets):
+        raise ModelDirError(f"{path}: not this ecgnet's list of its lead sets' models; {RETRAIN}")
+    missing = [str(folder) for folder in members.values() if not (folder / MANIFEST).is_file()]
+    if missing:
+        raise ModelDirError(f"{path}: the model directories of {', '.join(missing)} have no {MANIFEST}; {RETRAIN}")
+    return config, members
 
 
 def load_weights(model_dir: str | Path, fold: dict) -> dict:

@@ -9,10 +9,11 @@ Its winner trained one network per set; ecgnet can also train one network for al
 leads zeroed, a 12-value lead-presence vector beside age and sex). This script
 
 1. writes ``n`` synthetic records with the 2021 classes (10 s, 500 Hz, as the demo's);
-2. cross-validates the shared design once (``challenge: "2021"``, ``lead_sets: "2021"``),
-   with ``--equal-budget`` once more with five times the epochs (the five networks' budget),
-   and the per-set design once per lead set (``lead_sets`` that set alone), all with the same
-   folds, seed and preset (``ecgnet.training.crossval``: resumable, a rerun reuses every fold);
+2. cross-validates the shared design once (``challenge: "2021"``, ``lead_sets: "2021"``,
+   ``lead_networks: "one"``), with ``--equal-budget`` once more with five times the epochs
+   (the five networks' budget), and the per-set design (``lead_networks: "per_set"``: one
+   ensemble per lead set), all with the same folds, seed and preset
+   (``ecgnet.training.crossval``: resumable, a rerun reuses every fold);
 3. prints, per lead set, each design's pooled out-of-fold challenge score and AUROC, the
    per-fold difference of the challenge scores (mean ± standard error, the folds paired),
    and each design's training time (the sum of its folds' own seconds, ``result.json``:
@@ -40,10 +41,10 @@ from ecgnet.training.crossval import cross_validate  # noqa: E402
 
 
 def _run(data: Path, out: Path, config) -> tuple[dict, float]:
-    """(the cv summary, the sum of its folds' own training seconds) of ``config`` on ``data`` into ``out``; the runs
-    share one record cache (``out``'s parent's ``cache``)."""
+    """(the cv summary, the sum of its folds' own training seconds, those of every lead set's ensemble included) of
+    ``config`` on ``data`` into ``out``; the runs share one record cache (``out``'s parent's ``cache``)."""
     summary = cross_validate(data, out, config, cache_root=out.parent / "cache")
-    return summary, sum(json.loads(path.read_text())["seconds"] for path in (out / FOLDS_DIR).glob(f"fold_*/{FOLD_RESULT}"))
+    return summary, sum(json.loads(path.read_text())["seconds"] for path in out.glob(f"**/{FOLDS_DIR}/fold_*/{FOLD_RESULT}"))
 
 
 def _cell(row: dict) -> str:
@@ -75,14 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     # The designs: one network for every set with the preset's budget and with the five per-set networks' budget
     # (epochs and milestones x 5: each set then meets as many windows as its own network does), and one network per set.
     longer = config.replace(epochs=config.epochs * sets, lr_milestones=tuple(m * sets for m in config.lr_milestones))
-    designs = {"one network": _run(data, args.out / "shared", config.replace(lead_sets="2021"))}
+    designs = {"one network": _run(data, args.out / "shared", config.replace(lead_sets="2021", lead_networks="one"))}
     if args.equal_budget:
-        designs[f"one network, epochs x {sets}"] = _run(data, args.out / "shared_long", longer.replace(lead_sets="2021"))
-    per_set = [_run(data, args.out / f"per_set_{lead_set_name(leads)}", config.replace(lead_sets=",".join(leads)))
-               for leads in LEAD_SETS_2021]
+        designs[f"one network, epochs x {sets}"] = _run(data, args.out / "shared_long", longer.replace(lead_sets="2021", lead_networks="one"))
+    per_set, per_set_seconds = _run(data, args.out / "per_set", config.replace(lead_sets="2021", lead_networks="per_set"))
     rows = []
     for k, leads in enumerate(LEAD_SETS_2021):
-        own = per_set[k][0]["lead_sets"][0]
+        own = per_set["lead_sets"][k]
         row = [lead_set_name(leads), ",".join(leads), _cell(own)]
         for summary, _ in designs.values():
             shared = summary["lead_sets"][k]
@@ -90,13 +90,13 @@ def main(argv: list[str] | None = None) -> int:
             error = difference.std(ddof=1) / np.sqrt(len(difference)) if len(difference) > 1 else float("nan")
             row += [_cell(shared), f"{difference.mean():+.3f} ± {error:.3f}"]
         rows.append(row)
-    print(f"{per_set[0][0]['records']} synthetic 2021 records, {config.n_folds} folds, preset {'smoke' if args.smoke else args.config} "
+    print(f"{per_set['records']} synthetic 2021 records, {config.n_folds} folds, preset {'smoke' if args.smoke else args.config} "
           f"({config.epochs} epochs); {machine(config.threads or None)}")
     header = ["lead set", "leads", "one per set: challenge (AUROC)"]
     for name in designs:
         header += [f"{name}: challenge (AUROC)", "minus one per set, per fold"]
     print_table(header, rows, "ll" + "r" * (len(header) - 2))
-    timing = [["one network per lead set", sets, f"{sum(seconds for _, seconds in per_set):.0f}"]]
+    timing = [["one network per lead set", sets, f"{per_set_seconds:.0f}"]]
     timing += [[name, 1, f"{seconds:.0f}"] for name, (_, seconds) in designs.items()]
     print_table(["design", "networks per fold", "training time (folds' own seconds)"], timing, "lrr")
     return 0

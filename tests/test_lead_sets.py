@@ -23,7 +23,7 @@ from ecgnet.synth import generate_record
 from ecgnet.synth.writer import format_header, to_adc
 
 REPO = Path(__file__).resolve().parents[1]
-SMOKE_2021 = PRESETS["smoke"].replace(challenge="2021", lead_sets="2021")
+SMOKE_2021 = PRESETS["smoke"].replace(challenge="2021", lead_sets="2021", lead_networks="one")
 
 
 def _model_dir(folder: Path, config: Config) -> Path:
@@ -33,7 +33,7 @@ def _model_dir(folder: Path, config: Config) -> Path:
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> tuple[Path, Path]:
-    """(a random 2021 model of the five lead sets, a random twelve-lead 2020 model)."""
+    """(a random 2021 model of one network for the five lead sets, a random twelve-lead 2020 model)."""
     tmp = tmp_path_factory.mktemp("lead_sets")
     return _model_dir(tmp / "2021", SMOKE_2021), _model_dir(tmp / "2020", PRESETS["smoke"])
 
@@ -128,3 +128,25 @@ def test_driver_reads_a_folder_of_mixed_lead_sets_with_a_2021_model_and_refuses_
         else:
             assert lines["R12"][1] and not any(lines[name][1] for name in ("R02", "R03", "R04", "R06"))
             assert "missing lead(s)" in done.stderr
+
+
+def test_a_model_of_one_ensemble_per_lead_set_sends_each_record_to_its_sets_ensemble(tmp_path):
+    from ecgnet.fileio import lead_set_dir
+    from ecgnet.inference.ensemble import LeadSetEnsembles, load_ensemble
+    from ecgnet.modeldir import write_lead_set_models
+
+    config = SMOKE_2021.replace(lead_networks="per_set")
+    for leads in config.trained_lead_sets:
+        _model_dir(lead_set_dir(tmp_path, leads), config.member(leads))
+    write_lead_set_models(tmp_path, config)
+    model = load_ensemble(tmp_path)
+    assert isinstance(model, LeadSetEnsembles) and len(model.members) == 5
+    records = [read_record(write_reduced(tmp_path / "records", f"R{k}", leads, index=k), all_leads=False)
+               for k, leads in enumerate(((*LEAD_SETS_2021[2], "V5"), LEADS, LEAD_SETS_2021[4]))]
+    outputs, scores = model.predict_records(records, [record.leads for record in records])
+    for record, expected_set, row in zip(records, (LEAD_SETS_2021[2], LEADS, LEAD_SETS_2021[4]), scores):
+        alone = model.members[expected_set].predict_record(record, record.leads)[1]
+        np.testing.assert_allclose(row, alone, rtol=0, atol=1e-6)
+    assert load_model(tmp_path, LEAD_SETS_2021[3]).config.trained_lead_sets == (LEAD_SETS_2021[3],)
+    with pytest.raises(ModelDirError, match="one model directory per lead set"):
+        Ensemble.load(tmp_path)

@@ -49,8 +49,8 @@ def test_the_organisers_2021_scripts_train_test_every_lead_set_and_score(tmp_pat
 
     trained = _run(["train_model.py", train, tmp_path / "model"], project, env)
     assert trained.returncode == 0, trained.stderr[-3000:]
-    manifest = json.loads((tmp_path / "model" / "manifest.json").read_text())
-    assert manifest["config"]["challenge"] == "2021" and manifest["config"]["lead_sets"] == "2021"
+    trained_for = json.loads((tmp_path / "model" / "lead_sets.json").read_text())  # one ensemble per lead set
+    assert trained_for["config"]["challenge"] == "2021" and len(trained_for["lead_sets"]) == len(LEAD_SETS_2021)
 
     codes = list(class_set("2021").codes)
     for leads in LEAD_SETS_2021:

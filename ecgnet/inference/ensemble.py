@@ -50,7 +50,8 @@ from ecgnet.config import Config
 from ecgnet.device import check_precision, choose_device, inference_autocast
 from ecgnet.errors import RecordError
 from ecgnet.leads import LEADS, largest_subset, lead_set_name, presence
-from ecgnet.modeldir import load_manifest, load_weights
+from ecgnet.fileio import LEAD_SET_MODELS
+from ecgnet.modeldir import load_manifest, load_weights, read_lead_set_models
 from ecgnet.network.model import InferenceSEResNet, network_for
 from ecgnet.records.reader import Record
 from ecgnet.signal import encode_demographics, inference_windows, prepare_input, resample
@@ -198,6 +199,26 @@ def vote(probabilities: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray,
     return outputs, scores
 
 
+def choose_lead_set(config: Config, leads: Sequence[str], where: str | Path = "<record>") -> tuple[tuple[str, ...], str | None]:
+    """(the lead set a model of ``config`` reads a record with ``leads`` through, a warning naming the leads dropped or None).
+
+    The largest of ``config.trained_lead_sets`` whose leads the record has. Raises
+    ``RecordError`` naming ``where``, the leads missing and the lead sets the model reads
+    when it has none of them (a twelve-lead model: any lead missing).
+    """
+    chosen = largest_subset(leads, config.trained_lead_sets)
+    if chosen is None:
+        if not config.lead_presence:
+            missing = [lead for lead in LEADS if lead.lower() not in {name.lower() for name in leads}]
+            raise RecordError(where, f"missing lead(s) {', '.join(missing)}; this model reads the twelve leads only")
+        readable = "; ".join(",".join(s) for s in config.trained_lead_sets)
+        raise RecordError(where, f"leads {', '.join(leads)} hold none of the lead sets this model reads ({readable})")
+    dropped = [lead for lead in leads if lead.lower() not in {name.lower() for name in chosen}]
+    if not dropped:
+        return chosen, None
+    return chosen, f"read as the {lead_set_name(chosen)}-lead set {','.join(chosen)}: lead(s) {', '.join(dropped)} dropped"
+
+
 @dataclass
 class Ensemble:
     """The fold models of a model directory with their thresholds (F, C) and settings.
@@ -232,23 +253,8 @@ class Ensemble:
         return cls(models, thresholds, config, manifest, device, check_precision(precision or config.cpu_precision))
 
     def lead_set_for(self, leads: Sequence[str], where: str | Path = "<record>") -> tuple[tuple[str, ...], str | None]:
-        """(the lead set this model reads a record with ``leads`` through, a warning naming the leads dropped or None).
-
-        The largest of ``config.trained_lead_sets`` whose leads the record has. Raises
-        ``RecordError`` naming ``where``, the leads missing and the lead sets the model
-        reads when it has none of them (a twelve-lead model: any lead missing).
-        """
-        chosen = largest_subset(leads, self.config.trained_lead_sets)
-        if chosen is None:
-            if not self.config.lead_presence:
-                missing = [lead for lead in LEADS if lead.lower() not in {name.lower() for name in leads}]
-                raise RecordError(where, f"missing lead(s) {', '.join(missing)}; this model reads the twelve leads only")
-            readable = "; ".join(",".join(s) for s in self.config.trained_lead_sets)
-            raise RecordError(where, f"leads {', '.join(leads)} hold none of the lead sets this model reads ({readable})")
-        dropped = [lead for lead in leads if lead.lower() not in {name.lower() for name in chosen}]
-        if not dropped:
-            return chosen, None
-        return chosen, f"read as the {lead_set_name(chosen)}-lead set {','.join(chosen)}: lead(s) {', '.join(dropped)} dropped"
+        """``choose_lead_set`` for this model."""
+        return choose_lead_set(self.config, leads, where)
 
     def predict_records(self, records: Sequence[Record], leads: LeadSets | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Binary outputs (N, C) bool and scores (N, C) float64 of N records: resample, window, forward, vote.
@@ -270,3 +276,49 @@ class Ensemble:
         """One record's binary outputs (bool, C) and scores (float64, C); ``run_12ECG_classifier``'s path."""
         outputs, scores = self.predict_records([record], None if leads is None else [leads])
         return outputs[0], scores[0]
+
+
+@dataclass
+class LeadSetEnsembles:
+    """A model of one ensemble per lead set (``config.per_set``): each record goes to the ``Ensemble`` of the largest set
+    it holds (``choose_lead_set``). ``config`` is the whole model's (its lead sets, classes and shared settings)."""
+
+    members: dict[tuple[str, ...], Ensemble]
+    config: Config
+
+    @classmethod
+    def load(cls, model_dir: str | Path, device: torch.device | str | None = None, precision: str | None = None) -> LeadSetEnsembles:
+        """Every lead set's validated ensemble (``modeldir.read_lead_set_models``)."""
+        config, folders = read_lead_set_models(model_dir)
+        return cls({leads: Ensemble.load(folder, device, precision) for leads, folder in folders.items()}, config)
+
+    def lead_set_for(self, leads: Sequence[str], where: str | Path = "<record>") -> tuple[tuple[str, ...], str | None]:
+        """``choose_lead_set`` for this model."""
+        return choose_lead_set(self.config, leads, where)
+
+    def predict_records(self, records: Sequence[Record], leads: LeadSets | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``Ensemble.predict_records``: each record by its lead set's ensemble, in the records' order."""
+        records = list(records)
+        held = [LEADS] * len(records) if leads is None else list(leads)
+        chosen = [self.lead_set_for(record_leads, record.path)[0] for record, record_leads in zip(records, held)]
+        outputs = np.zeros((len(records), self.config.classes.num_classes), dtype=bool)
+        scores = np.zeros(outputs.shape)
+        for lead_set, member in self.members.items():
+            rows = [i for i, leads_of in enumerate(chosen) if leads_of == lead_set]
+            if rows:
+                outputs[rows], scores[rows] = member.predict_records([records[i] for i in rows], [lead_set] * len(rows))
+        return outputs, scores
+
+    def predict_record(self, record: Record, leads: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``Ensemble.predict_record``, by the record's lead set's ensemble."""
+        outputs, scores = self.predict_records([record], None if leads is None else [leads])
+        return outputs[0], scores[0]
+
+
+def load_ensemble(model_dir: str | Path, device: torch.device | str | None = None,
+                  precision: str | None = None) -> Ensemble | LeadSetEnsembles:
+    """The model of ``model_dir``: a ``LeadSetEnsembles`` where it holds one ensemble per lead set (``lead_sets.json``),
+    else its ``Ensemble``. ``ModelDirError`` naming the problem (``modeldir``)."""
+    if (Path(model_dir) / LEAD_SET_MODELS).is_file():
+        return LeadSetEnsembles.load(model_dir, device, precision)
+    return Ensemble.load(model_dir, device, precision)

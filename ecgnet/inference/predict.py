@@ -66,7 +66,7 @@ from ecgnet.console import progress
 from ecgnet.device import barrier, gather, is_main_process, rank_and_world, set_threads, start_distributed
 from ecgnet.errors import ModelDirError, OutputFileError, RecordError
 from ecgnet.fileio import temporary_files
-from ecgnet.inference.ensemble import Ensemble
+from ecgnet.inference.ensemble import Ensemble, LeadSetEnsembles, load_ensemble
 from ecgnet.inference.outputs import format_output, read_output, write_output
 from ecgnet.records.files import RecordFiles, find_records
 from ecgnet.records.header import parse_header, read_header_text
@@ -88,24 +88,27 @@ def record_name(header_data) -> str:
     return name_on_record_line(first[0])
 
 
-def load_model(model_dir: str | Path, leads: Sequence[str] | None = None) -> Ensemble:
-    """``load_12ECG_model``'s contract: the validated ensemble, threads set, precision from ``$ECGNET_PRECISION``.
+def load_model(model_dir: str | Path, leads: Sequence[str] | None = None) -> Ensemble | LeadSetEnsembles:
+    """``load_12ECG_model``'s contract: the validated model (``ensemble.load_ensemble``), threads set, precision from
+    ``$ECGNET_PRECISION``.
 
     With ``leads`` (2021's ``load_model(model_directory, leads)``): checked to read records
-    of those leads (``Ensemble.lead_set_for``), the leads it drops logged once; a
-    ``ModelDirError`` saying which leads it reads when it cannot.
+    of those leads (``Ensemble.lead_set_for``), the leads it drops logged once; of a model
+    of one ensemble per lead set, only that set's ensemble. A ``ModelDirError`` saying
+    which leads it reads when it cannot.
     """
-    model = Ensemble.load(model_dir, precision=os.environ.get("ECGNET_PRECISION") or None)
+    model = load_ensemble(model_dir, precision=os.environ.get("ECGNET_PRECISION") or None)
     set_threads(model.config.threads)
-    if leads is not None:
-        try:
-            chosen, dropped = model.lead_set_for(leads, model_dir)
-        except RecordError as error:
-            raise ModelDirError(f"{model_dir}: cannot classify records of leads {', '.join(leads)}: {error.reason}") from None
-        log.info("%s: records of leads %s are read through the lead set %s", model_dir, ",".join(leads), ",".join(chosen))
-        if dropped:
-            log.warning("%s: records of leads %s are %s", model_dir, ",".join(leads), dropped)
-    return model
+    if leads is None:
+        return model
+    try:
+        chosen, dropped = model.lead_set_for(leads, model_dir)
+    except RecordError as error:
+        raise ModelDirError(f"{model_dir}: cannot classify records of leads {', '.join(leads)}: {error.reason}") from None
+    log.info("%s: records of leads %s are read through the lead set %s", model_dir, ",".join(leads), ",".join(chosen))
+    if dropped:
+        log.warning("%s: records of leads %s are %s", model_dir, ",".join(leads), dropped)
+    return model.members[chosen] if isinstance(model, LeadSetEnsembles) else model
 
 
 def classify(model: Ensemble, data: np.ndarray, header_data, where: str | Path | None = None) -> Answers:

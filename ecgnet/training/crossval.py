@@ -12,9 +12,13 @@ it. Three thresholding rules are scored side by side, as in the seed paper's abl
 A model of reduced lead sets (``config.Config.trained_lead_sets``, e.g. the 2021
 challenge's five) is scored on every one of its lead sets, each time on the same held-out
 records read through that set (``summary["lead_sets"]``); ``oof_predictions.csv`` and the
-scores above it are those of its largest set, the twelve leads for the 2021 sets. The
-thresholds are the fold's, chosen on its inner split pooled over the lead sets, as training
-chooses them.
+scores above it are those of its largest set, the twelve leads for the 2021 sets. One
+network for all sets uses the fold's thresholds, chosen on its inner split pooled over the
+sets, as training chooses them. One ensemble per set (``config.Config.per_set``) is
+cross-validated set by set, each into its own results directory (``fileio.lead_set_dir``)
+with the same folds and one record cache; the results directory then holds the largest
+set's results files, the summary with a row per set, and ``lead_sets.json``, so that it is
+a model directory too (``ensemble.load_ensemble``).
 
 Resumable: a fold whose weights are complete is not trained again (``train_ensemble``),
 and predictions are recomputed deterministically from the weights. ``--only-folds 0,2``
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,10 +41,10 @@ from ecgnet.challenge.thresholds import apply_thresholds, global_threshold
 from ecgnet.config import Config, load_config
 from ecgnet.data.cache import Cache
 from ecgnet.device import choose_device, is_main_process, set_threads
-from ecgnet.fileio import OutOfFold, write_oof, write_summary, write_thresholds
+from ecgnet.fileio import OOF_FILE, THRESHOLDS_FILE, OutOfFold, lead_set_dir, write_oof, write_summary, write_thresholds
 from ecgnet.inference.ensemble import inference_forms, predict_probabilities
 from ecgnet.leads import lead_set_name
-from ecgnet.modeldir import load_manifest, load_weights, parse_folds
+from ecgnet.modeldir import load_manifest, load_weights, parse_folds, write_lead_set_models
 from ecgnet.network.model import network_for
 from ecgnet.training.train import inner_split, labelled_records, metric_for, train_ensemble, training_cache
 
@@ -182,6 +187,8 @@ def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, th
     data_dir, out = Path(data_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cache_root = Path(cache_root or out / CACHE_DIR)
+    if config.per_set:
+        return _cross_validate_per_set(data_dir, out, config, thresholding, assign, cache_root, only_folds)
     if train_ensemble(data_dir, out, config, cache_root=cache_root, assign=assign, only_folds=only_folds) is None:
         return None
     if not is_main_process():  # under torchrun the other ranks only help train the folds
@@ -222,6 +229,25 @@ def cross_validate(data_dir: str | Path, out_dir: str | Path, config: Config, th
     }
     if config.lead_presence:
         summary["lead_sets"] = _lead_set_rows(labels, by_set, outputs, per_fold, config.classes)
+    write_summary(out, summary)
+    return summary
+
+
+def _cross_validate_per_set(data_dir: Path, out: Path, config: Config, thresholding: str, assign: Assign | None,
+                            cache_root: Path, only_folds: tuple[int, ...] | None) -> dict | None:
+    """``cross_validate`` of one ensemble per lead set (the module's docstring): the largest set's summary with every set's
+    row in ``lead_sets``; None while folds are missing, {} on torchrun ranks other than 0."""
+    sets = config.trained_lead_sets
+    summaries = [cross_validate(data_dir, lead_set_dir(out, leads), config.member(leads), thresholding, assign, cache_root, only_folds)
+                 for leads in sets]
+    if any(summary is None for summary in summaries):
+        return None
+    if not is_main_process():
+        return {}
+    for name in (OOF_FILE, THRESHOLDS_FILE):
+        shutil.copyfile(lead_set_dir(out, sets[0]) / name, out / name)
+    write_lead_set_models(out, config)
+    summary = {**summaries[0], "config": config.to_dict(), "lead_sets": [summary["lead_sets"][0] for summary in summaries]}
     write_summary(out, summary)
     return summary
 

@@ -34,6 +34,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -70,7 +71,7 @@ from ecgnet.device import (
 )
 from ecgnet.errors import TooFewRecordsError
 from ecgnet.leads import presence
-from ecgnet.fileio import EPOCH_LOG, FOLD_RESULT, MANIFEST, TRAINING_STATE, WORK_DIR, atomic_write_text, write_csv
+from ecgnet.fileio import EPOCH_LOG, FOLD_RESULT, LEAD_SET_MODELS, MANIFEST, TRAINING_STATE, WORK_DIR, atomic_write_text, write_csv
 from ecgnet.inference.ensemble import inference_forms, predict_probabilities
 from ecgnet.modeldir import (
     assemble,
@@ -82,6 +83,7 @@ from ecgnet.modeldir import (
     save_weights,
     unfinished_folds,
     weights_name,
+    write_lead_set_models,
     write_plan,
 )
 from ecgnet.network.losses import soft_challenge_score
@@ -407,9 +409,12 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
     folds (``folds.make_folds``) with its own fold per record, 0..n_folds-1, or -1 for a
     record that every fold trains on and none holds out (leave-one-source-out). Under
     torchrun every rank trains and rank 0 alone writes. Returns the manifest, or None
-    while folds are missing.
+    while folds are missing. A model of one ensemble per lead set (``config.per_set``) is
+    ``_train_per_set``: then the returned manifest is ``lead_sets.json``'s content.
     """
     data_dir, model_dir = Path(data_dir), Path(model_dir)
+    if config.per_set:
+        return _train_per_set(data_dir, model_dir, config, cache_root, assign, only_folds)
     model_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     deadline = started + config.time_limit_hours * 3600 if config.time_limit_hours > 0 else None
@@ -446,6 +451,23 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
             return load_manifest(model_dir, check_weights=False)
         return assemble(model_dir, time.time() - started if only_folds is None else None, remove_work=cache_root is None,
                         device=str(device), threads=threads)
+
+
+def _train_per_set(data_dir: Path, model_dir: Path, config: Config, cache_root: str | Path | None,
+                   assign: Callable[[list[str], np.ndarray], np.ndarray] | None, only_folds: tuple[int, ...] | None) -> dict | None:
+    """``train_ensemble`` of every lead set's ensemble (``config.member``) into its own model directory
+    (``fileio.lead_set_dir``), one after the other on one record cache, then ``lead_sets.json``; None while any is unfinished."""
+    shared_cache = Path(cache_root) if cache_root is not None else model_dir / WORK_DIR / "cache"
+    manifests = [train_ensemble(data_dir, fileio.lead_set_dir(model_dir, leads), config.member(leads), shared_cache, assign, only_folds)
+                 for leads in config.trained_lead_sets]
+    if any(manifest is None for manifest in manifests):
+        return None
+    with rank_zero_first():  # rank 0 writes the list, the other ranks then read it back
+        if is_main_process():
+            write_lead_set_models(model_dir, config)
+            if cache_root is None:
+                shutil.rmtree(model_dir / WORK_DIR, ignore_errors=True)
+        return json.loads((model_dir / LEAD_SET_MODELS).read_text())
 
 
 def train_from_environment(data_dir: str | Path, model_dir: str | Path, challenge: str | None = None) -> dict | None:
