@@ -174,7 +174,7 @@ class Config:
     bandpass_low_hz: float = 0.0
     bandpass_high_hz: float = 0.0
     lead_standardisation: str = "none"
-    # Training augmentation (loader.stretch, loader.augment), drawn per window from the epoch's seeded plan: time
+    # Training augmentation (signal.stretch_factors, signal.augment), drawn per window from the epoch's seeded plan: time
     # stretch by a factor uniform in 1 +- this, each lead scaled by exp(N(0, this)), baseline wander of this many mV
     # (0.05-0.5 Hz), white noise of this sd (mV), each lead zeroed with this probability.
     augment_stretch: float = 0.0

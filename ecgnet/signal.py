@@ -19,6 +19,7 @@ WINDOW = 4096  # samples per network input, about 15.9 s at 257 Hz
 OVERLAP = 256  # samples shared by consecutive inference windows
 BANDPASS_ORDER = 3  # the input band-pass: Butterworth, run forward and backward (zero phase)
 STANDARDISATIONS = ("none", "record")
+PREPARED_BY = ("bandpass_low_hz", "bandpass_high_hz", "lead_standardisation")  # the settings prepare_input reads
 DEMOGRAPHIC_FEATURES = 5  # encode_demographics: age/100, age missing, female, male, sex known
 
 # Rate ratios are approximated by fractions p/q with q at most this bound (exact
@@ -79,13 +80,24 @@ def bandpass_sos(low_hz: float, high_hz: float) -> np.ndarray | None:
     return scipy.signal.butter(BANDPASS_ORDER, edges, btype=kind, fs=TARGET_FS, output="sos")
 
 
+def input_recipe(config) -> dict:
+    """What ``prepare_input`` does under ``config`` (a ``config.Config``): the settings it reads (``PREPARED_BY``) and the
+    filter's order, or {} when it changes nothing. Equal recipes give equal prepared signals: the record cache keys its
+    prepared copies by it (so a change to what ``prepare_input`` computes must bump ``cache.CACHE_VERSION``)."""
+    settings = {key: getattr(config, key) for key in PREPARED_BY}
+    if settings["bandpass_low_hz"] <= 0 and settings["bandpass_high_hz"] <= 0 and settings["lead_standardisation"] == "none":
+        return {}
+    return {**settings, "bandpass_order": BANDPASS_ORDER}
+
+
 def prepare_input(signal: np.ndarray, config) -> np.ndarray:
     """The input levers of ``config`` (a ``config.Config``) on a (leads, N) mV signal at ``TARGET_FS``, in training and inference.
 
     ``bandpass_low_hz`` / ``bandpass_high_hz``: a zero-phase ``BANDPASS_ORDER`` Butterworth
     with these edges (0 leaves an edge open; skipped on records too short for the filter's
     edge padding). ``lead_standardisation = "record"``: each lead minus its mean, over its
-    sd (a flat lead stays 0). Returns float32; a new array when a lever is on.
+    sd (a flat lead stays 0). Returns float32; a new array when a lever is on. Applied to the
+    whole record, once (training reads it from the record cache, ``cache.prepare_inputs``).
     """
     sos = bandpass_sos(config.bandpass_low_hz, config.bandpass_high_hz)
     out = np.asarray(signal, dtype=np.float32)
@@ -97,39 +109,96 @@ def prepare_input(signal: np.ndarray, config) -> np.ndarray:
     return out
 
 
-# --- training only: augmentation and crops, drawn from the batch's seeded generator ---
+# --- training only: crops and augmentation, drawn from the batch's seeded generator ---
 
 
-def stretch(signal: np.ndarray, config, rng: np.random.Generator) -> np.ndarray:
-    """The record (leads, N) time-stretched by a factor uniform in 1 ± ``config.augment_stretch`` (linear interpolation; unchanged when 0)."""
-    if config.augment_stretch <= 0 or signal.shape[1] < 2:
-        return signal
-    factor = rng.uniform(1 - config.augment_stretch, 1 + config.augment_stretch)
-    n = signal.shape[1]
-    positions = np.arange(max(2, int(round(n * factor)))) / factor
-    return np.stack([np.interp(positions, np.arange(n), lead) for lead in signal]).astype(np.float32)
+def stretch_factors(config, rng: np.random.Generator, count: int) -> np.ndarray:
+    """``count`` time-stretch factors, uniform in 1 ± ``config.augment_stretch``; ones, drawing nothing, when it is 0."""
+    if config.augment_stretch <= 0:
+        return np.ones(count)
+    return rng.uniform(1 - config.augment_stretch, 1 + config.augment_stretch, count)
 
 
-def augment(window: np.ndarray, config, rng: np.random.Generator) -> np.ndarray:
-    """Amplitude scaling, baseline wander, noise and lead dropout of one (leads, L) mV training window, as configured.
+def cut_window(signal: np.ndarray, start: int, out: np.ndarray, factor: float = 1.0) -> None:
+    """One training window of ``signal`` (leads, N) into ``out`` (leads, L) float32, time-stretched by ``factor``.
 
-    Each lead scaled by exp(N(0, ``augment_amplitude``)); a 0.05-0.5 Hz sine of
-    ``augment_wander_mv`` per lead; white noise of sd ``augment_noise_mv``; each lead zeroed
-    with probability ``augment_lead_dropout``. All drawn from ``rng`` (the batch's seed).
+    The record stretched to ``M = max(2, round(N * factor))`` samples (linear interpolation;
+    ``M = N`` unstretched) gives ``out = stretched[:, start:start + L]`` when ``M >= L``, else
+    the stretched record zero-padded from ``start``. ``start`` is clamped to ``|M - L|`` (the
+    epoch's plan drew it for the unstretched length). Only the samples the window needs are
+    read and interpolated, so a 30-minute record costs what a 10-s one does.
     """
-    leads, length = window.shape
-    out = window
-    if config.augment_amplitude > 0:
-        out = out * np.exp(rng.normal(0.0, config.augment_amplitude, (leads, 1)))
+    samples, window = signal.shape[1], out.shape[1]
+    stretched = samples if factor == 1.0 or samples < 2 else max(2, round(samples * factor))
+    start = min(start, abs(stretched - window))
+    if stretched >= window:
+        first, into = start, slice(0, window)
+    else:
+        out[:] = 0
+        first, into = 0, slice(start, start + stretched)
+    count = into.stop - into.start
+    if stretched == samples:  # no stretch: a plain copy
+        out[:, into] = signal[:, first:first + count]
+        return
+    positions = np.minimum(np.arange(first, first + count) / factor, samples - 1)
+    below = np.minimum(positions.astype(np.int64), samples - 2)
+    weight = (positions - below).astype(np.float32)
+    piece = np.asarray(signal[:, below[0]:below[-1] + 2])  # one contiguous read out of a memory map
+    below -= below[0]
+    left, right = np.take(piece, below, axis=1), np.take(piece, below + 1, axis=1)
+    right -= left
+    right *= weight
+    right += left
+    out[:, into] = right
+
+
+def augment(windows: np.ndarray, config, rng: np.random.Generator) -> None:
+    """Amplitude scaling, baseline wander, noise and lead dropout of a batch of (B, leads, L) mV float32 windows, in place.
+
+    Each lead of each window scaled by exp(N(0, ``augment_amplitude``)); a 0.05-0.5 Hz sine of
+    amplitude ``augment_wander_mv`` and uniform phase per lead; white Gaussian noise of sd
+    ``augment_noise_mv``; each lead zeroed with probability ``augment_lead_dropout``. Drawn from
+    ``rng`` (the batch's seed): the per-lead values of the whole batch in that order, then each
+    window's noise; a setting of 0 draws nothing. Window by window, so that the passes over a
+    window stay in the CPU's cache.
+    """
+    count, leads, length = windows.shape
+    gains = np.exp(rng.normal(0.0, config.augment_amplitude, (count, leads, 1))) if config.augment_amplitude > 0 else None
     if config.augment_wander_mv > 0:
-        t = np.arange(length) / TARGET_FS
-        hz, phase = rng.uniform(0.05, 0.5, (leads, 1)), rng.uniform(0, 2 * np.pi, (leads, 1))
-        out = out + config.augment_wander_mv * np.sin(2 * np.pi * hz * t + phase)
-    if config.augment_noise_mv > 0:
-        out = out + rng.normal(0.0, config.augment_noise_mv, (leads, length))
-    if config.augment_lead_dropout > 0:
-        out = out * (rng.random((leads, 1)) >= config.augment_lead_dropout)
-    return np.asarray(out, dtype=np.float32)
+        hz, phase = rng.uniform(0.05, 0.5, (count, leads, 1)), rng.uniform(0, 2 * np.pi, (count, leads, 1))
+        radians_per_sample, phase = (2 * np.pi * hz / TARGET_FS).astype(np.float32), phase.astype(np.float32)
+    kept = rng.random((count, leads, 1)) >= config.augment_lead_dropout if config.augment_lead_dropout > 0 else None
+    samples, scratch = np.arange(length, dtype=np.float32), np.empty((leads, length), dtype=np.float32)
+    for i, window in enumerate(windows):
+        if gains is not None:
+            window *= gains[i].astype(np.float32)
+        if config.augment_wander_mv > 0:
+            np.multiply(radians_per_sample[i], samples, out=scratch)
+            scratch += phase[i]
+            np.sin(scratch, out=scratch)
+            scratch *= config.augment_wander_mv
+            window += scratch
+        if config.augment_noise_mv > 0:
+            _normal(rng, config.augment_noise_mv, scratch)
+            window += scratch
+        if kept is not None:
+            window *= kept[i]
+
+
+def _normal(rng: np.random.Generator, sd: float, out: np.ndarray) -> None:
+    """Fill ``out`` (float32, an even number of elements) with normal samples of mean 0 and sd ``sd``: the Box-Muller
+    transform of float32 uniforms, about 3x as fast as ``Generator.standard_normal`` (bench/RESULTS.md, "Training
+    loader"); the float32 uniforms cut the tails at 5.8 sd."""
+    pairs = out.reshape(2, -1)
+    uniform = rng.random(pairs.shape, dtype=np.float32)
+    radius = np.log1p(-uniform[0])  # uniform[0] < 1: finite
+    radius *= -2 * sd * sd
+    np.sqrt(radius, out=radius)
+    angle = uniform[1]
+    angle *= np.float32(2 * np.pi)
+    np.cos(angle, out=pairs[0])
+    np.sin(angle, out=pairs[1])
+    pairs *= radius
 
 
 def random_crop_or_pad(signal: np.ndarray, length: int = WINDOW, rng: np.random.Generator | None = None) -> np.ndarray:

@@ -13,10 +13,11 @@ from challenge_files import sine_counts, write_pair
 from conftest import shared_path
 
 import ecgnet.data.cache as cache_module
-from ecgnet.data.cache import Cache, build_cache, fingerprint
+from ecgnet.config import PRESETS
+from ecgnet.data.cache import Cache, build_cache, fingerprint, prepare_inputs
 from ecgnet.errors import RecordError
 from ecgnet.records.reader import read_record
-from ecgnet.signal import TARGET_FS, encode_demographics, resample
+from ecgnet.signal import TARGET_FS, encode_demographics, prepare_input, resample
 
 
 def _write_record(directory: Path, name: str, seconds: float = 4.0, fs: int = 500, age: str = "50", sex: str = "Male", dx: str = "426783006") -> None:
@@ -123,3 +124,45 @@ def test_cache_of_real_edge_cases(tmp_path):
     with open(cache.path / "warnings.csv", newline="") as handle:
         overridden = {row["name"] for row in csv.DictReader(handle) if row["warning"].startswith("gain override")}
     assert overridden == {"ETEST", "HR00001"}
+
+
+def _tree(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
+
+
+def test_prepared_inputs_are_each_record_filtered_once_stored_beside_it_and_reused(data_dir, tmp_path, monkeypatch):
+    """The adopted band-pass on every whole record, the numbers prepare_input gives; a later run, or another process
+    reopening the folder, reads them back; the data folder is only read (it may be read-only)."""
+    before = _tree(data_dir)
+    data_dir.chmod(0o555)
+    try:
+        cache = build_cache(data_dir, tmp_path / "cache", workers=1)
+        config = PRESETS["default"]
+        prepared = prepare_inputs(cache, config, workers=1)
+    finally:
+        data_dir.chmod(0o755)
+    assert _tree(data_dir) == before
+    assert prepared.inputs and prepared.fingerprint == cache.fingerprint and len(prepared) == len(cache)
+    for i in range(len(cache)):
+        assert np.array_equal(prepared.signal(i), prepare_input(cache.signal(i), config))
+    assert [p.name for p in cache.path.iterdir() if p.name.startswith((".", "inputs-"))] == [f"inputs-{prepared.inputs}.f32"]
+    monkeypatch.setattr(cache_module, "_write_inputs", lambda *args: pytest.fail("the prepared inputs should be reused"))
+    again = prepare_inputs(build_cache(data_dir, tmp_path / "cache", workers=1), config)
+    reopened = Cache.open(cache.path, prepared.inputs)
+    for i in range(len(cache)):
+        assert np.array_equal(again.signal(i), prepared.signal(i)) and np.array_equal(reopened.signal(i), prepared.signal(i))
+    assert prepare_inputs(cache, PRESETS["smoke"]) is cache  # no input lever: the raw records
+
+
+def test_a_cache_folder_that_cannot_take_the_prepared_inputs_leaves_nothing_and_says_so(data_dir, tmp_path, monkeypatch, caplog):
+    cache = build_cache(data_dir, tmp_path / "cache", workers=1)
+    listing = sorted(p.name for p in cache.path.iterdir())
+
+    def full_disk(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache_module.os, "posix_fallocate", full_disk)
+    with caplog.at_level(logging.WARNING, logger="ecgnet.data.cache"):
+        assert prepare_inputs(cache, PRESETS["default"], workers=1) is None
+    assert sorted(p.name for p in cache.path.iterdir()) == listing
+    assert any("cannot store the prepared inputs" in m and "No space left" in m for m in caplog.messages)

@@ -9,7 +9,7 @@ from ecgnet.errors import ConfigError
 from ecgnet.inference.ensemble import record_inputs
 from ecgnet.modeldir import preprocessing
 from ecgnet.records.reader import read_record
-from ecgnet.signal import TARGET_FS, augment, prepare_input, stretch
+from ecgnet.signal import TARGET_FS, augment, cut_window, prepare_input, stretch_factors
 from ecgnet.synth import generate_dataset
 
 FS = TARGET_FS
@@ -33,7 +33,9 @@ def test_the_presets_carry_only_the_adopted_levers_and_off_changes_nothing():
     x, rng = sines(1.0, 10.0), np.random.default_rng(0)
     config = Config()
     assert np.array_equal(prepare_input(x, config), x)
-    assert stretch(x, config, rng) is x and np.array_equal(augment(x, config, rng), x)
+    batch = np.stack([x, 2 * x])
+    augment(batch, config, rng)
+    assert np.array_equal(stretch_factors(config, rng, 2), [1, 1]) and np.array_equal(batch, np.stack([x, 2 * x]))
     assert rng.random() == np.random.default_rng(0).random()  # nothing drawn: training runs are as before
     assert "bandpass_low_hz" not in config.training_identity() and "bandpass_low_hz" not in preprocessing(config)
 
@@ -65,20 +67,47 @@ def test_inference_applies_the_input_levers_as_training_does(tmp_path):
     assert np.allclose(filled.std(axis=1), 1.0, atol=0.01)
 
 
-def test_augmentations_each_change_what_they_name():
-    rng = np.random.default_rng(3)
-    x = sines(1.0, 7.0, n=4096)
-    scaled = augment(x, Config().replace(augment_amplitude=0.3), rng)
-    ratios = np.log(np.abs(scaled).max(axis=1) / np.abs(x).max(axis=1))
-    assert 0.1 < ratios.std() < 0.6
-    noisy = augment(x, Config().replace(augment_noise_mv=0.05), rng)
-    assert (noisy - x).std() == pytest.approx(0.05, rel=0.05)
-    wander = augment(x, Config().replace(augment_wander_mv=0.2), rng) - x
-    assert 0.05 < np.abs(wander).max() <= 0.2 + 1e-6 and amplitude_at(wander, 7.0) < 0.01
-    kept = [augment(x, Config().replace(augment_lead_dropout=0.5), rng).any(axis=1).mean() for _ in range(200)]
-    assert np.mean(kept) == pytest.approx(0.5, abs=0.05)
-    lengths = {stretch(x, Config().replace(augment_stretch=0.1), rng).shape[1] for _ in range(50)}
-    assert min(lengths) >= int(4096 * 0.9) - 1 and max(lengths) <= int(4096 * 1.1) + 1 and len(lengths) > 10
+def augmented(x: np.ndarray, rng: np.random.Generator, count: int = 150, **levers) -> np.ndarray:
+    """A batch of ``count`` copies of the window ``x`` (leads, L), augmented as a training batch is."""
+    batch = np.repeat(x[None], count, axis=0)
+    augment(batch, Config().replace(**levers), rng)
+    return batch
+
+
+def test_augmentations_keep_the_distributions_the_configuration_documents():
+    """Each lead of each window: scale exp(N(0, a)), a 0.05-0.5 Hz wander of the set amplitude, noise of the set sd,
+    dropout with the set probability; windows and leads drawn independently."""
+    rng, x = np.random.default_rng(3), sines(1.0, 7.0, n=2048)
+    scaled = augmented(x, rng, augment_amplitude=0.3)
+    log_gain = np.log(scaled[..., 100] / x[:, 100]).ravel()  # one gain per lead and window
+    assert log_gain.mean() == pytest.approx(0.0, abs=0.03) and log_gain.std() == pytest.approx(0.3, rel=0.08)
+    assert np.allclose(scaled / scaled[..., 100:101], x / x[:, 100:101], atol=1e-4)  # a gain, not a shape change
+    noise = augmented(x, rng, augment_noise_mv=0.05) - x
+    assert noise.std() == pytest.approx(0.05, rel=0.01) and abs(noise.mean()) < 1e-3
+    assert [np.mean(np.abs(noise) < k * 0.05) for k in (1, 2, 3)] == pytest.approx([0.6827, 0.9545, 0.9973], abs=0.003)  # Gaussian
+    assert abs(np.corrcoef(noise[:, 0, :-1].ravel(), noise[:, 0, 1:].ravel())[0, 1]) < 0.01  # white
+    wander = augmented(x, rng, augment_wander_mv=0.2) - x
+    peaks = np.abs(wander).max(axis=2)
+    assert peaks.max() <= 0.2 + 1e-5 and np.mean(peaks > 0.19) > 0.3  # a sine of 0.2 mV, a whole half-period or less seen
+    steepest = np.abs(np.diff(wander, axis=2)).max(axis=2) * FS / (2 * np.pi * peaks)  # the frequency, from the slope
+    assert steepest.max() <= 0.5 * 1.001 and steepest.min() > 0.03 and np.median(steepest) > 0.2  # 0.05-0.5 Hz
+    kept = augmented(x, rng, augment_lead_dropout=0.25).any(axis=2)
+    assert kept.mean() == pytest.approx(0.75, abs=0.04) and abs(np.corrcoef(kept[:, 0], kept[:, 1])[0, 1]) < 0.15
+    factors = stretch_factors(Config().replace(augment_stretch=0.1), rng, 20000)
+    assert factors.min() >= 0.9 and factors.max() <= 1.1 and np.histogram(factors, 4, (0.9, 1.1))[0].min() > 4800  # uniform
+
+
+def test_a_stretched_window_is_the_stretched_record_cut_at_its_start():
+    """Linear interpolation of the record at the window's positions: a ramp stays a ramp, a tone's frequency divides by the factor."""
+    ramp = np.tile(np.arange(3000, dtype=np.float32), (12, 1))
+    out = np.empty((12, 1024), dtype=np.float32)
+    cut_window(ramp, 500, out, factor=1.25)
+    assert np.allclose(out, (500 + np.arange(1024)) / 1.25)
+    cut_window(ramp[:, :600], 10, out, factor=0.5)  # 300 samples when stretched: zero-padded from the start
+    assert np.allclose(out[:, 10:310], np.arange(300) / 0.5, atol=1e-3) and not out[:, :10].any() and not out[:, 310:].any()
+    tone, short = sines(4.0, n=20 * FS), np.empty((12, 4096), dtype=np.float32)
+    cut_window(tone, 0, short, factor=2.0)
+    assert amplitude_at(short, 2.0) == pytest.approx(1.0, abs=0.05) and amplitude_at(short, 4.0) < 0.05
 
 
 @pytest.mark.parametrize("changes, message", [

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 from helpers import TINY, learnable_cache, write_records
 
-from ecgnet.data.cache import build_cache
+from ecgnet.config import ADOPTED_LEVERS, PRESETS
+from ecgnet.data.cache import build_cache, prepare_inputs
 from ecgnet.data.loader import EpochLoader, WindowDataset, choose_workers, plan_epoch, record_lengths, shard
 from ecgnet.errors import ConfigError
-from ecgnet.signal import random_crop_or_pad
+from ecgnet.signal import prepare_input, random_crop_or_pad
 from ecgnet.training.train import inner_split, train_fold
 
 WINDOW = 700  # between the records' lengths (400-900 samples): both crops and zero-padding occur
@@ -89,13 +91,41 @@ def test_ranks_share_out_each_global_batch_disjointly():
 
 def test_a_cache_travels_to_spawned_workers_as_its_folder(tmp_path):
     cache = build_cache(write_records(tmp_path / "data", 4), tmp_path / "cache", workers=1)
-    dataset = WindowDataset(cache)
-    payload = pickle.dumps(dataset)
-    assert len(payload) < 2000  # the path, not 4 x 12 x 2570 floats
     batch = (np.array([0, 2]), np.array([5, 100]), -1, 512)
-    for x, y in zip(dataset[batch], pickle.loads(payload)[batch]):
-        assert torch.equal(x, y)
+    for dataset in (WindowDataset(cache), WindowDataset(prepare_inputs(cache, PRESETS["default"], 1), PRESETS["default"], True)):
+        payload = pickle.dumps(dataset)
+        assert len(payload) < 4000  # the path (and the configuration), not 4 x 12 x 2570 floats
+        assert torch.equal(dataset[batch], pickle.loads(payload)[batch])
     np.testing.assert_array_equal(record_lengths(cache), cache.lengths)
+
+
+def test_batches_carry_the_labels_of_the_training_process_whatever_the_workers(tmp_path):
+    """Labels the training process changed (another class set) are what the batches carry, not the cache file's."""
+    cache = replace(build_cache(write_records(tmp_path / "data", 6), tmp_path / "cache", workers=1), labels=np.eye(6, 26, dtype=bool))
+    for workers in (0, 1):
+        (_, demographics, labels, _), = EpochLoader(cache, 512, workers, pin_memory=False).epoch(np.arange(6), 6, np.random.default_rng(0))[0]
+        np.testing.assert_array_equal(labels.numpy(), np.eye(6, 26))
+        np.testing.assert_array_equal(demographics.numpy(), cache.demographics)
+
+
+def test_records_prepared_once_give_the_weights_of_filtering_them_for_every_window(tmp_path, monkeypatch):
+    """The adopted recipe (band-pass, stride padding): the loader reads records the cache filtered once, and inner
+    validation reads them too; the trained fold is bit for bit the one that filtering each record whenever it was
+    read (the loader of earlier versions, and the fallback of a cache folder that cannot take them) gives."""
+    cache = build_cache(write_records(tmp_path / "data", 25), tmp_path / "cache", workers=1)
+    config = TINY.replace(epochs=1, lr_milestones=(1,), batch_size=8, window=1024, **ADOPTED_LEVERS)
+    fit_idx, val_idx = inner_split(cache, np.arange(25), config, seed=0, fold=0)
+    filtered = []
+    monkeypatch.setattr("ecgnet.data.loader.prepare_input", lambda signal, levers: filtered.append(1) or prepare_input(signal, levers))
+    once = train_fold(cache, fit_idx, val_idx, config, tmp_path / "once", seed=0, fold=0)
+    assert not filtered and any(path.name.startswith("inputs-") for path in cache.path.iterdir())
+    monkeypatch.setattr("ecgnet.data.loader.prepare_inputs", lambda *args: None)
+    every_window = train_fold(cache, fit_idx, val_idx, config, tmp_path / "every", seed=0, fold=0)
+    assert len(filtered) == len(fit_idx)
+    for key, value in once.state_dict.items():
+        assert torch.equal(value, every_window.state_dict[key]), key
+    np.testing.assert_array_equal(once.thresholds, every_window.thresholds)
+    assert once.log[-1]["loss"] == every_window.log[-1]["loss"] and once.inner_val_score == every_window.inner_val_score
 
 
 def test_automatic_worker_count_leaves_the_cpu_to_training_and_feeds_a_gpu(monkeypatch):

@@ -5,6 +5,9 @@ Layout of ``cache_root/<fingerprint>/``:
 * ``signals.f32``: every good record's 257-Hz float32 signal, one after the
   other, each stored lead-major as its (12, L) block (so one record is one
   contiguous read);
+* ``inputs-<key>.f32``: the same records as ``signal.prepare_input`` makes them under one
+  input recipe (``prepare_inputs``; key: a hash of ``signal.input_recipe``), same layout, one
+  file per recipe in use, written the first time training asks for it;
 * ``index.npz``: names, offsets (in floats), lengths (L), labels (N, 24),
   demographics (N, 5), sources and original sampling rates;
 * ``meta.json``: the fingerprint's inputs, counts and the data directory;
@@ -32,7 +35,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +48,7 @@ from ecgnet.fileio import atomic_write_bytes
 from ecgnet.leads import LEADS
 from ecgnet.records.files import find_records
 from ecgnet.records.reader import GAIN_POLICIES, read_record, source_files
-from ecgnet.signal import TARGET_FS, encode_demographics, resample
+from ecgnet.signal import TARGET_FS, encode_demographics, input_recipe, prepare_input, resample
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +57,8 @@ META_FILE = "meta.json"  # written last: its presence marks a finished build
 BAD_RECORDS_FILE = "bad_records.csv"  # file,reason of each skipped record
 WARNINGS_FILE = "warnings.csv"  # name,warning of each repair (gain override, missing samples, ...)
 CHUNK = 32  # records per worker task: big enough to hide dispatch cost, small enough to keep memory flat
+SIGNALS_FILE = "signals.f32"  # the raw records
+INPUTS_FILE = "inputs-{}.f32"  # the prepared records of one input recipe (prepare_inputs)
 
 
 @dataclass
@@ -71,6 +76,7 @@ class Cache:
     fs: np.ndarray
     bad_records: list[tuple[str, str]]
     _signals: np.ndarray
+    inputs: str = ""  # the input recipe's key when the signals are prepared (prepare_inputs); "" for the raw records
 
     def __len__(self) -> int:
         return len(self.names)
@@ -81,8 +87,8 @@ class Cache:
         return self._signals[start:start + len(LEADS) * length].reshape(len(LEADS), length)
 
     @classmethod
-    def open(cls, path: str | Path) -> Cache:
-        """Open a cache folder written by ``build_cache``."""
+    def open(cls, path: str | Path, inputs: str = "") -> Cache:
+        """Open a cache folder written by ``build_cache``: its raw records, or those prepared under the recipe ``inputs``."""
         path = Path(path)
         try:
             meta = json.loads((path / META_FILE).read_text())
@@ -95,9 +101,14 @@ class Cache:
         if meta.get("version") != CACHE_VERSION:
             raise RecordError(path, f"cache version {meta.get('version')} is not this code's {CACHE_VERSION}")
         total = int(meta["total_floats"])
-        signals = np.memmap(path / "signals.f32", dtype=np.float32, mode="r", shape=(total,)) if total else np.zeros(0, np.float32)
+        signals = _memmap(path / (INPUTS_FILE.format(inputs) if inputs else SIGNALS_FILE), total)
         return cls(path, meta["fingerprint"], arrays["names"], arrays["offsets"], arrays["lengths"], arrays["labels"],
-                   arrays["demographics"], arrays["sources"], arrays["fs"], bad, signals)
+                   arrays["demographics"], arrays["sources"], arrays["fs"], bad, signals, inputs)
+
+
+def _memmap(path: Path, total: int, mode: str = "r") -> np.ndarray:
+    """The float32 file ``path`` of ``total`` floats, memory-mapped (an empty array when there are none)."""
+    return np.memmap(path, dtype=np.float32, mode=mode, shape=(total,)) if total else np.zeros(0, np.float32)
 
 
 def fingerprint(data_dir: str | Path, gain_policy: str = "auto") -> str:
@@ -161,7 +172,7 @@ def _write(target: Path, data_dir: Path, key: str, gain_policy: str, workers: in
     bad: list[tuple[str, str]] = []
     kinds: Counter[str] = Counter()
     offset = 0
-    with open(target / "signals.f32", "wb") as signals, open(target / BAD_RECORDS_FILE, "w", newline="") as bad_file, \
+    with open(target / SIGNALS_FILE, "wb") as signals, open(target / BAD_RECORDS_FILE, "w", newline="") as bad_file, \
             open(target / WARNINGS_FILE, "w", newline="") as notes_file:
         bad_csv, notes_csv = csv.writer(bad_file), csv.writer(notes_file)
         bad_csv.writerow(("file", "reason"))
@@ -285,3 +296,61 @@ def build_cache(data_dir: str | Path, cache_root: str | Path, gain_policy: str =
         _keep_lists(cache, Path(lists_dir))
     _log_lists(data_dir, bad, kinds, None if lists_dir is None else Path(lists_dir), final)
     return cache
+
+
+def _prepare_chunk(source: str, target: str, total: int, spans: list[tuple[int, int]], config) -> None:
+    """Worker task: ``prepare_input`` on the records at ``spans`` ((offset, length) each) of ``source``, into ``target``."""
+    raw, out = _memmap(Path(source), total), _memmap(Path(target), total, "r+")
+    for offset, length in spans:
+        end = offset + len(LEADS) * length
+        out[offset:end] = prepare_input(raw[offset:end].reshape(len(LEADS), length), config).ravel()
+    out.flush()
+
+
+def _write_inputs(cache: Cache, config, final: Path, workers: int) -> None:
+    """Write ``final``: every record of ``cache`` prepared, by ``workers`` processes into a temporary file renamed when complete."""
+    total = len(cache._signals)
+    handle, temporary = tempfile.mkstemp(prefix=f".{final.name}-", dir=final.parent)
+    try:
+        try:
+            os.posix_fallocate(handle, 0, 4 * total)  # the space up front: a full disk is an OSError here, not a crash mid-write
+        finally:
+            os.close(handle)
+        spans = list(zip(cache.offsets.tolist(), cache.lengths.tolist()))
+        source = str(cache.path / SIGNALS_FILE)
+        starts = range(0, len(spans), CHUNK)
+        tasks = (delayed(_prepare_chunk)(source, temporary, total, spans[i:i + CHUNK], config) for i in starts)
+        done = Parallel(n_jobs=min(workers, len(starts)), return_as="generator", pre_dispatch="2*n_jobs")(tasks)  # one chunk: no pool
+        for _ in progress(done, desc=f"preparing inputs ({CHUNK} records/chunk)", total=len(starts), unit="chunk"):
+            pass
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; the cache is shared like any other output
+        os.replace(temporary, final)  # a concurrent writer's identical file may be replaced: readers keep theirs
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def prepare_inputs(cache: Cache, config, workers: int | None = None) -> Cache | None:
+    """``cache`` with every record as ``signal.prepare_input`` makes it under ``config``'s input levers: filtered once, not per window.
+
+    The prepared records are the same numbers as ``prepare_input`` on each raw record. They are
+    stored beside the raw ones as ``inputs-<key>.f32`` (same layout; key: a hash of
+    ``signal.input_recipe(config)``), written by ``workers`` processes (default: every CPU) the
+    first time a recipe is asked for, and reused by later runs and other processes (torchrun
+    ranks, a second job on the same cache). They take as much disk as the raw records. A
+    recipe that changes nothing, or a cache without records, gives ``cache`` itself. None,
+    with a warning, when the cache folder cannot take the file (read-only, or the disk is
+    full): the caller then prepares each record as it reads it.
+    """
+    recipe = input_recipe(config)
+    if not recipe or not len(cache._signals):
+        return cache
+    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
+    final = cache.path / INPUTS_FILE.format(key)
+    if not final.exists():
+        try:
+            _write_inputs(cache, config, final, workers or os.cpu_count() or 1)
+        except OSError as exc:
+            logger.warning("%s: cannot store the prepared inputs (%s); each record is prepared again whenever it is read", cache.path, exc)
+            return None
+    return replace(cache, _signals=_memmap(final, len(cache._signals)), inputs=key)

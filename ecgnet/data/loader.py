@@ -7,12 +7,18 @@ generator exactly as ``signal.random_crop_or_pad`` would batch by batch, so the 
 depend on (seed, fold, epoch) alone, never on the worker count, and are those the
 single-threaded loop of earlier versions cut.
 
+The input levers (the adopted band-pass) are applied to each whole record once, into the
+cache (``cache.prepare_inputs``), not each time a window is cut from it; a stretched window
+reads only the samples it needs (``signal.cut_window``) and the other augmentations take the
+whole batch in one call (``signal.augment``), so that augmentation costs a fraction of a
+millisecond per window (bench/RESULTS.md, "Training loader").
+
 Under ``torchrun`` every rank draws the same plan and keeps its share of each global
 batch (``shard``), so the ranks together see the single-process batches.
 
 API: ``plan_epoch(lengths, fit_idx, window, batch_size, rng) -> [(idx, starts)]``,
 ``shard(plan, rank, world)``, ``WindowDataset``, ``EpochLoader(cache, window, workers,
-pin_memory).epoch(fit_idx, batch_size, rng, rank, world)``, ``choose_workers``.
+pin_memory, config).epoch(fit_idx, batch_size, rng, rank, world)``, ``choose_workers``.
 """
 from __future__ import annotations
 
@@ -22,10 +28,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
-from ecgnet.data.cache import Cache
+from ecgnet.data.cache import Cache, prepare_inputs
 from ecgnet.device import available_cores
 from ecgnet.leads import LEADS
-from ecgnet.signal import augment, padded_length, prepare_input, stretch
+from ecgnet.signal import augment, cut_window, input_recipe, padded_length, prepare_input, stretch_factors
 
 # (record indices (B,), crop offsets (B,), augmentation seed or -1, window length in samples)
 Batch = tuple[np.ndarray, np.ndarray, int, int]
@@ -78,66 +84,46 @@ def shard(plan: list[Batch], rank: int, world: int) -> tuple[list[Batch], list[i
     return mine, [len(batch[0]) for batch in kept]
 
 
-def cut_window(signal: np.ndarray, window: int, start: int, out: np.ndarray | None = None) -> np.ndarray:
-    """``(leads, window)`` float32: ``signal[:, start:start + window]`` when long enough, else zero-padded from ``start``.
-
-    Written into ``out`` (float32, (leads, window)) when given, else into a new array.
-    """
-    leads, samples = signal.shape
-    out = np.empty((leads, window), dtype=np.float32) if out is None else out
-    if samples >= window:
-        out[:] = signal[:, start:start + window]
-    else:
-        out[:] = 0
-        out[:, start:start + samples] = signal
-    return out
-
-
 class WindowDataset(Dataset):
-    """``dataset[(idx, starts, seed, length)]`` -> (windows (B, 12, length), demographics (B, 5), labels (B, 24)) float32 tensors.
+    """``dataset[(idx, starts, seed, length)]`` -> the batch's windows, a (B, 12, length) float32 tensor.
 
-    Holds the cache; a ``cache.Cache`` travels to spawned workers as its folder and is
-    reopened there, so the memory map is never copied through a pipe. ``config``'s
-    levers (``config.LEVERS_OFF``; none by default) are applied as each window is cut: the input
-    levers to the record, a stretch before the crop (the planned start clamped to the
-    stretched length), the other augmentations after it, drawn from the batch's seed.
+    Holds the cache; a ``cache.Cache`` travels to spawned workers as its folder (and input
+    recipe) and is reopened there, so the memory map is never copied through a pipe (the
+    labels and demographics stay in the training process, which may have changed them).
+    ``config``'s levers (``config.LEVERS_OFF``; none by default) shape the windows: the input
+    levers (``signal.prepare_input``) on each record as it is read unless ``prepared`` (the
+    cache holds prepared records, ``cache.prepare_inputs``), a stretch as each window is cut
+    (``signal.cut_window``), the other augmentations on the whole batch (``signal.augment``),
+    all drawn from the batch's seed in that order.
     """
 
-    def __init__(self, cache, config=None):
-        self.cache, self.config = cache, config
+    def __init__(self, cache, config=None, prepared: bool = False):
+        self.cache, self.config, self.prepared = cache, config, prepared
 
-    def __getitem__(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __getitem__(self, batch: Batch) -> torch.Tensor:
         idx, starts, seed, length = batch
         signals = torch.empty((len(idx), len(LEADS), length), dtype=torch.float32)
         if get_worker_info() is not None:  # cut straight into shared memory: no second copy on the way back
             signals.share_memory_()
-        rng = np.random.default_rng(seed) if seed >= 0 else None
-        for row, i, start in zip(signals.numpy(), idx, starts):
-            self._cut(self.cache.signal(int(i)), int(start), rng, row)
-        return (signals, torch.from_numpy(np.asarray(self.cache.demographics[idx], dtype=np.float32)),
-                torch.from_numpy(np.asarray(self.cache.labels[idx], dtype=np.float32)))
-
-    def _cut(self, signal: np.ndarray, start: int, rng: np.random.Generator | None, out: np.ndarray) -> None:
-        """One training window into ``out``, with the configured levers (none: a plain ``cut_window``)."""
-        if self.config is None:
-            cut_window(signal, out.shape[1], start, out=out)
-            return
-        signal = prepare_input(signal, self.config)
+        windows, rng = signals.numpy(), np.random.default_rng(seed) if seed >= 0 else None
+        factors = np.ones(len(idx)) if rng is None else stretch_factors(self.config, rng, len(idx))
+        for row, i, start, factor in zip(windows, idx, starts, factors):
+            signal = self.cache.signal(int(i))
+            if self.config is not None and not self.prepared:
+                signal = prepare_input(signal, self.config)
+            cut_window(signal, int(start), row, factor)
         if rng is not None:
-            signal = stretch(signal, self.config, rng)
-            start = min(start, abs(signal.shape[1] - out.shape[1]))
-        cut_window(signal, out.shape[1], start, out=out)
-        if rng is not None:
-            out[:] = augment(out, self.config, rng)
+            augment(windows, self.config, rng)
+        return signals
 
     def __getstate__(self) -> dict:
         if isinstance(self.cache, Cache):
-            return {"cache_path": str(self.cache.path), "config": self.config}
+            return {"cache_path": str(self.cache.path), "inputs": self.cache.inputs, "config": self.config, "prepared": self.prepared}
         return self.__dict__
 
     def __setstate__(self, state: dict) -> None:
         if "cache_path" in state:
-            self.cache, self.config = Cache.open(state["cache_path"]), state["config"]
+            self.cache, self.config, self.prepared = Cache.open(state["cache_path"], state["inputs"]), state["config"], state["prepared"]
         else:
             self.__dict__.update(state)
 
@@ -174,19 +160,26 @@ class EpochLoader:
 
     Workers (0: the main process) live for the whole fold and return batches in plan
     order whatever their number; ``pin_memory`` (for CUDA) lets the host-to-device
-    copies run asynchronously (``non_blocking=True``).
+    copies run asynchronously (``non_blocking=True``). With input levers on, a
+    ``cache.Cache``'s records are prepared once (``cache.prepare_inputs``, in ``config.workers``
+    processes) and ``cache`` is then the prepared one, which inference on the same records can
+    read with the input levers off; ``prepared`` says so.
     """
 
     def __init__(self, cache, window: int, workers: int, pin_memory: bool, config=None):
         """``config``: the fold's configuration when its levers (``config.LEVERS_OFF``) may be on; None for plain crops."""
         self.multiple = config.pad_multiple if config is not None else 0
         config = config if config is not None and config.shapes_windows else None
+        prepares = isinstance(cache, Cache) and config is not None and bool(input_recipe(config))
+        ready = prepare_inputs(cache, config, config.workers or None) if prepares else None
+        self.cache, self.prepared = (cache, False) if ready is None else (ready, True)
+        self.pin_memory = pin_memory
         self.window, self.lengths, self.sampler = window, record_lengths(cache), PlanSampler()
         self.augmenting = config is not None and config.augmenting
         # Its own generator: the loader's worker seeds never draw from torch's global one, which the dropout masks use.
-        self.loader = DataLoader(WindowDataset(cache, config), sampler=self.sampler, batch_size=None, num_workers=workers,
-                                 pin_memory=pin_memory, persistent_workers=workers > 0, prefetch_factor=4 if workers else None,
-                                 generator=torch.Generator())
+        self.loader = DataLoader(WindowDataset(self.cache, config, self.prepared), sampler=self.sampler, batch_size=None,
+                                 num_workers=workers, pin_memory=pin_memory, persistent_workers=workers > 0,
+                                 prefetch_factor=4 if workers else None, generator=torch.Generator())
 
     def epoch(self, fit_idx: np.ndarray, batch_size: int, rng: np.random.Generator, rank: int = 0,
               world: int = 1) -> tuple[Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]], int]:
@@ -194,4 +187,10 @@ class EpochLoader:
         plan = plan_epoch(self.lengths, fit_idx, self.window, batch_size, rng, self.augmenting, self.multiple)
         mine, sizes = shard(plan, rank, world)
         self.sampler.set_plan(mine)
-        return ((*tensors, size) for tensors, size in zip(self.loader, sizes)), len(mine)
+        return ((windows, *self._record_tensors(batch[0]), size) for windows, batch, size in zip(self.loader, mine, sizes)), len(mine)
+
+    def _record_tensors(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """(demographics (B, 5), labels (B, C)) float32 of the records ``idx``, pinned for CUDA like the windows."""
+        tensors = (torch.from_numpy(np.asarray(self.cache.demographics[idx], dtype=np.float32)),
+                   torch.from_numpy(np.asarray(self.cache.labels[idx], dtype=np.float32)))
+        return tuple(t.pin_memory() for t in tensors) if self.pin_memory else tensors

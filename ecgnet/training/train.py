@@ -48,7 +48,7 @@ from ecgnet import fileio
 from ecgnet.challenge.classes import ClassSet
 from ecgnet.challenge.metrics import ChallengeMetric
 from ecgnet.challenge.thresholds import apply_thresholds, search_thresholds
-from ecgnet.config import Config, load_config
+from ecgnet.config import LEVERS_OFF, Config, load_config
 from ecgnet.console import is_quiet, progress
 from ecgnet.data.cache import Cache, build_cache
 from ecgnet.data.folds import make_folds
@@ -88,7 +88,7 @@ from ecgnet.modeldir import (
 )
 from ecgnet.network.losses import soft_challenge_score
 from ecgnet.network.model import SEResNet, network_for
-from ecgnet.signal import TARGET_FS
+from ecgnet.signal import PREPARED_BY, TARGET_FS
 from ecgnet.training.labels import class_labels
 
 log = logging.getLogger(__name__)
@@ -257,7 +257,10 @@ def train_fold(cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray, config:
         log.info("fold %d: resuming after epoch %d of %d", fold, epoch, config.epochs)
     net = data_parallel(model, device)  # what steps: the model, or its DDP wrapper under torchrun
     workers = choose_workers(config.loader_workers, device, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-    feed = EpochLoader(cache, config.window, workers, pin_memory=device.type == "cuda", config=config)
+    with rank_zero_first():  # rank 0 prepares the records' inputs once (cache.prepare_inputs), the others reuse them
+        feed = EpochLoader(cache, config.window, workers, pin_memory=device.type == "cuda", config=config)
+    # Inner validation reads the records the loader prepared, with the input levers off: the same windows, not filtered again.
+    scored, scoring = (feed.cache, config.replace(**{key: LEVERS_OFF[key] for key in PREPARED_BY})) if feed.prepared else (cache, config)
 
     stopped = False
     while epoch < config.epochs and not stopped:
@@ -292,7 +295,7 @@ def train_fold(cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray, config:
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
         epoch += 1
-        score = from_rank_zero([_inner_score(model, cache, val_idx, config, device)[0] if writes else 0.0])[0]
+        score = from_rank_zero([_inner_score(model, scored, val_idx, scoring, device)[0] if writes else 0.0])[0]
         if score > best["score"] or best["state"] is None:
             best = {"score": score, "epoch": epoch, "state": copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()})}
         rows.append({"epoch": epoch, "loss": f"{mean_loss:.6f}", "inner_val_score": f"{score:.6f}", "lr": f"{lr:.3g}",
@@ -309,7 +312,7 @@ def train_fold(cache: Cache, train_idx: np.ndarray, val_idx: np.ndarray, config:
     model.load_state_dict(best["state"])
     thresholds = np.zeros(config.classes.num_classes)
     if writes:
-        _, labels, probabilities = _inner_score(model, cache, val_idx, config, device)
+        _, labels, probabilities = _inner_score(model, scored, val_idx, scoring, device)
         thresholds = search_thresholds(labels, probabilities, passes=config.threshold_passes, metric=metric_for(labels, config.classes))
     thresholds = np.asarray(from_rank_zero([float(x) for x in thresholds]))
     return FoldResult(fold, best["state"], thresholds, best["epoch"], float(best["score"]), len(rows), stopped, rows)
