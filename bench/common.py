@@ -152,11 +152,14 @@ def print_table(header: Sequence[str], rows: Iterable[Sequence], align: str | No
 
 # ---- memory of other processes -------------------------------------------------------------
 
-def _rss_kib(pid: int) -> int:
+def _rss_kib(pid: int, field: str = "VmRSS", table: str = "status") -> int:
+    """``field`` of ``/proc/PID/TABLE`` in KiB (0 once the process is gone): ``VmRSS`` of ``status``, or ``Pss_Anon`` of
+    ``smaps_rollup``, the process's own memory (file pages such as a memory-mapped cache's left out) with the pages it
+    shares with a forked parent or child counted in shares, so that a tree's sum counts each page once."""
     try:
-        with open(f"/proc/{pid}/status") as handle:
+        with open(f"/proc/{pid}/{table}") as handle:
             for line in handle:
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1])
     except OSError:
         pass
@@ -177,10 +180,11 @@ def _descendants(pid: int) -> list[int]:
 
 
 class PeakMemory:
-    """Samples the RSS of this process tree in a thread (Linux ``/proc``): ``tree`` and ``main`` peaks in MiB."""
+    """Samples the RSS of this process tree in a thread (Linux ``/proc``): ``tree`` and ``main`` peaks in MiB, and
+    ``anonymous``, the tree's peak ``Pss_Anon`` (what the processes hold themselves, memory maps left out, each page once)."""
 
     def __init__(self, interval: float = 0.01):
-        self.interval, self.tree, self.main = interval, 0.0, 0.0
+        self.interval, self.tree, self.main, self.anonymous = interval, 0.0, 0.0, 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -190,6 +194,7 @@ class PeakMemory:
             pids = _descendants(me)
             self.tree = max(self.tree, sum(_rss_kib(p) for p in pids) / 1024)
             self.main = max(self.main, _rss_kib(me) / 1024)
+            self.anonymous = max(self.anonymous, sum(_rss_kib(p, "Pss_Anon", "smaps_rollup") for p in pids) / 1024)
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakMemory:
@@ -218,9 +223,10 @@ def driver_peak_rss(model_dir: Path, data: Path, out: Path, threads: int, precis
 
 # ---- model directories and record folders ---------------------------------------------------
 
-def random_model_dir(path: Path, config, folds: int = 5) -> Path:
+def random_model_dir(path: Path, config, folds: int = 5, data: dict | None = None) -> Path:
     """A valid model directory of ``folds`` randomly initialised ``config`` networks (fold k seeded with k,
-    thresholds 0.5): speed and memory do not depend on the weights."""
+    thresholds 0.5): speed and memory do not depend on the weights. ``data`` is the manifest's record of the
+    training data (what cv checks: fingerprint, fold_assignment)."""
     import torch  # see the module docstring
 
     from ecgnet.modeldir import build_manifest, save_weights, weights_name, write_manifest
@@ -232,7 +238,7 @@ def random_model_dir(path: Path, config, folds: int = 5) -> Path:
         torch.manual_seed(k)
         digest = save_weights(path / weights_name(k), SEResNet(config.network).state_dict())
         entries.append({"fold": k, "weights": weights_name(k), "sha256": digest, "thresholds": [0.5] * 24})
-    write_manifest(path, build_manifest(config, entries, {"fingerprint": "random weights"}, seed=0))
+    write_manifest(path, build_manifest(config, entries, data or {"fingerprint": "random weights"}, seed=0))
     return path
 
 
