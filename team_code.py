@@ -20,10 +20,11 @@
 2021 ("Will Two Do?": ``train_model.py``, ``test_model.py`` of python-classifier-2021):
 
 - ``training_code(data_directory, model_directory)``: the same training with the 2021
-  challenge's 26 classes and one network for its five lead sets (``config``: ``challenge``
-  and ``lead_sets`` "2021"; bench/RESULTS.md, "Lead sets", says why one network).
-- ``load_model(model_directory, leads)``: the validated ensemble, checked to read records of
-  ``leads`` (``ModelDirError`` otherwise, e.g. a twelve-lead 2020 model given fewer leads).
+  challenge's 26 classes and one ensemble for each of its five lead sets (``config``:
+  ``challenge`` and ``lead_sets`` "2021"; bench/RESULTS.md, "Lead sets", says why one per set).
+- ``load_model(model_directory, leads)``: the validated ensemble for records of ``leads``
+  (the ensemble of the largest lead set they hold; ``ModelDirError`` when there is none,
+  e.g. a twelve-lead 2020 model given fewer leads).
 - ``run_model(model, header, recording) -> (classes, labels, probabilities)``: ``header``
   the header's text, ``recording`` the ``val`` counts of the header's leads in the
   header's order; the same per-record function and failure policy as

@@ -26,7 +26,7 @@ from ecgnet.challenge.classes import CLASS_SETS, DEFAULT_CLASS_SET
 from ecgnet.config import ENV_VAR, PRECISIONS, PRESETS, load_config
 from ecgnet.console import LOG_FORMAT
 from ecgnet.errors import USER_ERRORS
-from ecgnet.fileio import EPOCH_LOG, FOLD_RESULT, FOLDS_DIR, FOLDS_PLAN, WORK_DIR
+from ecgnet.fileio import EPOCH_LOG, FOLD_RESULT, FOLDS_DIR, FOLDS_PLAN, LEAD_SET_DIR, WORK_DIR
 from ecgnet.records.files import find_records
 
 INTERRUPTED = 130  # the shell's status for a process ended by SIGINT
@@ -67,14 +67,17 @@ def _fail(prog: str, message: str) -> int:
 
 
 def _fold_progress(model_dir: Path) -> list[str]:
-    """What a training run saved in ``model_dir``: a phrase per finished or started fold."""
+    """What a training run saved in ``model_dir``: a phrase per finished or started fold (of each lead set's model
+    directory too, ``leads_12/``..., where the model is one ensemble per lead set)."""
     saved = []
-    for fold_dir in sorted((model_dir / FOLDS_DIR).glob("fold_*"), key=lambda p: int(p.name.split("_")[1])):
-        if (fold_dir / FOLD_RESULT).is_file():
-            saved.append(f"{fold_dir.name.replace('_', ' ')} finished")
-        elif (fold_dir / EPOCH_LOG).is_file():
-            epochs = len((fold_dir / EPOCH_LOG).read_text().splitlines()) - 1  # minus the header line
-            saved.append(f"{fold_dir.name.replace('_', ' ')} up to epoch {epochs}")
+    for root in [model_dir, *sorted(model_dir.glob(LEAD_SET_DIR.format("*")))]:
+        named = f"{root.name} " if root != model_dir else ""
+        for fold_dir in sorted((root / FOLDS_DIR).glob("fold_*"), key=lambda p: int(p.name.split("_")[1])):
+            if (fold_dir / FOLD_RESULT).is_file():
+                saved.append(f"{named}{fold_dir.name.replace('_', ' ')} finished")
+            elif (fold_dir / EPOCH_LOG).is_file():
+                epochs = len((fold_dir / EPOCH_LOG).read_text().splitlines()) - 1  # minus the header line
+                saved.append(f"{named}{fold_dir.name.replace('_', ' ')} up to epoch {epochs}")
     return saved
 
 

@@ -144,6 +144,7 @@ TRAINING_STATE = "state.pt"
 FOLDS_PLAN = "plan.json"
 WORK_DIR = "work"  # a training run's own record cache (MODEL_DIR/work), removed once the manifest is written
 LEAD_SET_MODELS = "lead_sets.json"  # a model of one ensemble per lead set: its sets and their model directories
+LEAD_SET_DIR = "leads_{}"  # each lead set's model (or results) directory inside one, by the set's name (lead_set_dir)
 EXPORT_SPEC = "ecgnet_export.json"  # what `python -m ecgnet export` writes beside its graphs (inference/export.py)
 PREPROCESS_GRAPH = "preprocess.onnx"
 
@@ -155,7 +156,7 @@ def fold_dir(root: str | Path, fold: int) -> Path:
 
 def lead_set_dir(root: str | Path, leads: Sequence[str]) -> Path:
     """The model (or results) directory of the lead set ``leads`` inside a model of one ensemble per lead set: ``leads_NAME``."""
-    return Path(root) / f"leads_{lead_set_name(leads)}"
+    return Path(root) / LEAD_SET_DIR.format(lead_set_name(leads))
 
 
 def plan_path(root: str | Path) -> Path:

@@ -30,6 +30,7 @@ from ecgnet.challenge.thresholds import top_class_mask  # noqa: E402
 from ecgnet.config import COMPUTE_ONLY, PRESETS  # noqa: E402
 from ecgnet.fileio import (  # noqa: E402
     FOLD_RESULT,
+    LEAD_SET_DIR,
     MANIFEST,
     OOF_FILE,
     SUMMARY_FILE,
@@ -76,9 +77,9 @@ CAPTIONS = {
                                           "threshold chosen on its inner split and scored on its held-out records.",
     "Learning curves": "Per fold: training loss and the challenge score on the inner validation split (which also "
                        "chooses the checkpoint and the thresholds), by epoch.",
-    "Scores per lead set": "The pooled out-of-fold challenge score and AUROC of the one network on each of its lead sets, every "
-                 "bar over the same held-out records read through that set (the other leads zeroed); the whiskers are "
-                 "the standard deviation of the per-fold challenge scores.",
+    "Scores per lead set": "The pooled out-of-fold challenge score and AUROC of the model on each of its lead sets, every "
+                           "bar over the same held-out records read through that set (the other leads zeroed); the whiskers "
+                           "are the standard deviation of the per-fold challenge scores.",
 }
 REPORT_FILE = "report.md"
 FIGURE_DIR = "figures"
@@ -464,9 +465,12 @@ def lead_set_lines(summary: dict) -> list[str]:
     rows = summary.get("lead_sets")
     if not rows:
         return []
+    per_set = (summary.get("config") or {}).get("lead_networks", "per_set") == "per_set" and len(rows) > 1
+    design = (f"one ensemble per lead set, each with its own results directory and report (`{LEAD_SET_DIR.format('12')}/`, ...)"
+              if per_set else "one network for every lead set")
     lines = ["## Lead sets", "",
-             f"The model reads {len(rows)} lead sets; each row scores the same {summary['records']} held-out records read "
-             "through that set alone, with the fold's thresholds.", "",
+             f"The model reads {len(rows)} lead sets ({design}); each row scores the same {summary['records']} held-out records "
+             "read through that set alone, with the fold's thresholds.", "",
              "| lead set | leads | challenge score | AUROC | AUPRC | F-measure | challenge score per fold (mean ± sd) |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for row in rows:
@@ -485,7 +489,7 @@ def _figure_lead_sets(summary: dict, path: Path) -> str | None:
     ax.bar(x + 0.2, [row["pooled"]["AUROC"] for row in rows], width=0.4, label="AUROC")
     ax.set_xticks(x, [f"{row['name']} leads" if row["name"].isdigit() else row["name"] for row in rows])
     ax.set_ylim(0, 1.05)
-    ax.set_title("One network on each lead set (pooled out-of-fold)")
+    ax.set_title("The model on each of its lead sets (pooled out-of-fold)")
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
