@@ -83,7 +83,7 @@ def main() -> None:
         equal = "yes" if same_outputs(work / "one", work / "many") else "NO"
         rows.append([f"torchrun x {args.processes}", args.processes, per_process, f"{many:.1f}", f"{args.records / many:.2f}",
                      f"{one / many:.2f}", equal])
-        if not args.smoke:  # the suite checks --skip-existing in-process (tests/test_archive_inference.py)
+        if not args.smoke:  # the suite checks --skip-existing in-process, in its archive-inference tests
             resumed = run_driver(model, data, work / "many", args.processes, per_process, "--skip-existing")
             rows.append([f"torchrun x {args.processes}, --skip-existing, all done", args.processes, per_process,
                          f"{resumed:.1f}", "", "", ""])
