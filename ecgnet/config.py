@@ -21,10 +21,10 @@ missing a lead is refused), ``"2021"`` (the five lead sets of the 2021 challenge
 ``leads.LEAD_SETS_2021``), or explicit sets such as ``"I,II;I,II,V2"``. With any value but
 ``"12"`` the network is told which leads it has (a 12-value lead-presence vector beside
 the age/sex features) and trains with the leads outside its set zeroed. Of several sets,
-``lead_networks`` makes one ensemble per set (``"per_set"``, the default: each a model
-directory of its own, ``Config.member``) or one network for them all (``"one"``: each
-training window read through a randomly drawn set); bench/RESULTS.md, "Lead sets",
-measured the two.
+``lead_networks`` makes one network for them all (``"one"``, the default: each training
+window read through a randomly drawn set) or one ensemble per set (``"per_set"``: each a
+model directory of its own, ``Config.member``). bench/RESULTS.md, "Lead sets", measured
+the two: given the five networks' epochs, the one network scores as well on every set.
 
 The network's own settings (width, blocks, kernels, dropout, SE reduction) are a
 ``SEResNetConfig`` held as ``Config.network``; in JSON (files, manifests) they are
@@ -93,7 +93,7 @@ PADDINGS = ("window", "stride")
 LIST_KEYS = ("blocks", "lr_milestones")
 TWELVE_LEADS = "12"  # lead_sets: the twelve leads only, no lead-presence input (the 2020 network)
 NAMED_LEAD_SETS = {TWELVE_LEADS: (LEADS,), "2021": LEAD_SETS_2021}
-LEAD_NETWORKS = ("per_set", "one")
+LEAD_NETWORKS = ("one", "per_set")
 # Keys added after model directories were first written, at the value those directories mean without them: left out
 # of a fold's identity at that value, so folds trained before the keys existed are still reused.
 LATER_KEYS = {"challenge": DEFAULT_CLASS_SET, "lead_sets": TWELVE_LEADS, "lead_networks": LEAD_NETWORKS[0]}
@@ -267,9 +267,10 @@ class Config:
         return self.lead_presence and self.lead_networks == "per_set" and len(self.trained_lead_sets) > 1
 
     def member(self, leads: tuple[str, ...]) -> Config:
-        """The configuration of the per-set design's ensemble for ``leads`` (one of ``trained_lead_sets``): that set alone,
-        with its share of the time limit."""
-        return self.replace(lead_sets=",".join(leads), time_limit_hours=self.time_limit_hours / len(self.trained_lead_sets))
+        """The configuration of the per-set design's ensemble for ``leads`` (one of ``trained_lead_sets``): that set alone
+        (``lead_networks`` at its default: it means nothing for one set), with its share of the time limit."""
+        return self.replace(lead_sets=",".join(leads), lead_networks=LATER_KEYS["lead_networks"],
+                            time_limit_hours=self.time_limit_hours / len(self.trained_lead_sets))
 
     @property
     def augmenting(self) -> bool:

@@ -49,8 +49,9 @@ def test_the_organisers_2021_scripts_train_test_every_lead_set_and_score(tmp_pat
 
     trained = _run(["train_model.py", train, tmp_path / "model"], project, env)
     assert trained.returncode == 0, trained.stderr[-3000:]
-    trained_for = json.loads((tmp_path / "model" / "lead_sets.json").read_text())  # one ensemble per lead set
-    assert trained_for["config"]["challenge"] == "2021" and len(trained_for["lead_sets"]) == len(LEAD_SETS_2021)
+    config = json.loads((tmp_path / "model" / "manifest.json").read_text())["config"]
+    assert (config["challenge"], config["lead_sets"], config["lead_networks"]) == ("2021", "2021", "one")
+    assert config["epochs"] == len(LEAD_SETS_2021)  # one network, given the epochs of one per lead set
 
     codes = list(class_set("2021").codes)
     for leads in LEAD_SETS_2021:

@@ -48,7 +48,7 @@ from ecgnet import fileio
 from ecgnet.challenge.classes import ClassSet
 from ecgnet.challenge.metrics import ChallengeMetric
 from ecgnet.challenge.thresholds import apply_thresholds, search_thresholds
-from ecgnet.config import LEVERS_OFF, Config, load_config
+from ecgnet.config import LEVERS_OFF, Config, load_config, parse_lead_sets
 from ecgnet.console import is_quiet, progress
 from ecgnet.data.cache import Cache, build_cache
 from ecgnet.data.folds import make_folds
@@ -473,15 +473,29 @@ def _train_per_set(data_dir: Path, model_dir: Path, config: Config, cache_root: 
         return json.loads((model_dir / LEAD_SET_MODELS).read_text())
 
 
+def for_2021(config: Config) -> Config:
+    """``config`` for the 2021 challenge: its classes, and, when ``config`` names no lead sets, the 2021 lead sets in one
+    network given S times the epochs and learning-rate milestones (S = 5 sets): so trained, it scored as well as one
+    network per set on every set at the same training time (bench/RESULTS.md, "Lead sets")."""
+    config = config.replace(challenge="2021")
+    if config.lead_presence:
+        return config
+    sets = len(parse_lead_sets("2021"))
+    return config.replace(lead_sets="2021", lead_networks="one", epochs=config.epochs * sets,
+                          lr_milestones=tuple(m * sets for m in config.lr_milestones))
+
+
 def train_from_environment(data_dir: str | Path, model_dir: str | Path, challenge: str | None = None) -> dict | None:
     """``train_ensemble`` with the configuration ``$ECGNET_CONFIG`` names and the folds ``$ECGNET_FOLDS`` names (all when unset).
 
     What ``train_model.py`` and the contracts' training functions run; raises ``ConfigError``
     for a bad ``$ECGNET_CONFIG`` or ``$ECGNET_FOLDS``. ``challenge="2021"`` (the 2021
-    contract's ``training_code``) trains the 2021 classes, and the 2021 lead sets unless the
-    configuration names its own.
+    contract's ``training_code``) trains the 2021 classes, and, unless the configuration
+    names its own lead sets, one network for the 2021 lead sets trained for the epochs (and
+    learning-rate milestones) of one network per set: the configuration's times five
+    (``for_2021``).
     """
     config = load_config()
     if challenge == "2021":
-        config = config.replace(challenge="2021", lead_sets="2021" if not config.lead_presence else config.lead_sets)
+        config = for_2021(config)
     return train_ensemble(data_dir, model_dir, config, only_folds=folds_from_environment(config))
