@@ -20,41 +20,48 @@ generation is not a stage of the table.
 Each stage runs in a fresh Python process of its own (``--child``), after its inputs are made
 (untimed; any a stage needs and the run has not made yet, e.g. the cache for ``--stages folds``,
 is made first), and is measured there: wall seconds of the stage's work alone (modules imported
-beforehand), the peak RSS of that process and the processes it starts (sampled every 20 ms:
-``common.PeakMemory``), with in brackets its anonymous part (``Pss_Anon``: what the processes hold
-themselves, a page shared after a fork counted once; RSS also counts the pages of the memory-mapped
-cache they read, and the pages forked processes share, once per process),
-and the MB written under the run's folder. Both memory figures include the process's imports
-(torch among them) and the stage's inputs: the anonymous MB held before the work is its floor. The stages (``STAGES``): finding the records, the
-cache build, the folds, the training loader with the ``default`` recipe (windows/s at each
-``--loader-workers``: ``bench_loader.loader_rate``; the first row is its start-up, where the
-recipe's inputs are prepared), one epoch of the ``smoke`` network with the adopted levers over
-fold 0's fit split (``bench_loader.epoch_seconds``, 0 loader workers; ``--epoch-steps K``: K
-batches, extrapolated to the epoch and said so), inner-split scoring (fold 0's inner validation
-records, read from the raw cache and filtered as they are read), the threshold search on them, cv's bookkeeping (``crossval.cross_validate`` after
-training, with random probabilities of the right shape in place of the fold models' predictions:
-per-fold thresholds and scores, the pooled out-of-fold CSV, the summary), ``driver.py`` on the
-test folder, both scorers, and the analysis commands on that results folder (``lead-importance``
-on a seeded ``--importance-records`` subset, ``review`` of ``--review-cases`` cases), each first
-as cv leaves them (the records where ``summary.json`` says, the release's sub-folders) and
-then with ``--data`` naming a flat folder of links to the same records. Stages that need a model
-use random weights (``common.random_model_dir``): speed does not depend on them.
+beforehand) and the CPU seconds that the process and the processes it starts spent on it, the
+peak RSS of those processes (sampled every 20 ms: ``common.PeakMemory``) with in brackets its
+anonymous part (``Pss_Anon``: what the processes hold themselves, a page shared after a fork
+counted once; RSS also counts the pages of the memory-mapped cache they read, and the pages
+forked processes share, once per process), and the MB written under the run's folder. Both
+memory figures include the process's imports (torch among them) and the stage's inputs: the
+anonymous MB held before the work is its floor.
 
-It prints one table: per size, seconds, MB RSS and MB disk of each stage; then the growth
-exponent between the two largest sizes, log(t2 / t1) / log(N2 / N1), of the time and of the
-anonymous memory the stage adds over its floor, and a flag where the time grows faster than
+The stages (``STAGES``): finding the records; the cache build; the folds (5 outer, and each
+fold's inner split); the ``default`` recipe's inputs prepared (what ``loader.EpochLoader`` does
+first: the band-pass over every whole record, ``cache.prepare_inputs``); the training loader
+with that recipe (``bench_loader.loader_rate``: windows/s at each ``--loader-workers`` count,
+and windows per CPU-second with 0 workers, which the load does not change); one epoch of the
+``smoke`` network with the adopted levers over fold 0's fit split (``bench_loader.epoch_seconds``,
+0 loader workers; ``--epoch-steps K``: K batches timed, their seconds scaled to the epoch and
+said so); inner-split scoring (fold 0's inner validation records, read from the raw cache and
+filtered as they are read); the threshold search on them; cv's bookkeeping
+(``crossval.cross_validate`` after training, with random probabilities of the right shape in
+place of the fold models' predictions: per-fold thresholds and scores, the pooled out-of-fold
+CSV, the summary); ``driver.py`` on the test folder; both scorers; and the analysis commands on
+that results folder (``lead-importance`` on a seeded ``--importance-records`` subset, ``review``
+of ``--review-cases`` cases), each first as cv leaves them (the records where ``summary.json``
+says: the release's sub-folders) and then with ``--data`` naming a flat folder of links to the
+same records. Stages that need a model use random weights (``common.random_model_dir``): speed
+does not depend on them.
+
+It prints one table: per size, seconds (CPU seconds), MB RSS (anonymous) and MB disk of each
+stage; then the growth exponent between the two largest sizes, log(c2 / c1) / log(N2 / N1), of
+the CPU time (on a shared machine the wall time mostly measures the load) and of the
+anonymous memory the stage adds over its floor, and a flag where the CPU time grows faster than
 N log N within noise (exponent above 1.2), where the added memory grows with N (exponent
 above 0.5 and over 50 MB at the largest size: the stage holds the records in memory), or where
 a loader rate falls (exponent below -0.2). With no size at full scale it adds the seconds
-each stage would take at the release's size, extrapolated with its exponent (a lower bound
-where start-up costs dominate the smaller size) and, in brackets, linearly. Then the cache's MB per record by source,
-measured, times the release's records: the cache at full size, extrapolated. ``--smoke`` (the
-suite's check): 60 records with the long ones cut to 12 s, every stage in this process.
+each stage would take at the release's size: its wall seconds at the largest size extrapolated
+with its exponent (a lower bound where start-up costs dominate the smaller size) and, in
+brackets, linearly. Then the cache's MB per record by source, measured, times the release's
+records: the cache at full size, extrapolated. ``--smoke`` (the suite's check): 60 records with
+the long ones cut to 12 s, every stage in this process.
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import json
 import logging
@@ -320,20 +327,45 @@ def stage_folds(ctx: Context) -> Callable[[], dict]:
     return work
 
 
+def default_recipe(ctx: Context):
+    """The `default` preset's input recipe at its window, its inputs prepared by ``ctx.workers`` processes."""
+    from bench.bench_loader import recipes
+    from ecgnet.config import Config
+
+    return recipes(Config().window)["default"].replace(workers=ctx.workers)
+
+
+def stage_prepare(ctx: Context) -> Callable[[], dict]:
+    from ecgnet.data.loader import EpochLoader
+
+    cache, recipe = cache_of(ctx), default_recipe(ctx)
+    for prepared in ctx.path("cache").glob("*/inputs-*.f32"):  # made again: this is the stage
+        prepared.unlink()
+
+    def work() -> dict:
+        feed = EpochLoader(cache, recipe.window, 0, pin_memory=False, config=recipe)
+        return {"note": f"{'prepared' if feed.prepared else 'NOT prepared (each window filtered as it is cut)'}, "
+                        f"{ctx.workers} worker process(es)"}
+    return work
+
+
 def stage_loader(ctx: Context) -> Callable[[], dict]:
     import torch
 
-    from bench.bench_loader import loader_rate, recipes
-    from ecgnet.config import Config
+    from bench.bench_loader import loader_rate
 
-    cache, recipe = cache_of(ctx), recipes(Config().window)["default"].replace(workers=ctx.workers)  # the default's window
+    from ecgnet.data.loader import EpochLoader
+
+    cache, recipe = cache_of(ctx), default_recipe(ctx)
+    EpochLoader(cache, recipe.window, 0, pin_memory=False, config=recipe)  # the inputs prepared, when the stage above did not run
     torch.set_num_threads(1)  # as bench_loader: each process that cuts windows uses one core
 
     def work() -> dict:
-        # loader_rate: (windows/s, ..., seconds to the first batch)
-        measured = [loader_rate(cache, recipe, w, ctx.loader_windows, recipe.batch_size, recipe.window) for w in ctx.loader_workers]
-        rates = {f"loader, `default` recipe, {w} worker(s): windows/s": found[0] for w, found in zip(ctx.loader_workers, measured)}
-        return {"seconds": measured[0][-1], "rates": rates, "note": f"window {recipe.window}, batch {recipe.batch_size}"}
+        # loader_rate: (windows/s, CPU seconds per window of this thread, seconds to the first batch)
+        measured = {w: loader_rate(cache, recipe, w, ctx.loader_windows, recipe.batch_size, recipe.window) for w in ctx.loader_workers}
+        rates = {f"loader, {w} worker(s): windows/s": found[0] for w, found in measured.items()}
+        rates |= {"loader, 0 workers: windows per CPU-second": 1 / measured[0][1]} if 0 in measured else {}
+        return {"rates": rates, "note": f"window {recipe.window}, batch {recipe.batch_size}, {ctx.loader_windows:,} windows per count"}
     return work
 
 
@@ -347,11 +379,11 @@ def stage_epoch(ctx: Context) -> Callable[[], dict]:
     set_threads(0)
 
     def work() -> dict:
-        seconds, waiting = epoch_seconds(cache, settings, records)[:2]
+        waiting = epoch_seconds(cache, settings, records)[1]
         scale = len(fit) / len(records)
-        steps = f"{len(records)} of them, extrapolated" if scale > 1 else "all"
-        return {"seconds": seconds * scale, "note": f"{len(fit)} windows ({steps}), batch {settings.batch_size}, "
-                                                    f"{waiting * scale:.1f} s waiting for batches"}
+        steps = f"{len(records)} of them, timed and extrapolated" if scale > 1 else "all"
+        return {"scale": scale, "note": f"{len(fit)} windows ({steps}), batch {settings.batch_size}, "
+                                        f"{waiting * scale:.1f} s waiting for batches"}
     return work
 
 
@@ -445,7 +477,8 @@ STAGES: dict[str, tuple[str, Callable[[Context], Callable[[], dict]]]] = {
     "find": ("finding the records (`records.files.find_records`)", stage_find),
     "cache": ("cache build (`data.cache.build_cache`)", stage_cache),
     "folds": ("folds: 5 outer + 5 inner splits (`data.folds`)", stage_folds),
-    "loader": ("loader, `default` recipe: to its first batch", stage_loader),
+    "prepare": ("the `default` recipe's inputs prepared (`EpochLoader`'s start)", stage_prepare),
+    "loader": ("loader, `default` recipe: the rates below", stage_loader),
     "epoch": ("one `smoke` epoch (adopted levers) over fold 0's fit split", stage_epoch),
     "inner": ("inner-split scoring (fold 0)", stage_inner),
     "thresholds": ("threshold search (`challenge.thresholds`, fold 0's inner split)", stage_thresholds),
@@ -498,7 +531,8 @@ def measure(stage: str, ctx: Context) -> dict:
             found = {"error": errors.message or f"{type(exc).__name__}: {exc}"}
         seconds = time.perf_counter() - began
     logging.getLogger("ecgnet").removeHandler(errors)
-    return {"seconds": seconds, **found, "rss": peak.tree, "anonymous": peak.anonymous, "floor": floor.anonymous,
+    scale = found.pop("scale", 1.0)  # a part timed for the whole
+    return {"seconds": seconds * scale, "cpu": peak.cpu * scale, **found, "rss": peak.tree, "anonymous": peak.anonymous, "floor": floor.anonymous,
             "disk": folder_mb(Path(ctx.run)) - before}
 
 
@@ -530,8 +564,8 @@ def rows_of(measured: dict[int, dict[str, dict]], stages: list[str], full: int) 
     """(header, rows, footnotes) of the table: each stage (and each loader rate) at each size, its exponents and flag."""
     sizes = sorted(measured)
     extrapolate = sizes[-1] < full and len(sizes) > 1
-    header = ["stage"] + [f"{n:,}: {what}" for n in sizes for what in ("s", "MB RSS (anon.)", "MB disk")]
-    header += ["time exp.", "memory exp.", "flag"] + ([f"s at {full:,}: by its exp. (linear)"] if extrapolate else [])
+    header = ["stage"] + [f"{n:,}: {what}" for n in sizes for what in ("s (CPU s)", "MB RSS (anon.)", "MB disk")]
+    header += ["CPU time exp.", "memory exp.", "flag"] + ([f"s at {full:,}: by its exp. (linear)"] if extrapolate else [])
     rows, notes = [], []
     for stage in stages:
         cells, found = [STAGES[stage][0]], [measured[n][stage] for n in sizes]
@@ -539,11 +573,12 @@ def rows_of(measured: dict[int, dict[str, dict]], stages: list[str], full: int) 
             if "error" in one:
                 notes.append(f"{stage} at {n:,}: failed: {one['error']}")
             memory = f"{number(one['rss'])} ({number(one['anonymous'])})" if "rss" in one else "-"
-            cells += ["failed" if "error" in one else number(one["seconds"]), memory, number(one.get("disk"))]
+            seconds = "failed" if "error" in one else f"{number(one['seconds'])} ({number(one['cpu'])})"
+            cells += [seconds, memory, number(one.get("disk"))]
         flags, time_exp, memory_exp = [], math.nan, math.nan
         if len(sizes) > 1 and not any("error" in one for one in found[-2:]):
             (small, large), (n1, n2) = found[-2:], sizes[-2:]
-            time_exp = exponent(small["seconds"], large["seconds"], n1, n2)
+            time_exp = exponent(small["cpu"], large["cpu"], n1, n2)
             memory_exp = exponent(*(one["anonymous"] - one["floor"] for one in (small, large)), n1, n2)
             flags += ["faster than N log N"] if time_exp > FLAG_TIME else []
             flags += ["memory grows with N"] if memory_exp > FLAG_MEMORY and large["anonymous"] - large["floor"] > FLAG_MEMORY_MB else []

@@ -166,6 +166,16 @@ def _rss_kib(pid: int, field: str = "VmRSS", table: str = "status") -> int:
     return 0
 
 
+def _cpu_ticks(pid: int) -> int | None:
+    """User + system CPU time of ``pid`` so far, in clock ticks (``/proc/PID/stat``); None once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()  # the command name, in brackets, may hold spaces
+    except (OSError, IndexError):
+        return None
+    return int(fields[11]) + int(fields[12])
+
+
 def _descendants(pid: int) -> list[int]:
     found, stack = [], [pid]
     while stack:
@@ -180,22 +190,40 @@ def _descendants(pid: int) -> list[int]:
 
 
 class PeakMemory:
-    """Samples the RSS of this process tree in a thread (Linux ``/proc``): ``tree`` and ``main`` peaks in MiB, and
-    ``anonymous``, the tree's peak ``Pss_Anon`` (what the processes hold themselves, memory maps left out, each page once)."""
+    """Samples the RSS of this process tree in a thread (Linux ``/proc``): ``tree`` and ``main`` peaks in MiB,
+    ``anonymous``, the tree's peak ``Pss_Anon`` (what the processes hold themselves, memory maps left out, each page
+    once), and ``cpu``, the CPU seconds the tree spent meanwhile (what a loaded machine does not inflate as it does
+    wall time)."""
 
     def __init__(self, interval: float = 0.01):
         self.interval, self.tree, self.main, self.anonymous = interval, 0.0, 0.0, 0.0
+        self._ticks: dict[int, list[int]] = {}  # pid -> [CPU ticks when first seen (0: started meanwhile), latest]
+        self._sampling = 0.0  # CPU seconds of the sampling thread itself, not counted in ``cpu``
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    @property
+    def cpu(self) -> float:
+        """CPU seconds (user + system) of the tree while sampled; a process that ended between two samples loses its last interval."""
+        return max(0.0, sum(last - first for first, last in self._ticks.values()) / os.sysconf("SC_CLK_TCK") - self._sampling)
+
+    def _sample(self, me: int, first: bool) -> None:
+        pids = _descendants(me)
+        self.tree = max(self.tree, sum(_rss_kib(p) for p in pids) / 1024)
+        self.main = max(self.main, _rss_kib(me) / 1024)
+        self.anonymous = max(self.anonymous, sum(_rss_kib(p, "Pss_Anon", "smaps_rollup") for p in pids) / 1024)
+        for pid in pids:
+            ticks = _cpu_ticks(pid)
+            if ticks is not None:
+                self._ticks.setdefault(pid, [ticks if first else 0, ticks])[1] = ticks
+
     def _run(self) -> None:
-        me = os.getpid()
-        while not self._stop.is_set():
-            pids = _descendants(me)
-            self.tree = max(self.tree, sum(_rss_kib(p) for p in pids) / 1024)
-            self.main = max(self.main, _rss_kib(me) / 1024)
-            self.anonymous = max(self.anonymous, sum(_rss_kib(p, "Pss_Anon", "smaps_rollup") for p in pids) / 1024)
-            self._stop.wait(self.interval)
+        began, me = time.thread_time(), os.getpid()
+        self._sample(me, first=True)
+        while not self._stop.wait(self.interval):
+            self._sample(me, first=False)
+        self._sample(me, first=False)
+        self._sampling = time.thread_time() - began
 
     def __enter__(self) -> PeakMemory:
         self._thread.start()

@@ -58,8 +58,9 @@ RUNS = {
 }
 REPO_NAME = {str(REPO / s): s for s in RUNS}
 # Started first, longest first (as measured), so that the two lanes end together.
-SLOWEST = ("bench/gpu_check.py", "bench/bench_threads.py", "bench/bench_records.py", "bench/bench_driver_memory.py", "bench/bench_model.py",
-           "experiments/trace_paths.py", "bench/bench_inference.py", "experiments/label_issues.py", "experiments/attribution_checks.py")
+SLOWEST = ("bench/gpu_check.py", "bench/bench_scale.py", "bench/bench_threads.py", "bench/bench_records.py", "bench/bench_driver_memory.py",
+           "bench/bench_model.py", "experiments/trace_paths.py", "bench/bench_inference.py", "experiments/label_issues.py",
+           "experiments/attribution_checks.py")
 # What a finished run prints: a Markdown table, or for the two below their own last words.
 PRINTS = {"experiments/ablation.py": "replaces the adopted recipe", "experiments/simulate_ratings.py": "rater_2.csv",
           "experiments/trace_paths.py": "inference: driver.py"}
