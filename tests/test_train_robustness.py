@@ -29,9 +29,8 @@ MINIMUM = 25  # smoke preset: 5 folds x 5 inner splits
 
 def _training_dir(directory: Path, good: int) -> dict[str, str | None]:
     """``good`` synthetic records plus every fault and edge case: {name: None if readable, else its error regex}."""
-    expected = {**good_records(directory, good, seed=0), **write_faults(directory), **copy_edge_cases(directory)}
-    del expected["NOHEADER"]  # no header, no labels: not a training record
-    return expected
+    # NOHEADER (a .mat without its header) is listed as unreadable, as the driver lists it: both see the same records.
+    return {**good_records(directory, good, seed=0), **write_faults(directory), **copy_edge_cases(directory)}
 
 
 def _train(data: Path, model: Path, tmp: Path) -> subprocess.CompletedProcess:

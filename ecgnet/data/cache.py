@@ -199,20 +199,17 @@ def _write(target: Path, data_dir: Path, key: str, gain_policy: str, workers: in
                     kinds[warning.split(":")[0]] += 1
                 offset += len(LEADS) * length
     count = len(names)
-    np.savez(
-        target / "index.npz",
-        names=np.array(names, dtype=str),
-        offsets=offsets[:count],
-        lengths=lengths[:count],
-        labels=labels[:count],
-        demographics=demos[:count],
-        sources=np.array(sources, dtype=str),
-        fs=rates[:count],
-    )
-    meta = {"version": CACHE_VERSION, "fingerprint": key, "data_dir": str(data_dir), "gain_policy": gain_policy,
-            "target_fs": TARGET_FS, "records": count, "bad_records": len(bad), "total_floats": offset}
-    (target / META_FILE).write_text(json.dumps(meta, indent=1))
+    arrays = {"offsets": offsets, "lengths": lengths, "labels": labels, "demographics": demos, "fs": rates}
+    _save_index(target, names, sources, {name: array[:count] for name, array in arrays.items()},
+                {"version": CACHE_VERSION, "fingerprint": key, "data_dir": str(data_dir), "gain_policy": gain_policy,
+                 "target_fs": TARGET_FS, "records": count, "bad_records": len(bad), "total_floats": offset})
     return bad, kinds
+
+
+def _save_index(target: Path, names: list[str], sources: list[str], arrays: dict[str, np.ndarray], meta: dict) -> None:
+    """``index.npz`` (names, sources and the per-record arrays) and ``META_FILE``, written last: a cache is whole once it has both."""
+    np.savez(target / "index.npz", names=np.array(names, dtype=str), sources=np.array(sources, dtype=str), **arrays)
+    (target / META_FILE).write_text(json.dumps(meta, indent=1))
 
 
 def _remove_superseded(cache_root: Path, data_dir: Path, gain_policy: str, keep: str) -> None:
