@@ -53,6 +53,7 @@ def _cell(row: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run (or resume) the designs' cross-validations and print the two tables; exit status 0."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/exp-lead-sets"))
     parser.add_argument("--n", type=int, default=1000, help="synthetic records (default 1000)")
