@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ecgnet.analysis.plot import plot_12lead
-from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES, class_argument
+from ecgnet.challenge.classes import CLASSES, class_argument
 from ecgnet.console import progress
 from ecgnet.inference.ensemble import Ensemble, record_inputs
 from ecgnet.records.reader import read_record
@@ -106,26 +106,28 @@ def run(args: argparse.Namespace) -> int:
     ensemble = Ensemble.load(args.model_dir, device="cpu")
     record = read_record(args.record.with_suffix(".hea"), gain_policy=ensemble.config.gain_policy)
     _, scores = ensemble.predict_record(record)
-    target = int(np.argmax(scores)) if args.target is None else args.target
+    classes = ensemble.config.classes  # the model's (2021's 26 hold every 2020 class the argument can name)
+    target = int(np.argmax(scores)) if args.target is None else classes.class_index(CLASSES[args.target])
     windows, demo = record_inputs(record, ensemble.config)
     samples = resampled_length(record.signal.shape[1], record.fs, TARGET_FS)
     signal = _stitched_signal(windows, samples, ensemble.config.overlap)
     models = progress(ensemble.models, "explain (fold models)", unit="model")
     attribution = attribute_record(models, windows, demo, samples, ensemble.config.overlap, target, absolute=False)
-    out = output_path(args.out, args.record, target)
+    name, code = classes.abbreviations[target], classes.codes[target]
+    out = output_path(args.out, args.record, name)
     replaced = out.exists()
-    title = (f"{record.name}: Integrated Gradients for {ABBREVIATIONS[target]} ({CLASSES[target]}; red for, blue against), "
+    title = (f"{record.name}: Integrated Gradients for {name} ({code}; red for, blue against), "
              f"ensemble score {scores[target]:.2f}, mean of {len(ensemble.models)} fold models")
     plot_12lead(signal, TARGET_FS, title, out, shade=display_shade(attribution, TARGET_FS))
-    print(f"{ABBREVIATIONS[target]} score {scores[target]:.3f}; attribution plot: {out}" + (" (replaced the file there)" if replaced else ""))
+    print(f"{name} score {scores[target]:.3f}; attribution plot: {out}" + (" (replaced the file there)" if replaced else ""))
     return 0
 
 
-def output_path(out: Path | None, record: Path, target: int) -> Path:
-    """Where ``explain`` writes the picture of ``record`` (a NAME.hea path) for class index ``target``: ``out`` when it
-    names a file, ``out/NAME_explain_CLASS.png`` when it is an existing folder, else ``DEFAULT_OUT_DIR/NAME_explain_CLASS.png``
+def output_path(out: Path | None, record: Path, target: str) -> Path:
+    """Where ``explain`` writes the picture of ``record`` (a NAME.hea path) for the class abbreviated ``target``: ``out`` when
+    it names a file, ``out/NAME_explain_CLASS.png`` when it is an existing folder, else ``DEFAULT_OUT_DIR/NAME_explain_CLASS.png``
     (relative to the current directory: never the data folder, which may be read-only or shared)."""
-    name = f"{Path(record).stem}_explain_{ABBREVIATIONS[target]}.png"
+    name = f"{Path(record).stem}_explain_{target}.png"
     if out is None:
         return Path(DEFAULT_OUT_DIR) / name
     return out / name if out.is_dir() else out
