@@ -47,7 +47,9 @@ def results_dir(tmp_path_factory):
     names, labels = [], []
     for i, codes in enumerate([["LBBB"], ["AF"], ["LBBB"], ["NSR"], ["AF"], ["NSR"]]):
         signal, fs, age, sex, dx = generate_record(i, 0, codes=codes, fs=500, duration=4)
-        names.append(write_record(data, f"SYN{i:05d}", signal, fs, age, sex, dx).stem)
+        source = data / ("CPSC" if i % 2 else "Georgia")  # the release's layout: one sub-folder per source
+        source.mkdir(exist_ok=True)
+        names.append(write_record(source, f"SYN{i:05d}", signal, fs, age, sex, dx).stem)
         labels.append([code in dx for code in CLASSES])
     labels = np.array(labels)
     write_oof(out, OutOfFold(names, ["SYN"] * 6, np.arange(6) % 2, labels, np.full(labels.shape, 0.5), labels))
@@ -73,7 +75,11 @@ def test_not_a_cv_result_and_missing_records_are_clear_errors(results_dir, tmp_p
     assert main(["--quiet", "lead-importance", str(tmp_path)]) == 2
     assert "not a cv result" in caplog.text
     assert main(["--quiet", "lead-importance", str(results_dir), "--data", str(tmp_path)]) == 2
-    assert "SYN00000.hea" in caplog.text and "--data" in caplog.text
+    assert "no records here" in caplog.text
+    signal, fs, age, sex, dx = generate_record(9, 0, codes=["AF"], fs=500, duration=4)
+    write_record(tmp_path / "other", "OTHER1", signal, fs, age, sex, dx)
+    assert main(["--quiet", "lead-importance", str(results_dir), "--data", str(tmp_path / "other")]) == 2
+    assert "record SYN00000" in caplog.text and "--data" in caplog.text
 
 
 def test_report_section_says_how_to_compute_it_when_absent(tmp_path):

@@ -29,6 +29,7 @@ from ecgnet.console import progress
 from ecgnet.errors import RecordError
 from ecgnet.fileio import SUMMARY_FILE, check_results_dir, class_set_of_columns, read_oof, read_summary, write_csv
 from ecgnet.leads import LEADS
+from ecgnet.records.files import record_headers
 from ecgnet.records.reader import read_record
 
 if TYPE_CHECKING:  # torch is imported where the models run, so `report` does not pay for it
@@ -99,10 +100,11 @@ def lead_importance(results_dir: Path, data_dir: Path, max_records: int | None =
     if max_records is not None and max_records < len(chosen):
         chosen = np.sort(np.random.default_rng(seed).choice(chosen, max_records, replace=False))
     total, count = np.zeros((oof.classes.num_classes, len(LEADS))), np.zeros(oof.classes.num_classes)
+    headers = record_headers(data_dir)
     for i in progress(chosen, "lead occlusion", unit="record"):
-        header = data_dir / f"{oof.records[i]}.hea"
-        if not header.is_file():
-            raise FileNotFoundError(f"{header}: record {oof.records[i]} of {results_dir} is not in {data_dir}; pass --data")
+        header = headers.get(oof.records[i])
+        if header is None:
+            raise FileNotFoundError(f"record {oof.records[i]} of {results_dir} is not in {data_dir} or its sub-folders; pass --data")
         try:
             windows, demo = record_inputs(read_record(header, gain_policy=config.gain_policy), config)
         except RecordError as error:

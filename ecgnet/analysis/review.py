@@ -40,6 +40,7 @@ from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES, canonical_code, cla
 from ecgnet.console import progress
 from ecgnet.errors import AnalysisError, RecordError
 from ecgnet.fileio import OOF_FILE, SUMMARY_FILE, OutOfFold, atomic_write_text, read_oof, read_summary, write_csv
+from ecgnet.records.files import record_headers
 from ecgnet.records.reader import read_record
 
 log = logging.getLogger(__name__)
@@ -147,12 +148,18 @@ def _readable(results: Results, rows: np.ndarray, n: int) -> tuple[list[tuple[in
     """The first ``n`` rows whose records read cleanly, as (row, signal in mV, fs); the others with their reason."""
     taken: list[tuple[int, np.ndarray, float]] = []
     skipped: list[dict] = []
+    try:
+        headers, unavailable = record_headers(results.data_dir), None
+    except RecordError as error:  # every record is then skipped, each with this reason
+        headers, unavailable = {}, error
     for row in rows:
         if len(taken) == n:
             break
         name = results.oof.records[row]
         try:
-            record = read_record(results.data_dir / f"{name}.hea", gain_policy=results.gain_policy)
+            if name not in headers:
+                raise unavailable or RecordError(results.data_dir, f"record {name} is not in this folder or its sub-folders")
+            record = read_record(headers[name], gain_policy=results.gain_policy)
         except (RecordError, OSError) as error:
             log.warning("skipped %s: %s", name, error)
             skipped.append({"record": name, "reason": str(error)})

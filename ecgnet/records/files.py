@@ -181,3 +181,9 @@ def find_records(directory: str | Path) -> Found:
     clashes = sorted((NameClash(copies[0].name, tuple(sorted(r.header or r.mat for r in copies)))
                       for copies in by_name.values() if len(copies) > 1), key=lambda c: c.name)
     return Found(records, clashes)
+
+
+def record_headers(directory: str | Path) -> dict[str, Path]:
+    """Record name -> its header, for every record ``find_records`` finds in ``directory`` and its sub-folders (the
+    release's one folder per source); records without a header, and names found twice, are left out."""
+    return {record.name: record.header for record in find_records(directory).records if record.header is not None}
