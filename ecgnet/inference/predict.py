@@ -281,9 +281,12 @@ def predict_directory(model_dir: str | Path, input_dir: str | Path, output_dir: 
     if is_main_process():
         _remove_leftovers(output_dir)
     barrier()  # before any process writes: process 0 removes only an earlier run's temporary files
-    records = found.records[share::shares]
-    skipped = [r for r in records if skip_existing and has_answers(output_dir / f"{r.name}.csv")]
-    records = [r for r in records if r not in skipped]
+    records, skipped = [], 0
+    for record in found.records[share::shares]:  # one pass: an archive's share is hundreds of thousands of records
+        if skip_existing and has_answers(output_dir / f"{record.name}.csv"):
+            skipped += 1
+        else:
+            records.append(record)
     failures: list[str] = []
     replaced = 0
     for clash in found.clashes if is_main_process() else []:
@@ -296,7 +299,7 @@ def predict_directory(model_dir: str | Path, input_dir: str | Path, output_dir: 
             if not answered[2]:
                 failures.append(str(files.path))
             replaced += _write(output_dir, files.name, answered)
-    shared = gather((failures, replaced, len(skipped)))
+    shared = gather((failures, replaced, skipped))
     failures = [failure for share_failures, _, _ in shared for failure in share_failures]
     replaced, skipped_count = sum(r for _, r, _ in shared), sum(s for _, _, s in shared)
     total = len(found.records) + len(found.clashes) - skipped_count
