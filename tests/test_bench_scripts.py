@@ -50,7 +50,7 @@ RUNS = {
     "experiments/ablation.py": ["table", "--out", "{out}"],
     "experiments/attribution_checks.py": ["--smoke"],
     "experiments/label_issues.py": ["--smoke", "--out", "{out}"],
-    "experiments/lead_sets.py": ["--smoke", "--out", "{out}"],
+    "experiments/lead_sets.py": ["--smoke", "--lead-dropout", "0.5", "--out", "{out}"],
     "experiments/simulate_ratings.py": ["{review}", "{out}"],
     "experiments/synth_baseline.py": ["--train", "30", "--test", "20", "--jobs", "1"],
     "experiments/synth_defects.py": ["--n", "1", "--real"],
