@@ -10,19 +10,6 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ECGNET_SHARED", REPO.parent / "shared"))
 
 
-# The test files that take longest (pytest --durations), started first so that the two worker processes
-# (pyproject.toml's addopts) end together instead of one finishing a long file alone.
-LONGEST_FILES = ("test_bench_scripts.py", "test_contract.py", "test_crossval.py", "test_ddp.py", "test_docker_recipe.py",
-                 "test_official_harness_2021.py", "test_train.py", "test_demo.py", "test_driver_robustness.py",
-                 "test_train_robustness.py", "test_entry_points.py")
-
-
-def pytest_collection_modifyitems(items):
-    """The longest files first (a stable sort: the rest, and the tests within a file, keep their order)."""
-    rank = {name: i for i, name in enumerate(LONGEST_FILES)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(LONGEST_FILES)))
-
-
 def shared_path(*parts: str) -> Path:
     """A path under ../shared, skipping the calling test (with the reason) when it is absent."""
     path = SHARED.joinpath(*parts)
