@@ -68,6 +68,15 @@ def test_unknown_class_and_non_model_directory_are_clear_errors(model_dir, recor
     assert "manifest.json" in caplog.text
 
 
+def test_a_2021_model_explains_its_own_classes_and_a_2020_model_refuses_them(model_dir, record, tmp_path, capsys, caplog):
+    (tmp_path / "model21").mkdir()
+    model_2021 = random_model_dir(tmp_path / "model21", folds=1, config=CONFIG.replace(challenge="2021"))
+    assert main(["--quiet", "explain", str(model_2021), str(record), "--class", "PRWP", "--out", str(tmp_path)]) == 0
+    assert "PRWP score" in capsys.readouterr().out and (tmp_path / "SYN00001_explain_PRWP.png").is_file()
+    assert main(["--quiet", "explain", str(model_dir), str(record), "--class", "BBB", "--out", str(tmp_path)]) == 2
+    assert str(model_dir) in caplog.text and "not a scored class of the 2020 challenge" in caplog.text
+
+
 def test_help_says_what_it_draws(capsys):
     with pytest.raises(SystemExit):
         main(["explain", "--help"])

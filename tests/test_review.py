@@ -27,29 +27,31 @@ from ecgnet.analysis.review import (
     strip_png_metadata,
     write_review,
 )
-from ecgnet.challenge.classes import CLASSES, class_index
+from ecgnet.challenge.classes import DEFAULT, ClassSet, class_set
 from ecgnet.errors import AnalysisError
 from ecgnet.fileio import OutOfFold, write_oof, write_summary
 from ecgnet.synth import generate_dataset
 
-LAD = class_index("LAD")
+LAD = DEFAULT.class_index("LAD")
 N_RECORDS = 12
 # Rows 0-2 false negatives, rows 3-4 false positives for LAD; the rest correct.
 FALSE_NEGATIVES, FALSE_POSITIVES = (0, 1, 2), (3, 4)
 
 
-def fake_cv_results(out: Path, data: Path) -> OutOfFold:
-    """A cv results directory over real (synthetic) records with chosen labels and outputs: no training."""
+def fake_cv_results(out: Path, data: Path, classes: ClassSet = DEFAULT, reviewed: str = "LAD") -> OutOfFold:
+    """A cv results directory of ``classes`` over real (synthetic) records with chosen labels and outputs (``reviewed``'s
+    errors in the rows named above): no training."""
     names = sorted(p.stem for p in data.glob("*.hea"))
     rng = np.random.default_rng(5)
-    labels = np.zeros((len(names), len(CLASSES)), dtype=bool)
-    labels[:, CLASSES.index("426783006")] = True
-    labels[list(FALSE_NEGATIVES) + [5, 6], LAD] = True
+    labels = np.zeros((len(names), classes.num_classes), dtype=bool)
+    labels[:, classes.normal_index] = True
+    c = classes.class_index(reviewed)
+    labels[list(FALSE_NEGATIVES) + [5, 6], c] = True
     outputs = labels.copy()
-    outputs[list(FALSE_NEGATIVES), LAD] = False
-    outputs[list(FALSE_POSITIVES), LAD] = True
+    outputs[list(FALSE_NEGATIVES), c] = False
+    outputs[list(FALSE_POSITIVES), c] = True
     probabilities = np.round(rng.uniform(0.01, 0.99, labels.shape), 6)
-    oof = OutOfFold(names, ["SYN"] * len(names), np.arange(len(names)) % 5, labels, probabilities, outputs)
+    oof = OutOfFold(names, ["SYN"] * len(names), np.arange(len(names)) % 5, labels, probabilities, outputs, classes)
     out.mkdir(parents=True, exist_ok=True)
     write_oof(out, oof)
     write_summary(out, {"data_dir": str(data.resolve()), "config": {"gain_policy": "auto"}})
@@ -138,6 +140,26 @@ def test_the_key_holds_misclassified_records_of_both_kinds_and_the_sheet_is_blan
     sheet = read_csv(packet / "packet" / SHEET_FILE)
     assert list(sheet[0]) == ["case", "class", "present", "comment"]
     assert [(s["case"], s["class"], s["present"], s["comment"]) for s in sheet] == [(str(k), "LAD", "", "") for k in range(1, 5)]
+
+
+@pytest.mark.parametrize("name", ["LAD", "BBB"])
+def test_a_2021_run_is_reviewed_in_its_own_classes(cv, tmp_path, name):
+    """2021 results order their 26 classes otherwise (LAD is column 8, not 2020's 7) and add BBB and PRWP."""
+    results_dir = tmp_path / "cv21"
+    oof = fake_cv_results(results_dir, Path(json.loads((cv[0] / "summary.json").read_text())["data_dir"]), class_set("2021"), name)
+    c = oof.classes.class_index(name)
+    assert cli.main(["--quiet", "review", str(results_dir), "--class", name, "--n", "3", "--out", str(tmp_path / "r")]) == 0
+    key = read_csv(tmp_path / "r" / "key" / KEY_FILE)
+    assert {r["class"] for r in key} == {name} and {r["code"] for r in key} == {oof.classes.codes[c]}
+    for r in key:
+        row = oof.records.index(r["record"])
+        assert row in FALSE_NEGATIVES + FALSE_POSITIVES and float(r["probability"]) == oof.probabilities[row, c]
+
+
+def test_a_class_the_run_does_not_score_is_an_error_naming_the_run(cv, tmp_path, caplog):
+    assert cli.main(["review", str(cv[0]), "--class", "BBB", "--out", str(tmp_path / "r")]) == 2
+    assert str(cv[0]) in caplog.text and "not a scored class of the 2020 challenge" in caplog.text
+    assert not (tmp_path / "r").exists()
 
 
 def test_the_draw_is_seeded_and_takes_false_positives_and_negatives_together(cv):

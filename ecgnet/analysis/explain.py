@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ecgnet.analysis.plot import plot_12lead
-from ecgnet.challenge.classes import CLASSES, class_argument
+from ecgnet.challenge.classes import class_argument, class_in
 from ecgnet.console import progress
 from ecgnet.inference.ensemble import Ensemble, record_inputs
 from ecgnet.records.reader import read_record
@@ -94,8 +94,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model_dir", type=Path, help="a model directory (train_model.py, cv or demo)")
     parser.add_argument("record", type=Path, help="a record: NAME.hea, NAME.mat or NAME (the header and NAME.mat side by side)")
     parser.add_argument("--class", dest="target", type=class_argument, default=None, metavar="CLASS",
-                        help="the class to explain, one of the 24 scored: abbreviation (e.g. LBBB) or SNOMED CT code "
-                             "(e.g. 164909002) (default: the ensemble's top-scoring class)")
+                        help="the class to explain, one the model scores (2020's 24, 2021's 26): abbreviation (e.g. LBBB) "
+                             "or SNOMED CT code (e.g. 164909002) (default: the ensemble's top-scoring class)")
     parser.add_argument("--out", type=Path, default=None,
                         help=f"PNG to write, or a folder for it (default {DEFAULT_OUT_DIR}/NAME_explain_CLASS.png under the "
                              "current directory, like cv's runs/cv-...); an existing file is replaced, and the command says so")
@@ -106,8 +106,8 @@ def run(args: argparse.Namespace) -> int:
     ensemble = Ensemble.load(args.model_dir, device="cpu")
     record = read_record(args.record.with_suffix(".hea"), gain_policy=ensemble.config.gain_policy)
     _, scores = ensemble.predict_record(record)
-    classes = ensemble.config.classes  # the model's (2021's 26 hold every 2020 class the argument can name)
-    target = int(np.argmax(scores)) if args.target is None else classes.class_index(CLASSES[args.target])
+    classes = ensemble.config.classes
+    target = int(np.argmax(scores)) if args.target is None else class_in(classes, args.target, args.model_dir)
     windows, demo = record_inputs(record, ensemble.config)
     samples = resampled_length(record.signal.shape[1], record.fs, TARGET_FS)
     signal = _stitched_signal(windows, samples, ensemble.config.overlap)

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ecgnet.analysis.labelissues import LABEL_ISSUES_FILE
-from ecgnet.challenge.classes import ABBREVIATIONS, CLASSES, canonical_code, class_argument, description
+from ecgnet.challenge.classes import ClassSet, class_argument, class_in
 from ecgnet.console import progress
 from ecgnet.errors import AnalysisError, RecordError
 from ecgnet.fileio import OOF_FILE, SUMMARY_FILE, OutOfFold, atomic_write_text, read_oof, read_summary, write_csv
@@ -102,7 +102,7 @@ def _label_issue_order(results_dir: Path, oof: OutOfFold, c: int) -> np.ndarray:
         missing = [column for column in LABEL_ISSUES_COLUMNS if column not in (reader.fieldnames or [])]
         if missing:
             raise AnalysisError(f"{path}: columns {missing} are missing (expected {', '.join(LABEL_ISSUES_COLUMNS)})")
-        rows = [r for r in reader if canonical_code(r["code"]) == CLASSES[c]]
+        rows = [r for r in reader if oof.classes.canonical_code(r["code"]) == oof.classes.codes[c]]
     try:
         rows.sort(key=lambda r: int(r["rank"]))
     except ValueError as error:
@@ -179,9 +179,10 @@ def render_case(signal_mv: np.ndarray, fs: float, case: int, workdir: Path) -> b
     return strip_png_metadata(png)
 
 
-def packet_html(c: int, images: list[bytes]) -> str:
-    """The self-contained review page: instructions, then case k's image (base64 PNG) for k = 1..len(images)."""
-    name = f"{html.escape(description(CLASSES[c]))} ({html.escape(ABBREVIATIONS[c])})"
+def packet_html(classes: ClassSet, c: int, images: list[bytes]) -> str:
+    """The self-contained review page for class index ``c`` of ``classes``: instructions, then case k's image (base64 PNG)
+    for k = 1..len(images)."""
+    name = f"{html.escape(classes.description(classes.codes[c]))} ({html.escape(classes.abbreviations[c])})"
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>ECG review: {name}</title>",
         "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}section{page-break-after:always;margin-bottom:3em}"
@@ -204,7 +205,7 @@ def packet_html(c: int, images: list[bytes]) -> str:
 def _key_rows(results: Results, c: int, rows: list[int]) -> list[list[object]]:
     """The key's rows (``KEY_COLUMNS``): what each case number hides."""
     oof = results.oof
-    return [[case, oof.records[row], oof.sources[row], int(oof.folds[row]), ABBREVIATIONS[c], CLASSES[c],
+    return [[case, oof.records[row], oof.sources[row], int(oof.folds[row]), oof.classes.abbreviations[c], oof.classes.codes[c],
              int(oof.labels[row, c]), int(oof.outputs[row, c]), repr(float(oof.probabilities[row, c]))]
             for case, row in enumerate(rows, start=1)]
 
@@ -213,8 +214,9 @@ def _write_staged(staging: Path, results: Results, c: int, cases: list[tuple[int
     packet, key = staging / PACKET_DIR, staging / KEY_DIR
     packet.mkdir()
     key.mkdir()
-    atomic_write_text(packet / PACKET_FILE, packet_html(c, [png for _, png in cases]))
-    write_csv(packet / SHEET_FILE, SHEET_COLUMNS, [[k, ABBREVIATIONS[c], "", ""] for k in range(1, len(cases) + 1)])
+    classes = results.oof.classes
+    atomic_write_text(packet / PACKET_FILE, packet_html(classes, c, [png for _, png in cases]))
+    write_csv(packet / SHEET_FILE, SHEET_COLUMNS, [[k, classes.abbreviations[c], "", ""] for k in range(1, len(cases) + 1)])
     write_csv(key / KEY_FILE, KEY_COLUMNS, _key_rows(results, c, [row for row, _ in cases]))
     atomic_write_text(key / DRAW_FILE, json.dumps(draw, indent=2) + "\n")
 
@@ -230,7 +232,8 @@ def _publish(staging: Path, out: Path) -> None:
 
 def write_review(results: Results, c: int, n: int, out: Path, kind: str = "misclassified", seed: int = 0,
                  force: bool = False) -> Path:
-    """Draw up to ``n`` cases of class index ``c`` and write ``out/packet`` and ``out/key``; returns ``out``.
+    """Draw up to ``n`` cases of class index ``c`` (in the results' class set) and write ``out/packet`` and ``out/key``;
+    returns ``out``.
 
     Refuses (``AnalysisError``) when ``out`` already holds a packet or key, unless ``force``;
     the files are written in a hidden staging folder first, so a failed run leaves the old ones intact.
@@ -240,16 +243,17 @@ def write_review(results: Results, c: int, n: int, out: Path, kind: str = "miscl
     if existing and not force:
         raise AnalysisError(f"{', '.join(existing)} already exist(s): refusing to overwrite a review packet, its key "
                             "or ratings written into it; choose another --out or pass --force")
+    abbreviation, code = results.oof.classes.abbreviations[c], results.oof.classes.codes[c]
     rng = np.random.default_rng(seed)
     pool = candidates(results, c, kind, rng)
     if len(pool) == 0:
-        raise AnalysisError(f"{results.path}: no {kind} records for {ABBREVIATIONS[c]} to review")
+        raise AnalysisError(f"{results.path}: no {kind} records for {abbreviation} to review")
     taken, skipped = _readable(results, pool, n)
     if not taken:
-        raise AnalysisError(f"{results.data_dir}: none of the {len(pool)} {kind} records for {ABBREVIATIONS[c]} could be read "
+        raise AnalysisError(f"{results.data_dir}: none of the {len(pool)} {kind} records for {abbreviation} could be read "
                             f"(first: {skipped[0]['reason']})")
     if len(taken) < n:
-        log.warning("%d of the %d cases asked for: only %d readable %s records for %s", len(taken), n, len(taken), kind, ABBREVIATIONS[c])
+        log.warning("%d of the %d cases asked for: only %d readable %s records for %s", len(taken), n, len(taken), kind, abbreviation)
     order = [taken[i] for i in rng.permutation(len(taken))]  # case numbers say nothing about rank or error type
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out, prefix=".review-"))
@@ -257,7 +261,7 @@ def write_review(results: Results, c: int, n: int, out: Path, kind: str = "miscl
         cases = [(row, render_case(signal, fs, case, staging))
                  for case, (row, signal, fs) in enumerate(progress(order, desc="rendering cases", unit="record"), start=1)]
         draw = {"results_dir": str(results.path.resolve()), "data_dir": str(results.data_dir.resolve()), "kind": kind,
-                "seed": seed, "class": ABBREVIATIONS[c], "code": CLASSES[c], "cases_asked": n, "cases": len(cases),
+                "seed": seed, "class": abbreviation, "code": code, "cases_asked": n, "cases": len(cases),
                 "candidates": int(len(pool)), "skipped": skipped}
         _write_staged(staging, results, c, cases, draw)
         _publish(staging, out)
@@ -269,8 +273,9 @@ def write_review(results: Results, c: int, n: int, out: Path, kind: str = "miscl
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``review`` sub-command's arguments: results folder, class, number and kind of cases, seed, output."""
     parser.add_argument("results_dir", type=Path, help="a cv results directory (oof_predictions.csv, summary.json)")
-    parser.add_argument("--class", dest="class_index", type=class_argument, required=True, metavar="CLASS",  # not the dest's name
-                        help="the class to review, one of the 24 scored: abbreviation (e.g. LAD) or SNOMED CT code (e.g. 39732003)")
+    parser.add_argument("--class", dest="class_name", type=class_argument, required=True, metavar="CLASS",
+                        help="the class to review, one the results score (2020's 24, 2021's 26): abbreviation (e.g. LAD) or "
+                             "SNOMED CT code (e.g. 39732003)")
     parser.add_argument("--n", type=int, default=100, help="number of cases (default 100, the paper's)")
     parser.add_argument("--out", type=Path, required=True, help="folder for packet/ (for the raters) and key/ (keep apart)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the draw and of the case order (default 0)")
@@ -285,9 +290,10 @@ def run(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise AnalysisError(f"--n must be at least 1, got {args.n}")
     results = load_results(args.results_dir, args.data)
-    out = write_review(results, args.class_index, args.n, args.out, kind=args.kind, seed=args.seed, force=args.force)
+    c = class_in(results.oof.classes, args.class_name, args.results_dir)
+    out = write_review(results, c, args.n, args.out, kind=args.kind, seed=args.seed, force=args.force)
     cases = json.loads((out / KEY_DIR / DRAW_FILE).read_text())["cases"]
-    print(f"{cases} {args.kind} {ABBREVIATIONS[args.class_index]} cases\n"
+    print(f"{cases} {args.kind} {results.oof.classes.abbreviations[c]} cases\n"
           f"  for the raters: {out / PACKET_DIR / PACKET_FILE} and {out / PACKET_DIR / SHEET_FILE}\n"
           f"  keep apart:     {out / KEY_DIR / KEY_FILE}\n"
           f"  then:           python -m ecgnet agreement {out / KEY_DIR / KEY_FILE} RATINGS.csv [RATINGS2.csv ...]")

@@ -32,6 +32,8 @@ from types import MappingProxyType
 
 import numpy as np
 
+from ecgnet.errors import AnalysisError
+
 TABLE_DIR = Path(__file__).resolve().parent / "tables"  # one folder per class set
 CLASS_SETS: tuple[str, ...] = ("2020", "2021")
 DEFAULT_CLASS_SET = "2020"
@@ -221,9 +223,23 @@ def load_weights() -> np.ndarray:
     return DEFAULT.weights
 
 
-def class_argument(name: str) -> int:
-    """``class_index`` as an argparse ``type``: an unknown class is a usage error that lists the accepted names."""
+def class_argument(name: str) -> str:
+    """A class named on the command line, as an argparse ``type``: ``name`` stripped, once it is an abbreviation or SNOMED
+    CT code of a class some challenge scores; the command then finds it in its model's or results' class set
+    (``class_in``). An unknown name is a usage error that lists the largest set's abbreviations."""
+    for challenge in CLASS_SETS:
+        try:
+            class_set(challenge).class_index(name)
+            return name.strip()
+        except ValueError as error:
+            unknown = error
+    raise argparse.ArgumentTypeError(str(unknown)) from None
+
+
+def class_in(classes: ClassSet, name: str, where: Path) -> int:
+    """Index in ``classes`` of the class ``name`` names; ``AnalysisError`` naming ``where`` (the model directory or results
+    folder whose classes they are) when that set lacks it, as the 2020 set lacks 2021's BBB and PRWP."""
     try:
-        return class_index(name)
+        return classes.class_index(name)
     except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+        raise AnalysisError(f"{where}: {error}") from None
