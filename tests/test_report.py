@@ -104,6 +104,20 @@ def test_preset_is_recognised_and_its_changed_training_settings_named():
     assert preset_of(load_config("demo").replace(epochs=3, lr_milestones=(2,), threads=1).to_dict()) == ("demo", ["epochs", "lr_milestones"])
 
 
+def test_one_ensemble_per_lead_set_is_reported_from_its_sets_manifests(tmp_path):
+    """cv's results of one ensemble per lead set: no manifest of their own, one per set's folder (lead_sets.json)."""
+    write_results(tmp_path, REAL_NAMES, load_config("default"), manifest=False)
+    sets = []
+    for name in ("12", "2"):
+        (tmp_path / f"leads_{name}").mkdir()
+        write_results(tmp_path / f"leads_{name}", REAL_NAMES, load_config("default"))
+        sets.append({"leads": [], "dir": f"leads_{name}"})
+    (tmp_path / "lead_sets.json").write_text(json.dumps({"lead_sets": sets}))
+    text = header(tmp_path)
+    assert "trained by ecgnet 0.0.9 (Python 3.11.7, torch 2.13.0" in text and "unrecorded" not in text
+    assert "training 247 s wall" in text and "(2 lead sets' ensembles)" in text and "88 s in training epochs" in text
+
+
 def test_without_a_manifest_the_header_says_what_is_not_recorded(tmp_path):
     text = header(write_results(tmp_path, REAL_NAMES, load_config("default"), manifest=False))
     assert "trained by an unrecorded version (no manifest.json)" in text and "| run time | not recorded |" in text

@@ -31,6 +31,7 @@ from ecgnet.config import COMPUTE_ONLY, PRESETS  # noqa: E402
 from ecgnet.fileio import (  # noqa: E402
     FOLD_RESULT,
     LEAD_SET_DIR,
+    LEAD_SET_MODELS,
     MANIFEST,
     OOF_FILE,
     SUMMARY_FILE,
@@ -349,16 +350,34 @@ def training_time(data: dict, fold_seconds: list[float] | None) -> str:
             f"the last call took {wall:.0f} s wall, reusing {reused} trained by an earlier run")
 
 
-def _code_and_time(results_dir: Path, manifest: dict) -> list[str]:
-    versions = manifest.get("versions", {})
+def _manifests(results_dir: Path) -> list[tuple[Path, dict]]:
+    """(model directory, ``manifest.json``) of the run: its own, or each lead set's for a model of one ensemble per set
+    (``lead_sets.json`` names their directories); [] when none is recorded."""
+    if (results_dir / MANIFEST).is_file():
+        return [(results_dir, json.loads((results_dir / MANIFEST).read_text()))]
+    if not (results_dir / LEAD_SET_MODELS).is_file():
+        return []
+    folders = [results_dir / entry["dir"] for entry in json.loads((results_dir / LEAD_SET_MODELS).read_text())["lead_sets"]]
+    return [(folder, json.loads((folder / MANIFEST).read_text())) for folder in folders if (folder / MANIFEST).is_file()]
+
+
+def _code_and_time(results_dir: Path, manifests: list[tuple[Path, dict]]) -> list[str]:
+    """The code and run-time lines; a model of one ensemble per lead set sums its sets' times (each its own manifest)."""
+    versions = manifests[0][1].get("versions", {}) if manifests else {}
     trained = (f"ecgnet {versions.get('ecgnet', '?')} (Python {versions.get('python', '?')}, torch {versions.get('torch', '?')}, "
-               f"numpy {versions.get('numpy', '?')})") if versions else "an unrecorded version (no manifest.json)"
+               f"numpy {versions.get('numpy', '?')})") if versions else f"an unrecorded version (no {MANIFEST})"
     commit = _git_commit()
     rendered = f"ecgnet {__version__}" + (f", git commit {commit}" if commit else ", git commit unknown (not a git checkout)")
-    run_time = training_time(manifest.get("data", {}), _fold_seconds(results_dir, manifest))
-    epochs = _epoch_seconds(results_dir, manifest)
-    if epochs is not None:
-        run_time += f"; {epochs:.0f} s in training epochs over all folds"
+    data = dict(manifests[0][1].get("data", {})) if manifests else {}
+    if len(manifests) > 1 and all("training_seconds" in m.get("data", {}) for _, m in manifests):
+        data["training_seconds"] = sum(float(m["data"]["training_seconds"]) for _, m in manifests)
+    seconds = [_fold_seconds(folder, manifest) for folder, manifest in manifests]
+    run_time = training_time(data, None if not seconds or None in seconds else sum(seconds, []))
+    if len(manifests) > 1:
+        run_time += f" ({len(manifests)} lead sets' ensembles)"
+    epochs = [_epoch_seconds(folder, manifest) for folder, manifest in manifests]
+    if epochs and None not in epochs:
+        run_time += f"; {sum(epochs):.0f} s in training epochs over all folds"
     return [f"| code | trained by {trained}; report by {rendered} |",
             f"| date | results written {_utc((results_dir / OOF_FILE).stat().st_mtime)}; report rendered {_utc(datetime.datetime.now().timestamp())} |",
             f"| run time | {run_time} |"]
@@ -396,17 +415,17 @@ def header_lines(results_dir: Path, oof: OutOfFold, summary: dict) -> list[str]:
     """The report's first lines: title, warning banners, then preset, code, date, run time and data.
 
     Reads ``summary`` (``summary.json``) for the configuration and data directory and
-    ``manifest.json``, when present, for versions and run time; missing facts say so.
+    ``manifest.json`` (each lead set's, for one ensemble per set), when present, for versions and run time; missing facts
+    say so.
     """
-    manifest_path = Path(results_dir) / MANIFEST
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    config = summary.get("config") or manifest.get("config")
+    manifests = _manifests(Path(results_dir))
+    config = summary.get("config") or (manifests[0][1].get("config") if manifests else None)
     preset, changed = preset_of(config) if config else ("not recorded", [])
     banners = _banners(oof, preset, config or {})
     settings = ", ".join(f"{key}={config[key]}" for key in changed) if changed else "none"
     lines = ["# ecgnet cross-validation report", ""] + (banners + [""] if banners else [])
     lines += ["| | |", "|---|---|", f"| preset | {preset} (training settings changed from it: {settings}) |"]
-    lines += _code_and_time(Path(results_dir), manifest) + _data_lines(oof, summary)
+    lines += _code_and_time(Path(results_dir), manifests) + _data_lines(oof, summary)
     return lines
 
 
