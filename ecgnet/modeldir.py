@@ -29,8 +29,10 @@ folds were trained with. Any problem raises ``ModelDirError`` naming the folds a
 
 One ensemble per lead set (``config.Config.per_set``): the model directory holds one model
 directory per lead set (``fileio.lead_set_dir``: ``leads_12``, ``leads_6``, ...), each
-complete as above, and ``lead_sets.json`` (``write_lead_set_models``), written once every
-one of them has its manifest: the configuration and each set's directory.
+complete as above, and ``lead_sets.json`` (``write_lead_set_models``): the configuration and
+each set's directory, written before the sets are trained, so that ``assemble MODEL_DIR``
+finds the sets whose folds separate runs trained; the model loads once every set has its
+manifest.
 """
 from __future__ import annotations
 
@@ -213,7 +215,8 @@ def load_manifest(model_dir: str | Path, check_weights: bool = True) -> dict:
 def write_lead_set_models(model_dir: str | Path, config: Config) -> dict:
     """Write ``MODEL_DIR/lead_sets.json`` for a model of one ensemble per lead set (``config.per_set``); returns its content.
 
-    Call it once every set's model directory (``fileio.lead_set_dir``) has its manifest: ``read_lead_set_models`` checks them.
+    Written before the sets' model directories (``fileio.lead_set_dir``) are trained; ``read_lead_set_models`` checks that
+    each has its manifest.
     """
     content = {"format_version": FORMAT_VERSION, "config": config.to_dict(),
                "lead_sets": [{"leads": list(leads), "dir": lead_set_dir(model_dir, leads).name} for leads in config.trained_lead_sets]}
@@ -237,7 +240,10 @@ def read_lead_set_models(model_dir: str | Path) -> tuple[Config, dict[tuple[str,
         raise ModelDirError(f"{path}: not this ecgnet's list of its lead sets' models; {RETRAIN}")
     missing = [str(folder) for folder in members.values() if not (folder / MANIFEST).is_file()]
     if missing:
-        raise ModelDirError(f"{path}: the model directories of {', '.join(missing)} have no {MANIFEST}; {RETRAIN}")
+        raise ModelDirError(f"{path}: the model directories of {', '.join(missing)} have no {MANIFEST}: their training is "
+                            f"unfinished. Resume it with the same command (`python train_model.py TRAINING_DIR {model_dir}`; "
+                            f"finished folds are reused), or, when separate runs trained the folds ({FOLDS_ENV_VAR}), "
+                            f"`python -m ecgnet assemble {model_dir}`")
     return config, members
 
 
@@ -357,8 +363,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """``python -m ecgnet assemble``: check every fold and write ``manifest.json``; exit 0."""
-    manifest = assemble(args.model_dir)
-    print(f"{args.model_dir / MANIFEST}: {len(manifest['folds'])} folds assembled "
-          f"(trained on {manifest['data']['device']}, {manifest['data']['labelled_records']} labelled records)")
+    """``python -m ecgnet assemble``: check every fold and write ``manifest.json`` (each lead set's, for a model of one
+    ensemble per set); exit 0."""
+    if (args.model_dir / LEAD_SET_MODELS).is_file():
+        try:
+            folders = [args.model_dir / entry["dir"] for entry in json.loads((args.model_dir / LEAD_SET_MODELS).read_text())["lead_sets"]]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ModelDirError(f"{args.model_dir / LEAD_SET_MODELS}: unreadable ({error}); {RETRAIN}") from None
+    else:
+        folders = [args.model_dir]
+    for folder in folders:
+        manifest = assemble(folder)
+        print(f"{folder / MANIFEST}: {len(manifest['folds'])} folds assembled "
+              f"(trained on {manifest['data']['device']}, {manifest['data']['labelled_records']} labelled records)")
+    if len(folders) > 1:
+        read_lead_set_models(args.model_dir)  # every set's manifest in place
     return 0

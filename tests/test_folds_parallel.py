@@ -146,3 +146,20 @@ def test_the_manifest_lists_every_device_the_folds_were_trained_on(one_process, 
     assert (data["device"], data["threads"]) == ("cpu, cuda, unknown", "1, 8, unknown")
     data = assemble(model, device="cpu", threads=1)["data"]
     assert (data["device"], data["threads"]) == ("cpu, cuda", "1, 8")
+
+
+def test_one_ensemble_per_lead_set_trained_by_separate_runs_is_assembled_set_by_set(data, tmp_path, capsys):
+    from ecgnet.fileio import lead_set_dir
+    from ecgnet.inference.ensemble import LeadSetEnsembles, load_ensemble
+
+    config = SMOKE.replace(lead_sets="I,II;I", lead_networks="per_set", n_folds=2, epochs=1)
+    model = tmp_path / "model"
+    assert train_ensemble(data, model, config, only_folds=(0,)) is None
+    with pytest.raises(ModelDirError, match="training is unfinished.*python -m ecgnet assemble"):
+        load_ensemble(model)
+    assert train_ensemble(data, model, config, only_folds=(1,)) is not None  # the run that finishes the sets assembles them
+    for leads in config.trained_lead_sets:  # as when the folds' files were gathered from several machines
+        (lead_set_dir(model, leads) / MANIFEST).unlink()
+    assert main(["--quiet", "assemble", str(model)]) == 0
+    assert capsys.readouterr().out.count("2 folds assembled") == 2
+    assert isinstance(load_ensemble(model), LeadSetEnsembles)

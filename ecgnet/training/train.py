@@ -458,19 +458,22 @@ def train_ensemble(data_dir: str | Path, model_dir: str | Path, config: Config, 
 
 def _train_per_set(data_dir: Path, model_dir: Path, config: Config, cache_root: str | Path | None,
                    assign: Callable[[list[str], np.ndarray], np.ndarray] | None, only_folds: tuple[int, ...] | None) -> dict | None:
-    """``train_ensemble`` of every lead set's ensemble (``config.member``) into its own model directory
-    (``fileio.lead_set_dir``), one after the other on one record cache, then ``lead_sets.json``; None while any is unfinished."""
+    """``lead_sets.json``, then ``train_ensemble`` of every lead set's ensemble (``config.member``) into its own model
+    directory (``fileio.lead_set_dir``), one after the other on one record cache; the list's content, or None while any set
+    is unfinished (folds trained by separate runs: ``assemble`` then finds the sets in the list)."""
+    with rank_zero_first():
+        if is_main_process():
+            model_dir.mkdir(parents=True, exist_ok=True)
+            write_lead_set_models(model_dir, config)
     shared_cache = Path(cache_root) if cache_root is not None else model_dir / WORK_DIR / "cache"
     manifests = [train_ensemble(data_dir, fileio.lead_set_dir(model_dir, leads), config.member(leads), shared_cache, assign, only_folds)
                  for leads in config.trained_lead_sets]
     if any(manifest is None for manifest in manifests):
         return None
-    with rank_zero_first():  # rank 0 writes the list, the other ranks then read it back
-        if is_main_process():
-            write_lead_set_models(model_dir, config)
-            if cache_root is None:
-                shutil.rmtree(model_dir / WORK_DIR, ignore_errors=True)
-        return json.loads((model_dir / LEAD_SET_MODELS).read_text())
+    with rank_zero_first():  # the other ranks wait there, past their reads of the cache, while rank 0 removes it
+        if cache_root is None and is_main_process():
+            shutil.rmtree(model_dir / WORK_DIR, ignore_errors=True)
+    return json.loads((model_dir / LEAD_SET_MODELS).read_text())
 
 
 def for_2021(config: Config) -> Config:
