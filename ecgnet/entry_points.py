@@ -26,7 +26,7 @@ from ecgnet.challenge.classes import CLASS_SETS, DEFAULT_CLASS_SET
 from ecgnet.config import ENV_VAR, PRECISIONS, PRESETS, load_config
 from ecgnet.console import LOG_FORMAT
 from ecgnet.errors import USER_ERRORS
-from ecgnet.fileio import EPOCH_LOG, FOLD_RESULT, FOLDS_DIR, FOLDS_PLAN, LEAD_SET_DIR, WORK_DIR
+from ecgnet.fileio import CACHE_ENV_VAR, EPOCH_LOG, FOLD_RESULT, FOLDS_DIR, FOLDS_PLAN, LEAD_SET_DIR, WORK_DIR
 from ecgnet.records.files import find_records
 
 INTERRUPTED = 130  # the shell's status for a process ended by SIGINT
@@ -47,6 +47,9 @@ environment:
   ECGNET_PRECISION  CPU inference precision (driver.py), {" or ".join(PRECISIONS)}; unset: the model
                     directory's ({default.cpu_precision}). Training is fp32 on a CPU, mixed on CUDA.
   ECGNET_DEVICE     cpu or cuda; unset: CUDA when a GPU is available, else the CPU.
+  {CACHE_ENV_VAR}  train_model.py's record cache, kept in that folder so that later
+                    trainings on the same data reuse it; unset: MODEL_DIR/work, removed
+                    when training ends.
   ECGNET_QUIET      1: no progress display (as --quiet of python -m ecgnet).
   OMP_WAIT_POLICY   unset: ecgnet sets PASSIVE, so idle torch threads sleep instead of
                     spinning (a shared machine stays usable); ACTIVE restores spinning.

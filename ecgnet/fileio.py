@@ -143,6 +143,7 @@ FOLD_RESULT = "result.json"
 TRAINING_STATE = "state.pt"
 FOLDS_PLAN = "plan.json"
 WORK_DIR = "work"  # a training run's own record cache (MODEL_DIR/work), removed once the manifest is written
+CACHE_ENV_VAR = "ECGNET_CACHE_DIR"  # train_model.py's record cache kept there instead, for later trainings to reuse
 LEAD_SET_MODELS = "lead_sets.json"  # a model of one ensemble per lead set: its sets and their model directories
 LEAD_SET_DIR = "leads_{}"  # each lead set's model (or results) directory inside one, by the set's name (lead_set_dir)
 EXPORT_SPEC = "ecgnet_export.json"  # what `python -m ecgnet export` writes beside its graphs (inference/export.py)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from helpers import write_records
 from ecgnet.cli import main
 from ecgnet.config import PRESETS
 from ecgnet.errors import ConfigError, ModelDirError
-from ecgnet.fileio import FOLD_RESULT, MANIFEST, WORK_DIR, fold_dir, plan_path
+from ecgnet.fileio import CACHE_ENV_VAR, FOLD_RESULT, MANIFEST, WORK_DIR, fold_dir, plan_path
 from ecgnet.modeldir import FOLDS_ENV_VAR, assemble, load_manifest, parse_folds, weights_name
 from ecgnet.training.crossval import cross_validate
 from ecgnet.training.train import train_ensemble
@@ -163,3 +164,17 @@ def test_one_ensemble_per_lead_set_trained_by_separate_runs_is_assembled_set_by_
     assert main(["--quiet", "assemble", str(model)]) == 0
     assert capsys.readouterr().out.count("2 folds assembled") == 2
     assert isinstance(load_ensemble(model), LeadSetEnsembles)
+
+
+def test_train_model_keeps_its_cache_where_ecgnet_cache_dir_says_and_the_next_training_reuses_it(data, tmp_path, monkeypatch, caplog):
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({"preset": "smoke", "threads": 1, "workers": 1, "epochs": 1, "lr_milestones": [1], "n_folds": 2}))
+    monkeypatch.setenv("ECGNET_CONFIG", str(config))
+    monkeypatch.setenv(CACHE_ENV_VAR, str(tmp_path / "cache"))
+    train_12ECG_classifier(str(data), str(tmp_path / "a"))
+    built = sorted(path.name for path in (tmp_path / "cache").iterdir())
+    assert built and not (tmp_path / "a" / WORK_DIR).exists()
+    with caplog.at_level(logging.INFO, logger="ecgnet"):
+        train_12ECG_classifier(str(data), str(tmp_path / "b"))
+    assert "reusing record cache" in caplog.text and sorted(path.name for path in (tmp_path / "cache").iterdir()) == built
+    assert load_manifest(tmp_path / "b")["folds"]

@@ -71,7 +71,8 @@ from ecgnet.device import (
 )
 from ecgnet.errors import TooFewRecordsError
 from ecgnet.leads import presence
-from ecgnet.fileio import EPOCH_LOG, FOLD_RESULT, LEAD_SET_MODELS, MANIFEST, TRAINING_STATE, WORK_DIR, atomic_write_text, write_csv
+from ecgnet.fileio import (CACHE_ENV_VAR, EPOCH_LOG, FOLD_RESULT, LEAD_SET_MODELS, MANIFEST, TRAINING_STATE, WORK_DIR,
+                           atomic_write_text, write_csv)
 from ecgnet.inference.ensemble import inference_forms, predict_probabilities
 from ecgnet.modeldir import (
     assemble,
@@ -489,7 +490,9 @@ def for_2021(config: Config) -> Config:
 
 
 def train_from_environment(data_dir: str | Path, model_dir: str | Path, challenge: str | None = None) -> dict | None:
-    """``train_ensemble`` with the configuration ``$ECGNET_CONFIG`` names and the folds ``$ECGNET_FOLDS`` names (all when unset).
+    """``train_ensemble`` with the configuration ``$ECGNET_CONFIG`` names, the folds ``$ECGNET_FOLDS`` names (all when unset)
+    and the record cache in ``$ECGNET_CACHE_DIR`` (kept there, so that later trainings on the same data, in any model
+    directory, reuse it; unset: ``MODEL_DIR/work``, removed when training ends).
 
     What ``train_model.py`` and the contracts' training functions run; raises ``ConfigError``
     for a bad ``$ECGNET_CONFIG`` or ``$ECGNET_FOLDS``. ``challenge="2021"`` (the 2021
@@ -501,4 +504,5 @@ def train_from_environment(data_dir: str | Path, model_dir: str | Path, challeng
     config = load_config()
     if challenge == "2021":
         config = for_2021(config)
-    return train_ensemble(data_dir, model_dir, config, only_folds=folds_from_environment(config))
+    return train_ensemble(data_dir, model_dir, config, cache_root=os.environ.get(CACHE_ENV_VAR, "").strip() or None,
+                          only_folds=folds_from_environment(config))
