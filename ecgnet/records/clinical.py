@@ -33,14 +33,14 @@ from defusedxml import DefusedXmlException
 
 from ecgnet.errors import RecordError
 from ecgnet.leads import LEADS
-from ecgnet.records.header import MV_PER_UNIT, SEX_NAMES, Header, SignalSpec
+from ecgnet.records.header import MV_PER_UNIT, SEX_NAMES, Header, SignalSpec, mv_per_unit
 from ecgnet.records.reader import INVALID_SAMPLE, Record, record_from_arrays
 
 MAX_AGE_YEARS = 130.0  # as the WFDB header reader: a larger (or negative) age is unknown
-# Amplitude units as clinical files spell them (UCUM codes, DICOM code meanings, MUSE's
-# MICROVOLTS, the micro sign and the Greek mu), to the spelling the header reader knows.
-UNIT_SYMBOLS: dict[str, str] = {"uv": "uV", "\u00b5v": "uV", "\u03bcv": "uV", "microvolt": "uV", "microvolts": "uV",
-                                "mv": "mV", "millivolt": "mV", "millivolts": "mV", "v": "V", "volt": "V", "volts": "V"}
+# Amplitude units as clinical files spell them out (DICOM code meanings, MUSE's MICROVOLTS); symbols (UCUM codes
+# such as uV, the micro sign and the Greek mu) are the header reader's (header.mv_per_unit).
+UNIT_WORDS: dict[str, str] = {"microvolt": "uV", "microvolts": "uV", "millivolt": "mV", "millivolts": "mV", "volt": "V", "volts": "V"}
+_SYMBOL_OF_FACTOR = {1e-3: "uV", 1.0: "mV", 1e3: "V"}
 # Each stored sample width (bytes) as the WFDB format of the same width, whose invalid value marks a missing sample.
 STORAGE_FORMATS: dict[int, str] = {1: "80", 2: "16", 4: "32"}
 _STANDARD = {lead.lower(): lead for lead in LEADS}
@@ -72,8 +72,8 @@ def standard_lead(label: str) -> str | None:
 
 
 def unit_symbol(units: str, where: str | Path, lead: str) -> str:
-    """``uV``, ``mV`` or ``V`` for a file's amplitude units; a ``RecordError`` naming the lead for any other."""
-    symbol = UNIT_SYMBOLS.get(units.strip().lower())
+    """``uV``, ``mV`` or ``V`` for a file's amplitude units, a symbol or a word; a ``RecordError`` naming the lead for any other."""
+    symbol = UNIT_WORDS.get(units.strip().lower()) or _SYMBOL_OF_FACTOR.get(mv_per_unit(units.strip()))
     if symbol is None:
         raise RecordError(where, f"lead {lead}: unknown amplitude units {units!r} (expected microvolts, millivolts or volts)")
     return symbol

@@ -28,7 +28,8 @@ from pydicom.waveforms.numpy_handler import WAVEFORM_DTYPES, multiplex_array
 
 from ecgnet.errors import RecordError
 from ecgnet.leads import LEADS
-from ecgnet.records.clinical import UNIT_SYMBOLS, Channel, age_from_dates, record_from_channels, sex_name, storage_format, unit_symbol
+from ecgnet.records.clinical import Channel, age_from_dates, record_from_channels, sex_name, storage_format, unit_symbol
+from ecgnet.records.header import mv_per_unit
 from ecgnet.records.reader import Record
 
 MEDIAN_LABELS = re.compile(r"median|average|representative", re.IGNORECASE)
@@ -107,7 +108,7 @@ def _channel(definition: Dataset, stored: np.ndarray, fmt: str, path: Path) -> C
     per_count = float(sensitivity) * float(definition.get("ChannelSensitivityCorrectionFactor") or 1.0)
     unit = (definition.get("ChannelSensitivityUnitsSequence") or [Dataset()])[0]
     code, meaning = str(unit.get("CodeValue") or ""), str(unit.get("CodeMeaning") or "")
-    units = unit_symbol(code if code.strip().lower() in UNIT_SYMBOLS else meaning or code, path, label)
+    units = unit_symbol(code if mv_per_unit(code.strip()) is not None else meaning or code, path, label)
     baseline = float(definition.get("ChannelBaseline") or 0.0)
     return Channel(label, stored, per_count, units, baseline=-baseline / per_count if per_count else 0.0, format_code=fmt)
 
