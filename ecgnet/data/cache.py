@@ -52,7 +52,8 @@ from ecgnet.signal import TARGET_FS, encode_demographics, input_recipe, prepare_
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = 3  # bump whenever reading or preprocessing changes what lands in the cache
+# Bump whenever reading or preprocessing changes what lands in the cache (4: JS records' source is Chapman-Shaoxing-Ningbo).
+CACHE_VERSION = 4
 META_FILE = "meta.json"  # written last: its presence marks a finished build
 BAD_RECORDS_FILE = "bad_records.csv"  # file,reason of each skipped record
 WARNINGS_FILE = "warnings.csv"  # name,warning of each repair (gain override, missing samples, ...)
