@@ -160,6 +160,15 @@ def lead_set_dir(root: str | Path, leads: Sequence[str]) -> Path:
     return Path(root) / LEAD_SET_DIR.format(lead_set_name(leads))
 
 
+def read_lead_set_list(root: str | Path) -> tuple[dict, dict[tuple[str, ...], Path]]:
+    """(the content of ``root/lead_sets.json``, each lead set's model or results directory that it names).
+
+    Raises ``OSError``, ``ValueError`` (not JSON), ``KeyError`` or ``TypeError`` when the file is absent or not such a list.
+    """
+    content = json.loads((Path(root) / LEAD_SET_MODELS).read_text())
+    return content, {tuple(entry["leads"]): Path(root) / entry["dir"] for entry in content["lead_sets"]}
+
+
 def plan_path(root: str | Path) -> Path:
     """``root/folds/plan.json``: what every fold of ``root`` (a model directory) is trained from (``modeldir.write_plan``)."""
     return Path(root) / FOLDS_DIR / FOLDS_PLAN

@@ -60,6 +60,7 @@ from ecgnet.fileio import (
     atomic_write_bytes,
     atomic_write_text,
     lead_set_dir,
+    read_lead_set_list,
 )
 from ecgnet.signal import TARGET_FS
 
@@ -231,9 +232,8 @@ def read_lead_set_models(model_dir: str | Path) -> tuple[Config, dict[tuple[str,
     """
     path = Path(model_dir) / LEAD_SET_MODELS
     try:
-        content = json.loads(path.read_text())
+        content, members = read_lead_set_list(model_dir)
         config = Config.from_dict(content["config"])
-        members = {tuple(entry["leads"]): Path(model_dir) / entry["dir"] for entry in content["lead_sets"]}
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ModelDirError(f"{path}: unreadable ({error}); {RETRAIN}") from None
     if content.get("format_version") != FORMAT_VERSION or set(members) != set(config.trained_lead_sets):
@@ -367,7 +367,7 @@ def run(args: argparse.Namespace) -> int:
     ensemble per set); exit 0."""
     if (args.model_dir / LEAD_SET_MODELS).is_file():
         try:
-            folders = [args.model_dir / entry["dir"] for entry in json.loads((args.model_dir / LEAD_SET_MODELS).read_text())["lead_sets"]]
+            folders = list(read_lead_set_list(args.model_dir)[1].values())
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ModelDirError(f"{args.model_dir / LEAD_SET_MODELS}: unreadable ({error}); {RETRAIN}") from None
     else:

@@ -17,6 +17,7 @@ from ecgnet.analysis.report import header_lines, preset_of, render_report
 from ecgnet.challenge.classes import ABBREVIATIONS, NORMAL_INDEX, NUM_CLASSES
 from ecgnet.config import load_config
 from ecgnet.fileio import OutOfFold, read_oof, write_oof, write_summary, write_thresholds
+from ecgnet.leads import LEADS
 from ecgnet.records.files import source_of
 from ecgnet.synth import record_name
 
@@ -108,10 +109,10 @@ def test_one_ensemble_per_lead_set_is_reported_from_its_sets_manifests(tmp_path)
     """cv's results of one ensemble per lead set: no manifest of their own, one per set's folder (lead_sets.json)."""
     write_results(tmp_path, REAL_NAMES, load_config("default"), manifest=False)
     sets = []
-    for name in ("12", "2"):
+    for name, leads in (("12", list(LEADS)), ("2", ["I", "II"])):
         (tmp_path / f"leads_{name}").mkdir()
         write_results(tmp_path / f"leads_{name}", REAL_NAMES, load_config("default"))
-        sets.append({"leads": [], "dir": f"leads_{name}"})
+        sets.append({"leads": leads, "dir": f"leads_{name}"})
     (tmp_path / "lead_sets.json").write_text(json.dumps({"lead_sets": sets}))
     text = header(tmp_path)
     assert "trained by ecgnet 0.0.9 (Python 3.11.7, torch 2.13.0" in text and "unrecorded" not in text

@@ -40,6 +40,7 @@ from ecgnet.fileio import (  # noqa: E402
     atomic_write_text,
     epoch_logs,
     fold_dir,
+    read_lead_set_list,
     read_oof,
     read_summary,
     read_thresholds,
@@ -357,7 +358,7 @@ def _manifests(results_dir: Path) -> list[tuple[Path, dict]]:
         return [(results_dir, json.loads((results_dir / MANIFEST).read_text()))]
     if not (results_dir / LEAD_SET_MODELS).is_file():
         return []
-    folders = [results_dir / entry["dir"] for entry in json.loads((results_dir / LEAD_SET_MODELS).read_text())["lead_sets"]]
+    folders = read_lead_set_list(results_dir)[1].values()
     return [(folder, json.loads((folder / MANIFEST).read_text())) for folder in folders if (folder / MANIFEST).is_file()]
 
 
